@@ -1,0 +1,30 @@
+# creditflow: two commands do everything on a fresh machine. `make run` runs the stack, `make test` the tests.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test up down status contract lock
+
+setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
+	@bash deploy/local/setup.sh
+
+run: setup ## Kafka + FerretDB + the four services as processes; Ctrl-C stops everything
+	@$(PY) deploy/local/run.py
+
+test: setup ## The whole suite on real servers, started for the session unless CREDITFLOW_KAFKA_BOOTSTRAP / CREDITFLOW_MONGODB_URL point elsewhere
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+up: setup ## Only the servers, left running (stop with `make down`)
+	@$(PY) deploy/local/stack.py start
+
+down: ## Stop the servers that `make up` started
+	@$(PY) deploy/local/stack.py stop
+
+status:
+	@$(PY) deploy/local/stack.py status
+
+contract: setup ## Regenerate the committed JSON Schemas of the events and docs/asyncapi.json
+	@$(PY) -m creditflow.events.generate --asyncapi docs/asyncapi.json
+
+lock: ## Re-pin constraints.txt after changing a dependency
+	@bash deploy/local/lock.sh

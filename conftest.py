@@ -1,0 +1,138 @@
+"""Session fixtures shared by every test folder: real servers, settings, the four services as processes.
+
+Integration and end-to-end tests talk to a real Kafka broker and a real Mongo-wire server. When
+CREDITFLOW_KAFKA_BOOTSTRAP and CREDITFLOW_MONGODB_URL are set, those servers are used; otherwise the session starts
+its own (deploy/local/stack.py) on test ports with a throw-away state directory, and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+import stack  # noqa: E402
+
+from creditflow.runtime.settings import Settings  # noqa: E402
+from creditflow.runtime.topics import ensure_topics  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Servers:
+    kafka_bootstrap: str
+    mongodb_url: str
+    run_id: str  # unique per session: databases and consumer groups carry it so sessions never share state
+
+    def settings(self, service: str, **overrides: object) -> Settings:
+        base = Settings(
+            service=service,
+            kafka_bootstrap=self.kafka_bootstrap,
+            mongodb_url=self.mongodb_url,
+            mongodb_database=f"t{self.run_id}_{service.replace('-', '_')}",
+            http_host="127.0.0.1",
+            http_port=0,
+            log_level="INFO",
+            group_id=f"creditflow.{service}.t{self.run_id}",
+        )
+        return base.model_copy(update=overrides)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    run_id = uuid.uuid4().hex[:8]
+    bootstrap = os.environ.get("CREDITFLOW_KAFKA_BOOTSTRAP")
+    mongodb_url = os.environ.get("CREDITFLOW_MONGODB_URL")
+    started: dict[str, bool] = {}
+    cfg = None
+    if not (bootstrap and mongodb_url):
+        cfg = stack.StackConfig.from_env(
+            state_dir=REPO / ".state" / "test",
+            kafka_port=int(os.environ.get("CREDITFLOW_TEST_KAFKA_PORT", "19092")),
+            mongo_port=int(os.environ.get("CREDITFLOW_TEST_MONGO_PORT", "27117")),
+        )
+        if not (stack.kafka_ready(cfg) or stack.mongo_ready(cfg)):
+            shutil.rmtree(cfg.state_dir, ignore_errors=True)  # a fresh broker and database for every session
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        started = {"kafka": stack.start_kafka(cfg), "ferretdb": stack.start_ferretdb(cfg)}
+        bootstrap, mongodb_url = bootstrap or cfg.bootstrap, mongodb_url or cfg.mongodb_url
+    asyncio.run(ensure_topics(bootstrap))
+    try:
+        yield Servers(bootstrap, mongodb_url, run_id)
+    finally:
+        for name, fresh in started.items():
+            if fresh:
+                stack.stop_server(cfg, name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    servers: Servers
+    urls: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The four services as processes, exactly as `make run` starts them, on free ports."""
+    logs = tmp_path_factory.mktemp("service-logs")
+    processes: dict[str, subprocess.Popen] = {}
+    urls: dict[str, str] = {}
+    for service in ("issuer", "learner-record", "recognition", "stacking"):
+        s = servers.settings(service)
+        port = _free_port()
+        prefix = "CREDITFLOW_" + service.upper().replace("-", "_") + "_"
+        env = {
+            **os.environ,
+            "CREDITFLOW_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "CREDITFLOW_MONGODB_URL": s.mongodb_url,
+            prefix + "MONGODB_DATABASE": s.mongodb_database,
+            prefix + "GROUP_ID": s.group_id,
+            prefix + "HTTP_PORT": str(port),
+        }
+        log = open(logs / f"{service}.log", "wb")  # noqa: SIM115 - closed with the process
+        module = "creditflow." + service.replace("-", "_")
+        processes[service] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=log)
+        urls[service] = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        for service, url in urls.items():
+            while True:
+                if processes[service].poll() is not None:
+                    pytest.fail(f"{service} exited: {(logs / f'{service}.log').read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{service} not ready: {(logs / f'{service}.log').read_text()[-3000:]}")
+                time.sleep(0.2)
+        yield RunningStack(servers, urls)
+    finally:
+        for proc in processes.values():
+            proc.terminate()
+        for proc in processes.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

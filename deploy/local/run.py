@@ -1,0 +1,108 @@
+"""`make run`: the whole stack on this machine, no Docker. Real Kafka and FerretDB, topics from the contract, the four
+services as processes. Ctrl-C stops the services and the servers this command started, leaving no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from stack import StackConfig, start, stop_server
+
+SERVICES = {"issuer": 8101, "learner-record": 8102, "recognition": 8103, "stacking": 8104}
+
+
+def _port(service: str, default: int) -> int:
+    return int(os.environ.get(f"CREDITFLOW_{service.upper().replace('-', '_')}_HTTP_PORT", default))
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _stop(processes: dict[str, subprocess.Popen]) -> None:
+    for proc in processes.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in processes.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    cfg = StackConfig.from_env()
+    print("Starting Kafka and FerretDB ...", flush=True)
+    started = start(cfg)
+    env = {
+        **os.environ,
+        "CREDITFLOW_KAFKA_BOOTSTRAP": cfg.bootstrap,
+        "CREDITFLOW_MONGODB_URL": cfg.mongodb_url,
+    }
+    logs = cfg.state_dir / "logs"
+    processes: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for service, default_port in SERVICES.items():
+            module = "creditflow." + service.replace("-", "_")
+            log = open(logs / f"{service}.log", "ab")  # noqa: SIM115 - held open for the child's lifetime
+            processes[service] = subprocess.Popen(
+                [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        pending = dict(SERVICES)
+        while pending and not stopping and time.monotonic() < deadline:
+            for service, default_port in list(pending.items()):
+                if processes[service].poll() is not None:
+                    raise SystemExit(f"{service} exited at start-up; see {logs / (service + '.log')}")
+                if _healthy(_port(service, default_port)):
+                    del pending[service]
+            time.sleep(0.3)
+        if pending and not stopping:
+            raise SystemExit(f"not healthy after 60s: {', '.join(pending)}; see {logs}")
+        if not stopping:
+            print("\ncreditflow is running:")
+            print(f"  Kafka           {cfg.bootstrap}")
+            print(f"  MongoDB (wire)  {cfg.mongodb_url}   FerretDB, SQLite data in {cfg.state_dir / 'ferretdb'}")
+            for service, default_port in SERVICES.items():
+                port = _port(service, default_port)
+                print(f"  {service:<15} http://127.0.0.1:{port}   (API docs: /docs)")
+            print(f"  logs            {logs}")
+            print("Press Ctrl-C to stop everything.", flush=True)
+        while not stopping:
+            for service, proc in processes.items():
+                if proc.poll() is not None:
+                    print(f"{service} exited with {proc.returncode}; stopping. See {logs / (service + '.log')}")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("Stopping ...", flush=True)
+        _stop(processes)
+        for name, fresh in started.items():
+            if fresh:
+                stop_server(cfg, name)
+            else:
+                print(f"{name} was already running before `make run`; left running.")
+        print("Stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

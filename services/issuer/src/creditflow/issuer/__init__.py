@@ -1,0 +1,1 @@
+"""creditflow issuer: institutions award credentials, published as CredentialAwarded."""

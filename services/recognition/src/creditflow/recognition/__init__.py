@@ -1,0 +1,1 @@
+"""creditflow recognition: Case-by-case recognition decisions between institutions (Lisbon Recognition Convention)."""

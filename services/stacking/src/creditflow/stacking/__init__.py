@@ -1,0 +1,1 @@
+"""creditflow stacking: Progress toward stackable qualifications."""

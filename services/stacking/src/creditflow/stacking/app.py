@@ -1,0 +1,20 @@
+"""Composition root of stacking."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from creditflow.runtime.kafka import subscribe
+from creditflow.runtime.service import Runtime, service_app
+from creditflow.runtime.settings import Settings
+
+from . import handlers
+
+HTTP_PORT = 8104
+
+
+def create_app(settings: Settings) -> FastAPI:
+    def wire(app: FastAPI, runtime: Runtime) -> None:
+        subscribe(runtime.broker, handlers.TOPICS, settings.group_id, handlers.on_event)
+
+    return service_app(settings, "creditflow stacking", wire)

@@ -1,0 +1,1 @@
+"""Plumbing every creditflow service shares: settings, logging, Kafka, MongoDB, HTTP problems."""

@@ -1,0 +1,134 @@
+"""Kafka plumbing with safe defaults: idempotent producer, commit-after-write consumers, dead letters.
+
+Delivery is at-least-once. A consumer's offset is committed only after its handler returned, that is after the write
+it made was acknowledged. An event that can never be processed (undecodable, invalid, refused by the domain) goes to
+the dead-letter topic with its reason and the partition keeps flowing; any other failure (a database outage) rewinds
+to the same record and retries it, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from creditflow.events import DEAD_LETTER_TOPIC, Event, UndecodableEvent, decode, encode, topic_of
+
+from .settings import Settings
+
+log = structlog.get_logger("creditflow.kafka")
+
+RETRY_DELAY_S = 1.0
+
+
+class Rejected(Exception):
+    """The domain refuses this event for good (forged, unknown reference, broken rule): dead-letter it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a record came from: what apply-once markers and dead letters refer to."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @classmethod
+    def of(cls, record: ConsumerRecord) -> Delivery:
+        return cls(record.topic, record.partition, record.offset)
+
+
+Handler = Callable[[Event, Delivery], Awaitable[None]]
+
+
+def make_broker(settings: Settings) -> KafkaBroker:
+    """A broker whose producer waits for all in-sync replicas and never writes a record twice on retry."""
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"creditflow-{settings.service}",
+        acks="all",
+        enable_idempotence=True,
+        # Publishing to a topic that is not in the contract is a bug, not a reason to create one.
+        allow_auto_create_topics=False,
+        logger=logging.getLogger("creditflow.faststream"),
+        graceful_timeout=15.0,
+    )
+
+
+def headers_of(event: Event) -> dict[str, str]:
+    return {
+        "event_type": event.event_type,
+        "event_id": str(event.event_id),
+        "correlation_id": event.correlation_id,
+    }
+
+
+async def publish(broker: KafkaBroker, event: Event) -> None:
+    """Publish one event to its contract topic, keyed as the contract says; returns once the broker acknowledged."""
+    topic = topic_of(event)
+    await broker.publish(encode(event), topic=topic.name, key=topic.key_of(event).encode(), headers=headers_of(event))
+
+
+async def dead_letter(broker: KafkaBroker, record: ConsumerRecord, reason: str, group_id: str) -> None:
+    """Send the original bytes and key, unchanged, with where they came from and why they could not be processed."""
+    headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+    headers.update(
+        {
+            "dlq.reason": reason[:4000],
+            "dlq.source.topic": record.topic,
+            "dlq.source.partition": str(record.partition),
+            "dlq.source.offset": str(record.offset),
+            "dlq.consumer.group": group_id,
+        }
+    )
+    await broker.publish(record.value or b"", topic=DEAD_LETTER_TOPIC, key=record.key, headers=headers)
+    log.warning(
+        "event dead-lettered",
+        reason=reason,
+        source_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
+
+
+def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: Handler) -> None:
+    """Register `handle` for every event on `topics`, decoded, with dead-lettering and commit-after-success."""
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # The contract's JSON Schemas document the payloads (docs/asyncapi.json); this subscriber reads raw bytes.
+        include_in_schema=False,
+    )
+    async def on_record(message: KafkaMessage) -> None:
+        record: ConsumerRecord = message.raw_message  # type: ignore[assignment]
+        try:
+            event = decode(record.value)
+        except UndecodableEvent as exc:
+            await dead_letter(broker, record, f"undecodable event: {exc.reason}", group_id)
+            return
+        with structlog.contextvars.bound_contextvars(
+            event_id=str(event.event_id), correlation_id=event.correlation_id, event_type=event.event_type
+        ):
+            try:
+                await handle(event, Delivery.of(record))
+            except Rejected as exc:
+                await dead_letter(broker, record, exc.reason, group_id)
+            except Exception:
+                log.exception("handler failed; the record will be retried", topic=record.topic, offset=record.offset)
+                # Rewinding happens when this raises; the pause keeps an outage from becoming a busy loop.
+                await asyncio.sleep(RETRY_DELAY_S)
+                raise

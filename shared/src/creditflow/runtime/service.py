@@ -1,0 +1,87 @@
+"""The composition root every service uses: settings -> broker, MongoDB client, FastAPI app with a lifespan.
+
+A service passes `wire`, which registers its Kafka handlers and HTTP routes on the runtime it is given; nothing
+connects before the lifespan starts, so importing a service does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .http import install_http_conventions, problem
+from .kafka import make_broker
+from .logging import configure_logging, get_logger
+from .mongo import mongo_client
+from .settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    broker: KafkaBroker
+    mongo: AsyncMongoClient
+
+    @property
+    def db(self) -> AsyncDatabase:
+        return self.mongo[self.settings.mongodb_database]
+
+
+def service_app(settings: Settings, title: str, wire: Callable[[FastAPI, Runtime], None]) -> FastAPI:
+    runtime = Runtime(settings, make_broker(settings), mongo_client(settings))
+    log = get_logger(f"creditflow.{settings.service}")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.broker.start()
+        log.info("service started", kafka=settings.kafka_bootstrap, database=settings.mongodb_database)
+        try:
+            yield
+        finally:
+            await runtime.broker.stop()
+            await runtime.mongo.close()
+            log.info("service stopped")
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_http_conventions(app)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Kafka and MongoDB answer")
+    async def readyz() -> object:
+        checks = {"kafka": await runtime.broker.ping(timeout=2.0)}
+        try:
+            await runtime.mongo.admin.command("ping")
+            checks["mongodb"] = True
+        except Exception:
+            checks["mongodb"] = False
+        if all(checks.values()):
+            return {"status": "ready", "checks": checks}
+        return problem(503, "Not ready", "a dependency does not answer", checks=checks)
+
+    wire(app, runtime)
+    return app
+
+
+def serve(service: str, http_port: int, create_app: Callable[[Settings], FastAPI]) -> None:
+    """Entry point of `python -m creditflow.<service>`: settings from the environment, JSON logs, uvicorn."""
+    settings = Settings.from_env(service, http_port)
+    configure_logging(service, settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # keep our JSON logging
+        access_log=False,
+        lifespan="on",
+    )

@@ -1,0 +1,34 @@
+"""Create the contract's topics with their configuration; existing topics are left as they are."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from creditflow.events import CONTRACT_TOPICS, DEAD_LETTER_TOPIC
+from creditflow.events.topics import KEEP_FOREVER
+
+
+def _wanted(replication_factor: int) -> list[NewTopic]:
+    topics = [
+        NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication_factor, topic_configs=dict(t.config))
+        for t in CONTRACT_TOPICS
+    ]
+    topics.append(NewTopic(DEAD_LETTER_TOPIC, 1, replication_factor, topic_configs=dict(KEEP_FOREVER)))
+    return topics
+
+
+async def ensure_topics(bootstrap: str, replication_factor: int = 1) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in _wanted(replication_factor) if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them between our list and create
+        return sorted(t.name for t in _wanted(replication_factor))
+    finally:
+        await admin.close()

@@ -1,0 +1,147 @@
+"""The shared consumer on the real broker: dead letters keep the partition flowing; failures are retried, not lost."""
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from contract_factories import awarded
+
+from creditflow.events import DEAD_LETTER_TOPIC, encode
+from creditflow.events.topics import CREDENTIALS
+from creditflow.runtime.kafka import Rejected, make_broker, publish, subscribe
+
+pytestmark = pytest.mark.integration
+
+
+async def dead_letters_for(bootstrap: str, key: bytes, count: int, timeout_s: float = 20.0):
+    consumer = AIOKafkaConsumer(
+        DEAD_LETTER_TOPIC, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while len(found) < count:
+                batch = await consumer.getmany(timeout_ms=500)
+                found += [r for records in batch.values() for r in records if r.key == key]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def run_consumer(servers, handle):
+    settings = servers.settings("plumbing", group_id=f"plumbing-{uuid.uuid4().hex[:8]}")
+    broker = make_broker(settings)
+    subscribe(broker, [CREDENTIALS.name], settings.group_id, handle)
+    await broker.start()
+    return broker
+
+
+async def wait_for(predicate, timeout_s=20.0):
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_undecodable_record_goes_to_dead_letters_and_the_next_event_is_processed(servers):
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    seen = []
+
+    async def handle(event, delivery):
+        if event.learner_id == learner:
+            seen.append(event.data.credential_id)
+
+    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap)
+    await producer.start()
+    # Same key, so same partition: the valid event sits behind the broken one.
+    await producer.send_and_wait(CREDENTIALS.name, b'{"event_type": "nonsense"', key=learner.encode())
+    await producer.send_and_wait(CREDENTIALS.name, encode(awarded(learner, "urn:uuid:after")), key=learner.encode())
+    await producer.stop()
+
+    broker = await run_consumer(servers, handle)
+    try:
+        await wait_for(lambda: seen == ["urn:uuid:after"])
+        [letter] = await dead_letters_for(servers.kafka_bootstrap, learner.encode(), 1)
+    finally:
+        await broker.stop()
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert letter.value == b'{"event_type": "nonsense"'
+    assert headers["dlq.source.topic"] == CREDENTIALS.name
+    assert headers["dlq.reason"].startswith("undecodable event: ")
+    assert int(headers["dlq.source.offset"]) >= 0
+
+
+async def test_event_the_domain_rejects_is_dead_lettered_with_the_domain_reason(servers):
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    processed = []
+
+    async def handle(event, delivery):
+        if event.learner_id != learner:
+            return
+        if event.data.credential_id == "urn:uuid:forged":
+            raise Rejected("signature does not verify against any key of uni-helsinki")
+        processed.append(event.data.credential_id)
+
+    broker = await run_consumer(servers, handle)
+    try:
+        await publish(broker, awarded(learner, "urn:uuid:forged"))
+        await publish(broker, awarded(learner, "urn:uuid:genuine"))
+        await wait_for(lambda: processed == ["urn:uuid:genuine"])
+        [letter] = await dead_letters_for(servers.kafka_bootstrap, learner.encode(), 1)
+    finally:
+        await broker.stop()
+    assert dict(letter.headers)["dlq.reason"] == b"signature does not verify against any key of uni-helsinki"
+
+
+async def test_a_failing_write_is_retried_from_the_same_record_not_skipped(servers):
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    attempts = []
+    applied = []
+
+    async def handle(event, delivery):
+        if event.learner_id != learner:
+            return
+        attempts.append(delivery.offset)
+        if len(attempts) == 1:
+            raise ConnectionError("database unavailable")
+        applied.append(event.data.credential_id)
+
+    broker = await run_consumer(servers, handle)
+    try:
+        await publish(broker, awarded(learner, "urn:uuid:first"))
+        await publish(broker, awarded(learner, "urn:uuid:second"))
+        await wait_for(lambda: applied == ["urn:uuid:first", "urn:uuid:second"])
+    finally:
+        await broker.stop()
+    assert attempts[0] == attempts[1], "the failed record is delivered again"
+
+
+async def test_committed_offsets_mean_a_restarted_consumer_resumes_after_what_it_applied(servers):
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    group = f"plumbing-{uuid.uuid4().hex[:8]}"
+    first_run, second_run = [], []
+
+    def recorder(into):
+        async def handle(event, delivery):
+            if event.learner_id == learner:
+                into.append(event.data.credential_id)
+
+        return handle
+
+    settings = servers.settings("plumbing", group_id=group)
+    broker = make_broker(settings)
+    subscribe(broker, [CREDENTIALS.name], group, recorder(first_run))
+    await broker.start()
+    await publish(broker, awarded(learner, "urn:uuid:one"))
+    await wait_for(lambda: first_run == ["urn:uuid:one"])
+    await broker.stop()
+
+    broker = make_broker(settings)
+    subscribe(broker, [CREDENTIALS.name], group, recorder(second_run))
+    await broker.start()
+    try:
+        await publish(broker, awarded(learner, "urn:uuid:two"))
+        await wait_for(lambda: second_run == ["urn:uuid:two"])
+    finally:
+        await broker.stop()
