@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import logging
 import os
 import signal
 import subprocess
@@ -72,6 +73,9 @@ class StackConfig:
 
 async def _kafka_ready(bootstrap: str) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
+
+    # A broker that is still starting refuses connections; that is what the probe is for, not news for the log.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:

@@ -32,3 +32,18 @@ async def ensure_topics(bootstrap: str, replication_factor: int = 1) -> list[str
         return sorted(t.name for t in _wanted(replication_factor))
     finally:
         await admin.close()
+
+
+def main() -> None:
+    """`creditflow-topics`: create the contract's topics on CREDITFLOW_KAFKA_BOOTSTRAP (docker-compose runs it once)."""
+    import asyncio
+    import os
+
+    bootstrap = os.environ.get("CREDITFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    replication = int(os.environ.get("CREDITFLOW_TOPIC_REPLICATION_FACTOR", "1"))
+    for name in asyncio.run(ensure_topics(bootstrap, replication)):
+        print(name)
+
+
+if __name__ == "__main__":
+    main()

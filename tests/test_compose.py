@@ -1,0 +1,77 @@
+"""docker-compose.yml cannot run on machines without Docker; its structure is checked here instead: it is valid
+Compose, every long-running container has a healthcheck, start order follows health, data lives in named volumes,
+and the broker is the version the local stack runs."""
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+import stack  # noqa: E402
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = ["issuer", "learner-record", "recognition", "stacking"]
+
+
+# The Compose Specification's JSON Schema (Apache-2.0), vendored: these machines fetch nothing at test time.
+VALIDATOR = jsonschema.Draft201909Validator(json.loads((REPO / "tests" / "data" / "compose-spec.schema.json").read_text()))
+
+
+def test_compose_file_is_valid_against_the_compose_specification_schema():
+    VALIDATOR.validate(COMPOSE)
+
+
+def test_the_schema_check_catches_a_misspelt_key():
+    broken = {**COMPOSE, "services": {**SERVICES, "kafka": {**SERVICES["kafka"], "healtcheck": {}}}}
+    assert not VALIDATOR.is_valid(broken)
+
+
+def test_kraft_cluster_id_is_a_16_byte_base64url_uuid():
+    cluster_id = SERVICES["kafka"]["environment"]["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+
+
+def test_broker_image_is_the_kafka_version_the_local_stack_runs():
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{stack.KAFKA_VERSION}"
+    assert SERVICES["mongodb"]["image"].startswith("mongo:")
+
+
+def test_mongodb_is_a_single_node_replica_set_with_a_capped_cache():
+    command = SERVICES["mongodb"]["command"]
+    assert "--replSet" in command and "--wiredTigerCacheSizeGB" in command
+    assert all("replicaSet=rs0" in SERVICES[s]["environment"]["CREDITFLOW_MONGODB_URL"] for s in APP_SERVICES)
+
+
+@pytest.mark.parametrize("name", ["kafka", "mongodb", *APP_SERVICES])
+def test_every_long_running_container_has_a_healthcheck(name):
+    assert SERVICES[name]["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_services_start_after_topics_exist_and_mongodb_is_healthy(name):
+    depends = SERVICES[name]["depends_on"]
+    assert depends["topics"]["condition"] == "service_completed_successfully"
+    assert depends["mongodb"]["condition"] == "service_healthy"
+    assert SERVICES["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_each_service_builds_its_own_folder_and_listens_on_its_default_port(name):
+    assert SERVICES[name]["build"]["args"]["SERVICE"] == name
+    assert (REPO / "services" / name / "pyproject.toml").exists()
+    app = __import__(f"creditflow.{name.replace('-', '_')}.app", fromlist=["HTTP_PORT"])
+    assert SERVICES[name]["ports"] == [f"{app.HTTP_PORT}:{app.HTTP_PORT}"]
+    assert SERVICES[name]["environment"][f"CREDITFLOW_{name.upper().replace('-', '_')}_HTTP_HOST"] == "0.0.0.0"
+
+
+def test_data_lives_in_named_volumes():
+    assert set(COMPOSE["volumes"]) == {"kafka-data", "mongodb-data"}
+    assert "kafka-data:/var/lib/kafka/data" in SERVICES["kafka"]["volumes"]
+    assert SERVICES["kafka"]["environment"]["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
