@@ -1,33 +1,109 @@
-"""Awarding, as pure functions: data in, events out. Validation, size bands, conversion and signing are added here
-(issue: issuer); nothing in this module does I/O or reads a clock."""
+"""Issuing, as pure functions: validated, converted, classified and signed awards in, events out.
+
+Nothing here does I/O or reads a clock: keys, times, ids and status-list indexes are passed in.
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from creditflow.events import Achievement, CredentialAwarded, CredentialAwardedData
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from creditflow.credentials import jose
+from creditflow.events import (
+    Achievement,
+    CredentialAwarded,
+    CredentialAwardedData,
+    CredentialRevoked,
+    CredentialRevokedData,
+)
+
+from . import credential, rules
+
+# Credential ids are derived from (institution, request id), so the same request can never make two credentials.
+_CREDENTIAL_NAMESPACE = uuid.UUID("5b0f8f5e-3a57-4c36-9a0c-6f0f2e1c1d11")
 
 
-def award(
+def credential_id_for(institution_id: str, request_id: str) -> str:
+    name = "\x1f".join((institution_id, request_id))
+    return f"urn:uuid:{uuid.uuid5(_CREDENTIAL_NAMESPACE, name)}"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: Ed25519PrivateKey
+
+
+class AwardRefused(Exception):
+    def __init__(self, problems: list[rules.Problem]) -> None:
+        super().__init__("; ".join(map(str, problems)))
+        self.problems = problems
+
+
+def issue(
     *,
-    credential_id: str,
+    public_url: str,
+    request_id: str,
     learner_id: str,
+    institution: rules.Institution,
     achievement: Achievement,
     awarded_at: datetime,
-    grade: str | None = None,
+    grade: str | None,
+    status_index: int,
+    signing_key: SigningKey,
     correlation_id: str = "",
 ) -> CredentialAwarded:
-    """The CredentialAwarded event for one learner and one achievement of the awarding institution."""
+    """The signed award, or AwardRefused naming every missing element and broken rule."""
+    if achievement.institution_id != institution.institution_id:
+        raise AwardRefused([rules.Problem("achievement_id", f"not an achievement of {institution.institution_id}")])
+    problems = rules.award_problems(learner_id, institution, achievement, awarded_at)
+    if problems:
+        raise AwardRefused(problems)
+    credential_id = credential_id_for(institution.institution_id, request_id)
+    conversions = rules.to_ects(achievement)
+    size = rules.classify_size(achievement)
+    unsigned = credential.achievement_credential(
+        public_url=public_url,
+        credential_id=credential_id,
+        learner_id=learner_id,
+        institution=institution,
+        achievement=achievement,
+        awarded_at=awarded_at,
+        grade=grade,
+        conversions=conversions,
+        size=size,
+        status_index=status_index,
+    )
+    signed = jose.envelope(jose.sign(unsigned, signing_key.private_key, signing_key.kid))
     return CredentialAwarded(
-        producer=achievement.institution_id,
+        producer=institution.institution_id,
         learner_id=learner_id,
         correlation_id=correlation_id,
         occurred_at=awarded_at,
         data=CredentialAwardedData(
             credential_id=credential_id,
-            institution_id=achievement.institution_id,
+            institution_id=institution.institution_id,
             achievement=achievement,
             awarded_at=awarded_at,
             grade=grade,
+            credit_conversions=conversions,
+            size=size,
+            credential=signed,
+        ),
+    )
+
+
+def revoke(award: CredentialAwarded, reason: str, at: datetime, correlation_id: str = "") -> CredentialRevoked:
+    return CredentialRevoked(
+        producer=award.data.institution_id,
+        learner_id=award.learner_id,
+        occurred_at=at,
+        correlation_id=correlation_id or award.correlation_id,
+        causation_id=str(award.event_id),
+        data=CredentialRevokedData(
+            credential_id=award.data.credential_id, institution_id=award.data.institution_id, reason=reason
         ),
     )

@@ -1,0 +1,123 @@
+"""The Open Badges 3.0 AchievementCredential (a W3C VC 2.0) for an award, before it is signed.
+
+Open Badges lacks several EU 2022 Annex I elements; creditflow carries them in `achievement.euMicroCredential`
+(level, workload, learning outcomes, assessment, participation, quality assurance, credits with their ECTS
+conversions and size band). The VC 2.0 context maps undefined terms under its `@vocab`, so the extension stays valid
+JSON-LD without a context of its own. docs/credentials.md describes every field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from creditflow.events import Achievement, EctsConversion, SizeClassification
+
+from .rules import Institution
+
+OB3_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+VC2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+
+
+def issuer_id(public_url: str, institution_id: str) -> str:
+    return f"{public_url}/institutions/{institution_id}"
+
+
+def status_list_url(public_url: str, institution_id: str) -> str:
+    return f"{issuer_id(public_url, institution_id)}/status/revocation"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def achievement_credential(
+    *,
+    public_url: str,
+    credential_id: str,
+    learner_id: str,
+    institution: Institution,
+    achievement: Achievement,
+    awarded_at: datetime,
+    grade: str | None,
+    conversions: list[EctsConversion],
+    size: SizeClassification | None,
+    status_index: int,
+) -> dict[str, Any]:
+    issuer = issuer_id(public_url, institution.institution_id)
+    ob_achievement: dict[str, Any] = {
+        "id": f"{issuer}/achievements/{achievement.achievement_id}",
+        "type": ["Achievement"],
+        "achievementType": achievement.achievement_type,
+        "name": achievement.title,
+        "description": achievement.description or achievement.title,
+        "criteria": {"narrative": "; ".join(o.statement for o in achievement.learning_outcomes)},
+        "euMicroCredential": {
+            "learningOutcomes": [o.model_dump(mode="json", exclude_none=True) for o in achievement.learning_outcomes],
+            "workloadHours": achievement.workload_hours,
+            "level": achievement.level.model_dump(mode="json", exclude_none=True) if achievement.level else None,
+            "assessmentType": achievement.assessment_type,
+            "participationForm": achievement.participation_form,
+            "qualityAssuranceType": achievement.quality_assurance_type,
+            "prerequisites": achievement.prerequisites,
+            "ectsConversions": [c.model_dump(mode="json") for c in conversions],
+            "sizeBand": size.model_dump(mode="json") if size else None,
+        },
+    }
+    if achievement.credits is not None:
+        ob_achievement["creditsAvailable"] = achievement.credits.value
+        ob_achievement["euMicroCredential"]["credits"] = achievement.credits.model_dump(mode="json")
+    if achievement.field_of_study:
+        ob_achievement["fieldOfStudy"] = achievement.field_of_study
+    if achievement.level and achievement.level.eqf:
+        ob_achievement["alignment"] = [
+            {
+                "type": ["Alignment"],
+                "targetName": f"EQF level {achievement.level.eqf}",
+                "targetUrl": f"https://europa.eu/europass/en/eqf-level-{achievement.level.eqf}",
+                "targetFramework": "European Qualifications Framework",
+            }
+        ]
+    subject: dict[str, Any] = {"id": learner_id, "type": ["AchievementSubject"], "achievement": ob_achievement}
+    if grade:
+        subject["result"] = [{"type": ["Result"], "value": grade}]
+    return {
+        "@context": [VC2_CONTEXT, OB3_CONTEXT],
+        "id": credential_id,
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": achievement.title,
+        "issuer": {
+            "id": issuer,
+            "type": ["Profile"],
+            "name": institution.name,
+            "address": {"type": ["Address"], "addressCountry": institution.country},
+        },
+        "validFrom": _iso(awarded_at),
+        "credentialSubject": subject,
+        "credentialStatus": {
+            "id": f"{status_list_url(public_url, institution.institution_id)}#{status_index}",
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "revocation",
+            "statusListIndex": str(status_index),
+            "statusListCredential": status_list_url(public_url, institution.institution_id),
+        },
+    }
+
+
+def status_list_credential(
+    *, public_url: str, institution: Institution, encoded_list: str, valid_from: datetime
+) -> dict[str, Any]:
+    url = status_list_url(public_url, institution.institution_id)
+    return {
+        "@context": [VC2_CONTEXT],
+        "id": url,
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": issuer_id(public_url, institution.institution_id),
+        "validFrom": _iso(valid_from),
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": "revocation",
+            "encodedList": encoded_list,
+        },
+    }

@@ -1,0 +1,185 @@
+"""Award rules, as pure functions: EU standard elements, credit consistency, size bands, ECTS conversion.
+
+Every figure and classification names the rule that produced it, because conversion between credit systems is
+policy, not arithmetic (domain brief, section 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from creditflow.events import Achievement, CreditFramework, EctsConversion, SizeClassification
+
+# ----------------------------------------------------------------------------------------- EU 2022 Annex I
+
+
+@dataclass(frozen=True)
+class Institution:
+    institution_id: str
+    name: str
+    country: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.rule}"
+
+
+def missing_annex_i_elements(
+    learner_id: str | None, institution: Institution | None, achievement: Achievement, awarded_at: datetime | None
+) -> list[Problem]:
+    """Each mandatory element of Annex I of Council Recommendation 2022/C 243/02 that the award lacks."""
+    checks = [
+        ("learner_id", "1 identification of the learner", bool(learner_id)),
+        ("achievement.title", "2 title of the micro-credential", bool(achievement.title)),
+        ("institution.country", "3 country/region of the issuer", bool(institution and institution.country)),
+        ("institution.name", "4 awarding body", bool(institution and institution.name)),
+        ("awarded_at", "5 date of issuing", awarded_at is not None),
+        ("achievement.learning_outcomes", "6 learning outcomes", bool(achievement.learning_outcomes)),
+        (
+            "achievement.workload_hours",
+            "7 notional workload needed to achieve the learning outcomes",
+            achievement.workload_hours is not None or achievement.credits is not None,
+        ),
+        (
+            "achievement.level",
+            "8 level (EQF or national) of the learning experience",
+            achievement.level is not None
+            and (achievement.level.eqf is not None or achievement.level.national_level is not None),
+        ),
+        ("achievement.assessment_type", "9 type of assessment", achievement.assessment_type is not None),
+        ("achievement.participation_form", "10 form of participation", achievement.participation_form is not None),
+        (
+            "achievement.quality_assurance_type",
+            "11 type of quality assurance used to underpin the micro-credential",
+            bool(achievement.quality_assurance_type),
+        ),
+    ]
+    return [
+        Problem(field, f"missing EU standard element {element} (2022 Recommendation, Annex I)")
+        for field, element, present in checks
+        if not present
+    ]
+
+
+# ----------------------------------------------------------------------------------------- credit frameworks
+
+# Notional hours per credit unit, with the source of each figure. A workload outside the range, widened by
+# HOURS_TOLERANCE for rounding, is inconsistent with the credits claimed.
+HOURS_PER_CREDIT: dict[CreditFramework, tuple[float, float, str]] = {
+    CreditFramework.ECTS: (25, 30, "ECTS Users' Guide 2015: 1 ECTS credit = 25-30 hours"),
+    CreditFramework.UK_CATS: (10, 10, "UK credit frameworks: 1 credit = 10 notional hours"),
+    CreditFramework.SCQF: (10, 10, "SCQF: 1 credit = 10 notional hours"),
+    CreditFramework.NZQF: (10, 10, "NZQCF: 1 credit = 10 notional hours"),
+    CreditFramework.US_SEMESTER: (
+        37.5,
+        45,
+        "US semester credit hour: 15 weeks x (1 class hour + 2 hours of study); class hours of 50-60 minutes",
+    ),
+    CreditFramework.AQF_HOURS: (1, 1, "AQF volume of learning is stated in hours"),
+}
+HOURS_TOLERANCE = 0.10
+
+
+def credit_inconsistency(achievement: Achievement) -> Problem | None:
+    """The rule broken when the credits claimed do not fit the notional workload, if one is."""
+    credits, hours = achievement.credits, achievement.workload_hours
+    if credits is None or hours is None:
+        return None
+    low, high, source = HOURS_PER_CREDIT[credits.framework]
+    per_credit = hours / credits.value
+    if low * (1 - HOURS_TOLERANCE) <= per_credit <= high * (1 + HOURS_TOLERANCE):
+        return None
+    return Problem(
+        "achievement.credits",
+        f"{credits.value:g} {credits.framework.value} credits for {hours:g} h is {per_credit:.1f} h per credit; "
+        f"{source} (accepted within {HOURS_TOLERANCE:.0%})",
+    )
+
+
+def notional_hours(achievement: Achievement) -> float | None:
+    """The workload in hours: stated, or derived from the credits at the framework's upper hours figure."""
+    if achievement.workload_hours is not None:
+        return achievement.workload_hours
+    if achievement.credits is None:
+        return None
+    return achievement.credits.value * HOURS_PER_CREDIT[achievement.credits.framework][1]
+
+
+# ----------------------------------------------------------------------------------------- size bands
+
+NANO_RULE = (
+    "nano-credential: 1-4 credits (10-40 h); a proposed convention "
+    "(S. Martin, 'What is the future of Micro, Nano and Digital credentialing?')"
+)
+NZQA_RULE = "NZQA micro-credential: 5-40 credits (50-400 h)"
+CMF_RULE = "European MOOC Consortium Common Microcredential Framework: 100-150 h at EQF 4-7"
+
+
+def classify_size(achievement: Achievement) -> SizeClassification | None:
+    """Nano / micro / larger, under the first rule that applies, in this order:
+    the NZQA listing rule for NZQF credits; the CMF for 100-150 h at EQF 4-7; otherwise the NZQA band by hours,
+    with the nano convention below it."""
+    hours = notional_hours(achievement)
+    if hours is None:
+        return None
+    credits = achievement.credits
+    if credits is not None and credits.framework == CreditFramework.NZQF:
+        value = credits.value
+        if value < 5:
+            return SizeClassification(band="nano", rule=NANO_RULE)
+        return SizeClassification(band="micro" if value <= 40 else "larger", rule=NZQA_RULE)
+    eqf = achievement.level.eqf if achievement.level else None
+    if eqf is not None and 4 <= eqf <= 7 and 100 <= hours <= 150:
+        return SizeClassification(band="micro", rule=CMF_RULE)
+    if hours < 50:
+        return SizeClassification(band="nano", rule=NANO_RULE)
+    return SizeClassification(band="micro" if hours <= 400 else "larger", rule=NZQA_RULE + ", applied by hours")
+
+
+# ----------------------------------------------------------------------------------------- conversion to ECTS
+
+ECTS_HOURS = 30  # upper bound of 25-30 h: the hours-based figure never over-credits
+
+CONVENTIONS: dict[CreditFramework, tuple[float, str]] = {
+    CreditFramework.ECTS: (1.0, "already ECTS"),
+    CreditFramework.UK_CATS: (0.5, "2 UK credits = 1 ECTS (convention)"),
+    CreditFramework.SCQF: (0.5, "2 SCQF credits = 1 ECTS (convention)"),
+    CreditFramework.NZQF: (0.5, "2 NZ credits = 1 ECTS (convention)"),
+    CreditFramework.US_SEMESTER: (2.0, "1 US semester credit = 2 ECTS (convention; institutions use 1.8-2.3)"),
+}
+
+
+def to_ects(achievement: Achievement) -> list[EctsConversion]:
+    """The ECTS figures for an achievement, each with its rule: by notional hours, and by convention where one
+    exists (AQF has none: its volume is hours)."""
+    figures: list[EctsConversion] = []
+    credits = achievement.credits
+    if credits is not None and credits.framework in CONVENTIONS:
+        factor, rule = CONVENTIONS[credits.framework]
+        method = "identity" if credits.framework == CreditFramework.ECTS else "convention"
+        figures.append(EctsConversion(ects=round(credits.value * factor, 2), method=method, rule=rule))
+    hours = notional_hours(achievement)
+    if hours is not None and not (credits is not None and credits.framework == CreditFramework.ECTS):
+        figures.append(
+            EctsConversion(
+                ects=round(hours / ECTS_HOURS, 2),
+                method="hours",
+                rule=f"{hours:g} h / {ECTS_HOURS} h per ECTS credit (ECTS Users' Guide 2015: 25-30 h)",
+            )
+        )
+    return figures
+
+
+def award_problems(
+    learner_id: str | None, institution: Institution | None, achievement: Achievement, awarded_at: datetime | None
+) -> list[Problem]:
+    """Everything that stops an award: missing Annex I elements and inconsistent credits, all at once."""
+    problems = missing_annex_i_elements(learner_id, institution, achievement, awarded_at)
+    inconsistency = credit_inconsistency(achievement)
+    return problems + ([inconsistency] if inconsistency else [])

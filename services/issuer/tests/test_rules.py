@@ -1,0 +1,120 @@
+"""Award rules: every Annex I element, credit consistency per framework, size bands at their edges, conversions
+with provenance."""
+
+from datetime import UTC, datetime
+
+import pytest
+from contract_factories import achievement
+
+from creditflow.events import CreditFramework, CreditValue, Level
+from creditflow.issuer import rules
+
+INSTITUTION = rules.Institution("uni-tartu", "University of Tartu", "EE")
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def credits(value, framework):
+    return CreditValue(value=value, framework=framework)
+
+
+def test_a_complete_award_has_no_problems():
+    assert rules.award_problems("learner-1", INSTITUTION, achievement(), NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("element", "field", "learner", "institution", "overrides", "awarded_at"),
+    [
+        ("1 identification of the learner", "learner_id", "", INSTITUTION, {}, NOW),
+        ("2 title", "achievement.title", "l1", INSTITUTION, {"title": "x"}, NOW),  # replaced below: titles are required
+        ("3 country/region of the issuer", "institution.country", "l1", rules.Institution("u", "U", ""), {}, NOW),
+        ("4 awarding body", "institution.name", "l1", rules.Institution("u", "", "EE"), {}, NOW),
+        ("5 date of issuing", "awarded_at", "l1", INSTITUTION, {}, None),
+        ("6 learning outcomes", "achievement.learning_outcomes", "l1", INSTITUTION, {"learning_outcomes": []}, NOW),
+        ("7 notional workload", "achievement.workload_hours", "l1", INSTITUTION,
+         {"workload_hours": None, "credits": None}, NOW),
+        ("8 level", "achievement.level", "l1", INSTITUTION, {"level": None}, NOW),
+        ("8 level", "achievement.level", "l1", INSTITUTION, {"level": Level()}, NOW),
+        ("9 type of assessment", "achievement.assessment_type", "l1", INSTITUTION, {"assessment_type": None}, NOW),
+        ("10 form of participation", "achievement.participation_form", "l1", INSTITUTION,
+         {"participation_form": None}, NOW),
+        ("11 type of quality assurance", "achievement.quality_assurance_type", "l1", INSTITUTION,
+         {"quality_assurance_type": None}, NOW),
+    ],
+)
+def test_each_missing_annex_i_element_is_named(element, field, learner, institution, overrides, awarded_at):
+    if field == "achievement.title":
+        ach = achievement().model_copy(update={"title": ""})  # the model refuses blank titles; the rule still checks
+    else:
+        ach = achievement(**overrides)
+    [problem] = rules.missing_annex_i_elements(learner, institution, ach, awarded_at)
+    assert problem.field == field
+    assert f"missing EU standard element {element}" in problem.rule and "Annex I" in problem.rule
+
+
+def test_all_missing_elements_are_reported_at_once():
+    ach = achievement(learning_outcomes=[], assessment_type=None, participation_form=None)
+    fields = [p.field for p in rules.award_problems("l1", INSTITUTION, ach, NOW)]
+    assert fields == ["achievement.learning_outcomes", "achievement.assessment_type", "achievement.participation_form"]
+
+
+@pytest.mark.parametrize(
+    ("value", "framework", "hours", "consistent"),
+    [
+        (5, CreditFramework.ECTS, 125, True),
+        (5, CreditFramework.ECTS, 150, True),
+        (5, CreditFramework.ECTS, 112.5, True),  # 22.5 h per credit: 25 h less the 10 % tolerance
+        (5, CreditFramework.ECTS, 112, False),
+        (5, CreditFramework.ECTS, 166, False),
+        (10, CreditFramework.UK_CATS, 100, True),
+        (10, CreditFramework.SCQF, 120, False),
+        (15, CreditFramework.NZQF, 150, True),
+        (3, CreditFramework.US_SEMESTER, 135, True),
+        (3, CreditFramework.US_SEMESTER, 60, False),
+        (120, CreditFramework.AQF_HOURS, 120, True),
+        (120, CreditFramework.AQF_HOURS, 200, False),
+    ],
+)
+def test_credits_must_fit_the_workload_for_their_framework(value, framework, hours, consistent):
+    problem = rules.credit_inconsistency(achievement(credits=credits(value, framework), workload_hours=hours))
+    assert (problem is None) == consistent
+    if problem:
+        assert problem.field == "achievement.credits" and "h per credit" in problem.rule
+
+
+@pytest.mark.parametrize(
+    ("value", "framework", "hours", "eqf", "band", "rule"),
+    [
+        (4, CreditFramework.NZQF, 40, 5, "nano", rules.NANO_RULE),
+        (5, CreditFramework.NZQF, 50, 5, "micro", rules.NZQA_RULE),
+        (40, CreditFramework.NZQF, 400, 5, "micro", rules.NZQA_RULE),
+        (41, CreditFramework.NZQF, 410, 5, "larger", rules.NZQA_RULE),
+        (4, CreditFramework.ECTS, 100, 4, "micro", rules.CMF_RULE),
+        (5, CreditFramework.ECTS, 150, 7, "micro", rules.CMF_RULE),
+        (5, CreditFramework.ECTS, 150, 8, "micro", rules.NZQA_RULE + ", applied by hours"),  # EQF 8 is outside the CMF
+        (1, CreditFramework.ECTS, 30, 6, "nano", rules.NANO_RULE),
+        (16, CreditFramework.ECTS, 400, 6, "micro", rules.NZQA_RULE + ", applied by hours"),
+        (15, CreditFramework.ECTS, 450, 6, "larger", rules.NZQA_RULE + ", applied by hours"),
+    ],
+)
+def test_size_band_and_the_rule_that_applied(value, framework, hours, eqf, band, rule):
+    size = rules.classify_size(achievement(credits=credits(value, framework), workload_hours=hours, level=Level(eqf=eqf)))
+    assert (size.band, size.rule) == (band, rule)
+
+
+@pytest.mark.parametrize(
+    ("value", "framework", "hours", "expected"),
+    [
+        (5, CreditFramework.ECTS, 125, [(5, "identity")]),
+        (20, CreditFramework.UK_CATS, 200, [(10, "convention"), (6.67, "hours")]),
+        (20, CreditFramework.SCQF, 200, [(10, "convention"), (6.67, "hours")]),
+        (15, CreditFramework.NZQF, 150, [(7.5, "convention"), (5, "hours")]),
+        (3, CreditFramework.US_SEMESTER, 135, [(6, "convention"), (4.5, "hours")]),
+        (300, CreditFramework.AQF_HOURS, 300, [(10, "hours")]),
+    ],
+)
+def test_conversion_to_ects_gives_each_figure_with_its_rule(value, framework, hours, expected):
+    figures = rules.to_ects(achievement(credits=credits(value, framework), workload_hours=hours))
+    assert [(f.ects, f.method) for f in figures] == expected
+    assert all(f.rule for f in figures)
+    if framework in (CreditFramework.UK_CATS, CreditFramework.US_SEMESTER):
+        assert "convention" in figures[0].rule and "h per ECTS credit" in figures[1].rule

@@ -1,0 +1,164 @@
+"""Signing and verification: tampering, key rotation, revocation, an unreachable status list, and a check by an
+independent JOSE implementation."""
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from creditflow.credentials import jose, keys, status_list
+from creditflow.credentials.verify import RegisteredKey, check_proof, verify
+
+ISSUER = "https://issuer.example/institutions/uni-tartu"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def credential(valid_from=T0 + timedelta(days=10), index=42):
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": "urn:uuid:c1",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": {"id": ISSUER, "type": ["Profile"], "name": "University of Tartu"},
+        "validFrom": valid_from.isoformat(),
+        "credentialSubject": {"id": "learner-1", "achievement": {"name": "Data literacy"}},
+        "credentialStatus": {
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "revocation",
+            "statusListIndex": str(index),
+            "statusListCredential": ISSUER + "/status/revocation",
+        },
+    }
+
+
+class Keyring:
+    def __init__(self):
+        self.keys = {}
+
+    def add(self, key_id, valid_from=T0, retired_at=None):
+        private = keys.generate()
+        kid = f"{ISSUER}#{key_id}"
+        self.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, private.public_key(), valid_from, retired_at)
+        return private, kid
+
+    async def resolve(self, kid):
+        return self.keys.get(kid)
+
+
+@pytest.fixture
+def keyring():
+    return Keyring()
+
+
+def status_credential(private, kid, revoked_indexes=()):
+    bits = status_list.empty()
+    for index in revoked_indexes:
+        bits = status_list.set_bit(bits, index)
+    listed = {"@context": ["https://www.w3.org/ns/credentials/v2"], "issuer": ISSUER, "validFrom": T0.isoformat(),
+              "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+              "credentialSubject": {"type": "BitstringStatusList", "statusPurpose": "revocation",
+                                    "encodedList": status_list.encode(bits)}}
+    return jose.sign(listed, private, kid)
+
+
+def serving(document):
+    async def fetch(url):
+        return document
+
+    return fetch
+
+
+NOW = T0 + timedelta(days=30)
+
+
+async def test_a_signed_credential_verifies_as_valid(keyring):
+    private, kid = keyring.add("key-1")
+    secured = jose.envelope(jose.sign(credential(), private, kid))
+    result = await verify(secured, keyring.resolve, serving(status_credential(private, kid)), NOW)
+    assert (result.status, result.reasons) == ("valid", [])
+
+
+async def test_one_changed_byte_fails_verification(keyring):
+    private, kid = keyring.add("key-1")
+    jws = jose.sign(credential(), private, kid)
+    header, payload, signature = jws.split(".")
+    tampered_payload = keys.b64url(keys.b64url_decode(payload).replace(b"Data literacy", b"Data literacz"))
+    for tampered in (f"{header}.{tampered_payload}.{signature}", jws[:-2] + ("A" if jws[-2] != "A" else "B") + jws[-1]):
+        result = await check_proof(tampered, keyring.resolve)
+        assert result.status == "invalid" and "signature does not verify" in result.reasons[0]
+
+
+async def test_a_key_registered_to_nobody_is_refused(keyring):
+    stranger = keys.generate()
+    result = await check_proof(jose.sign(credential(), stranger, f"{ISSUER}#forged"), keyring.resolve)
+    assert result.status == "invalid" and "is not registered" in result.reasons[0]
+
+
+async def test_after_rotation_the_old_key_still_verifies_what_it_signed_but_signs_nothing_new(keyring):
+    rotated_at = T0 + timedelta(days=20)
+    old, old_kid = keyring.add("key-1", retired_at=rotated_at)
+    new, new_kid = keyring.add("key-2", valid_from=rotated_at)
+    before = jose.sign(credential(valid_from=T0 + timedelta(days=10)), old, old_kid)
+    after_with_old = jose.sign(credential(valid_from=T0 + timedelta(days=25)), old, old_kid)
+    after_with_new = jose.sign(credential(valid_from=T0 + timedelta(days=25)), new, new_kid)
+    assert (await check_proof(before, keyring.resolve)).status == "valid"
+    assert (await check_proof(after_with_new, keyring.resolve)).status == "valid"
+    refused = await check_proof(after_with_old, keyring.resolve)
+    assert refused.status == "invalid" and "was not valid for uni-tartu at validFrom" in refused.reasons[0]
+
+
+async def test_a_credential_claiming_another_issuer_is_refused(keyring):
+    private, kid = keyring.add("key-1")
+    claimed = {**credential(), "issuer": {"id": "https://issuer.example/institutions/uni-helsinki"}}
+    result = await check_proof(jose.sign(claimed, private, kid), keyring.resolve)
+    assert result.status == "invalid" and "is not the holder of key" in result.reasons[0]
+
+
+async def test_revocation_is_read_from_the_status_list(keyring):
+    private, kid = keyring.add("key-1")
+    secured = jose.sign(credential(index=42), private, kid)
+    revoked = await verify(secured, keyring.resolve, serving(status_credential(private, kid, [42])), NOW)
+    neighbour = await verify(secured, keyring.resolve, serving(status_credential(private, kid, [41, 43])), NOW)
+    assert revoked.status == "revoked" and "index 42" in revoked.reasons[0]
+    assert neighbour.status == "valid"
+
+
+async def test_an_unreachable_status_list_gives_unknown_never_valid(keyring):
+    private, kid = keyring.add("key-1")
+    result = await verify(jose.sign(credential(), private, kid), keyring.resolve, serving(None), NOW)
+    assert result.status == "unknown" and "could not be fetched" in result.reasons[0]
+
+
+async def test_a_status_list_signed_by_someone_else_gives_unknown(keyring):
+    private, kid = keyring.add("key-1")
+    forger = keys.generate()
+    fake_list = status_credential(forger, kid)
+    result = await verify(jose.sign(credential(), private, kid), keyring.resolve, serving(fake_list), NOW)
+    assert result.status == "unknown" and "does not verify" in result.reasons[0]
+
+
+def test_status_lists_hold_at_least_131072_entries_and_round_trip():
+    bits = status_list.set_bit(status_list.empty(), 131_071)
+    decoded = status_list.decode(status_list.encode(bits))
+    assert len(decoded) * 8 >= 131_072
+    assert status_list.get(decoded, 131_071) and not status_list.get(decoded, 0)
+    assert not status_list.get(status_list.set_bit(decoded, 131_071, False), 131_071)
+
+
+def test_multibase_keys_round_trip():
+    public = keys.generate().public_key()
+    encoded = keys.to_multibase(public)
+    assert encoded.startswith("z6Mk")  # the familiar prefix of Ed25519 did:key identifiers
+    assert keys.raw_public(keys.from_multibase(encoded)) == keys.raw_public(public)
+
+
+def test_an_independent_jose_library_verifies_a_creditflow_signature():
+    private = keys.generate()
+    jws = jose.sign(credential(), private, f"{ISSUER}#key-1")
+    jwk = keys.to_jwk(private.public_key(), f"{ISSUER}#key-1")
+    public = jwt.PyJWK(jwk).key
+    payload = jwt.decode(jws, public, algorithms=["EdDSA"], options={"verify_aud": False})
+    assert payload["credentialSubject"]["achievement"]["name"] == "Data literacy"
+    assert jwt.get_unverified_header(jws)["typ"] == "vc+jwt"
+    tampered = jws[:-4] + ("AAAA" if not jws.endswith("AAAA") else "BBBB")
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(tampered, public, algorithms=["EdDSA"])
