@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from . import jose, status_list
+from creditflow.events import InstitutionRegisteredData
+
+from . import jose, keys, status_list
 
 
 @dataclass(frozen=True)
@@ -124,3 +127,40 @@ async def verify(
         if revoked:
             return Verification("revoked", [f"revoked in {url} at index {entry['statusListIndex']}"], credential, proof.key)
     return Verification("valid", [], credential, proof.key)
+
+
+def registered_keys(registration: InstitutionRegisteredData) -> list[RegisteredKey]:
+    """The verification keys an InstitutionRegistered event declares, keyed by their JWS kid."""
+    if not registration.issuer_id:
+        return []
+    return [
+        RegisteredKey(
+            kid=f"{registration.issuer_id}#{key.key_id}",
+            institution_id=registration.institution_id,
+            issuer_id=registration.issuer_id,
+            public_key=keys.from_multibase(key.public_key_multibase),
+            valid_from=key.valid_from,
+            retired_at=key.retired_at,
+        )
+        for key in registration.public_keys
+    ]
+
+
+def http_status_fetcher(client: httpx.AsyncClient) -> StatusFetcher:
+    """Fetch status list credentials over HTTP; any failure is None, which verification reports as `unknown`."""
+
+    async def fetch(url: str) -> dict[str, Any] | str | None:
+        try:
+            response = await client.get(url, timeout=5.0)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        if response.headers.get("content-type", "").startswith(jose.MEDIA_TYPE):
+            return response.text.strip()
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    return fetch

@@ -12,6 +12,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from . import CONTRACT_TOPICS, CONTRACT_VERSION, DEAD_LETTER_TOPIC, type_of
+from .topics import INBOUND_CREDENTIALS
 
 
 def document() -> dict:
@@ -20,7 +21,7 @@ def document() -> dict:
         description="Apache Kafka. Learner topics are keyed by learner_id, registry topics by institution_id or "
         "programme_id; every topic keeps its events forever.",
     )
-    for topic in CONTRACT_TOPICS:
+    for topic in (*CONTRACT_TOPICS, INBOUND_CREDENTIALS):
         for event_class in topic.events:
             broker.publisher(
                 topic.name,

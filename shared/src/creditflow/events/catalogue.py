@@ -38,6 +38,11 @@ class InstitutionRegisteredData(ContractModel):
     credit_frameworks: list[CreditFramework] = Field(min_length=1)
     quality_assurance: list[QualityAssurance] = Field(default_factory=list)
     public_keys: list[PublicKey] = Field(default_factory=list)
+    issuer_id: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The `issuer.id` of the institution's credentials; a key's JWS kid is `<issuer_id>#<key_id>`.",
+    )
 
 
 class InstitutionRegistered(Event):

@@ -121,6 +121,17 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     CONSENTS,
 )
 
+# Where institutions publish credentials they signed themselves. The issuer verifies each one against the keys
+# registered to the claimed issuer and forwards it to CREDENTIALS, or dead-letters it with the reason; so what
+# reaches the learner topics has always been verified.
+INBOUND_CREDENTIALS = Topic(
+    "creditflow.inbound.credentials",
+    "Credentials signed by institutions themselves, waiting for the issuer's verification.",
+    (CredentialAwarded,),
+    "learner_id",
+    _learner_key,
+)
+
 # Records that a consumer could not decode, validate or apply: the original bytes and key, unchanged, with the
 # source topic/partition/offset and the reason in headers (the Kafka Connect convention). Kept until an operator
 # has dealt with them.

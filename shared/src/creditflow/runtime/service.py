@@ -6,9 +6,11 @@ connects before the lifespan starts, so importing a service does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -28,30 +30,38 @@ class Runtime:
     settings: Settings
     broker: KafkaBroker
     mongo: AsyncMongoClient
+    # Long-running jobs (an outbox relay, a clock for overdue cases) started after the broker, cancelled at stop.
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     @property
     def db(self) -> AsyncDatabase:
         return self.mongo[self.settings.mongodb_database]
 
 
-def service_app(settings: Settings, title: str, wire: Callable[[FastAPI, Runtime], None]) -> FastAPI:
+def service_app(
+    settings: Settings, title: str, wire: Callable[[FastAPI, Runtime], None], max_body_bytes: int = 1 << 20
+) -> FastAPI:
     runtime = Runtime(settings, make_broker(settings), mongo_client(settings))
     log = get_logger(f"creditflow.{settings.service}")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.broker.start()
+        tasks = [asyncio.create_task(job()) for job in runtime.background]
         log.info("service started", kafka=settings.kafka_bootstrap, database=settings.mongodb_database)
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await runtime.broker.stop()
             await runtime.mongo.close()
             log.info("service stopped")
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
-    install_http_conventions(app)
+    install_http_conventions(app, max_body_bytes)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

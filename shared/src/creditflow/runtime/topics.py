@@ -6,13 +6,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from creditflow.events import CONTRACT_TOPICS, DEAD_LETTER_TOPIC
-from creditflow.events.topics import KEEP_FOREVER
+from creditflow.events.topics import INBOUND_CREDENTIALS, KEEP_FOREVER
 
 
 def _wanted(replication_factor: int) -> list[NewTopic]:
     topics = [
         NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication_factor, topic_configs=dict(t.config))
-        for t in CONTRACT_TOPICS
+        for t in (*CONTRACT_TOPICS, INBOUND_CREDENTIALS)
     ]
     topics.append(NewTopic(DEAD_LETTER_TOPIC, 1, replication_factor, topic_configs=dict(KEEP_FOREVER)))
     return topics

@@ -1,45 +1,336 @@
-"""The issuer's HTTP API."""
+"""The issuer's HTTP API. Every write is authorised by a bearer token tied to one institution (or the operator)."""
 
-from __future__ import annotations
 
-import uuid
+import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, status
+import httpx
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel, Field
 
-from creditflow.events import Achievement, Identifier
-from creditflow.runtime.kafka import publish
+from creditflow.credentials import jose, keys, status_list
+from creditflow.credentials.verify import http_status_fetcher, registered_keys, verify
+from creditflow.events import (
+    Achievement,
+    CreditFramework,
+    Identifier,
+    InstitutionRegisteredData,
+    PublicKey,
+    QualityAssurance,
+)
+from creditflow.events.values import CountryCode, ShortText, Text
+from creditflow.runtime.http import Problem
+from creditflow.runtime.outbox import flush
 from creditflow.runtime.service import Runtime
 
-from . import domain
+from . import credential, domain
+from .keystore import FileKeyStore
+from .rules import Institution
+from .store import Conflict, IssuerStore
+
+MAX_BULK = 500
+
+
+@dataclass(frozen=True)
+class Options:
+    public_url: str
+    key_store: FileKeyStore
+
+
+@dataclass(frozen=True)
+class Principal:
+    institution_id: str | None  # None: the operator
+
+    def require_institution(self, institution_id: str) -> None:
+        if self.institution_id is not None and self.institution_id != institution_id:
+            raise Problem(403, "Forbidden", f"this token acts for {self.institution_id}, not for {institution_id}")
+
+    def require_operator(self) -> None:
+        if self.institution_id is not None:
+            raise Problem(403, "Forbidden", "only the operator's token may do this")
+
+    @property
+    def institution(self) -> str:
+        if self.institution_id is None:
+            raise Problem(403, "Forbidden", "use a token of the institution that awards")
+        return self.institution_id
+
+
+# ------------------------------------------------------------------------------------------------ request models
+
+
+class RegisterInstitution(BaseModel):
+    institution_id: Identifier
+    name: ShortText
+    country: CountryCode
+    credit_frameworks: list[CreditFramework] = Field(min_length=1)
+    quality_assurance: list[QualityAssurance] = Field(default_factory=list)
+
+
+class ExternalKey(BaseModel):
+    """A public key the institution holds the private half of, for credentials it signs itself."""
+
+    public_key_multibase: str = Field(pattern=r"^z[1-9A-HJ-NP-Za-km-z]+$")
 
 
 class AwardRequest(BaseModel):
+    request_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Chosen by the institution; the same request id never issues twice."
+    )
     learner_id: Identifier
-    achievement: Achievement
-    grade: str | None = Field(default=None, max_length=300)
+    achievement_id: Identifier
+    grade: ShortText | None = None
+    awarded_at: datetime | None = Field(default=None, description="Defaults to now; must carry a time zone.")
 
 
-class AwardAccepted(BaseModel):
+class BulkAwards(BaseModel):
+    awards: list[AwardRequest] = Field(min_length=1, max_length=MAX_BULK)
+
+
+class Revoke(BaseModel):
+    reason: Text
+
+
+class Verify(BaseModel):
+    credential: dict[str, Any] | str = Field(description="An EnvelopedVerifiableCredential or a compact JWS.")
+
+
+class AwardResult(BaseModel):
     credential_id: str
-    event_id: str
+    status: Literal["issued", "duplicate"]
+    credential: dict[str, Any]
 
 
-def router(runtime: Runtime) -> APIRouter:
-    api = APIRouter(tags=["awards"])
+class BulkItem(BaseModel):
+    index: int
+    request_id: str
+    status: Literal["issued", "duplicate", "refused"]
+    credential_id: str | None = None
+    problems: list[str] = Field(default_factory=list)
 
-    @api.post("/awards", status_code=status.HTTP_202_ACCEPTED, response_model=AwardAccepted)
-    async def post_award(body: AwardRequest, request: Request) -> AwardAccepted:
-        event = domain.award(
-            credential_id=f"urn:uuid:{uuid.uuid4()}",
-            learner_id=body.learner_id,
-            achievement=body.achievement,
-            awarded_at=datetime.now(UTC),
-            grade=body.grade,
-            correlation_id=request.state.correlation_id,
+
+class VerificationResult(BaseModel):
+    status: Literal["valid", "revoked", "invalid", "unknown"]
+    reasons: list[str]
+
+
+def router(runtime: Runtime, store: IssuerStore, options: Options) -> APIRouter:
+    api = APIRouter()
+    rng = secrets.SystemRandom()
+
+    async def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        scheme, _, token = (authorization or "").partition(" ")
+        owner = await store.token_owner(token) if scheme.lower() == "bearer" and token else None
+        if owner is None:
+            raise Problem(401, "Unauthorized", "send `Authorization: Bearer <token>` with a token from `creditflow token`")
+        return Principal(owner["institution_id"])
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def issuer_of(institution_id: str) -> str:
+        return credential.issuer_id(options.public_url, institution_id)
+
+    resolve_key = store.key_resolver(credential.issuer_id(options.public_url, ""))
+
+    async def publish_pending(collection: Any, doc_id: str) -> None:
+        await flush(collection, doc_id, runtime.broker)
+
+    # -------------------------------------------------------------------------------------------- institutions
+
+    @api.post("/institutions", status_code=status.HTTP_201_CREATED, tags=["institutions"],
+              response_model=InstitutionRegisteredData)
+    async def register_institution(body: RegisterInstitution, caller: Caller, request: Request) -> Any:
+        caller.require_operator()
+        now = datetime.now(UTC)
+        key_id = domain.next_key_id(None)
+        private = keys.generate()
+        registration = InstitutionRegisteredData(
+            **body.model_dump(),
+            issuer_id=issuer_of(body.institution_id),
+            public_keys=[PublicKey(key_id=key_id, public_key_multibase=keys.to_multibase(private.public_key()),
+                                   valid_from=now)],
         )
-        await publish(runtime.broker, event)
-        return AwardAccepted(credential_id=event.data.credential_id, event_id=str(event.event_id))
+        if await store.registration(body.institution_id) is not None:
+            raise Problem(409, "Conflict", f"institution {body.institution_id} is already registered")
+        options.key_store.save(body.institution_id, key_id, private)
+        try:
+            await store.register(registration, domain.registered(registration, now, request.state.correlation_id), now)
+        except Conflict as exc:
+            raise Problem(409, "Conflict", str(exc)) from exc
+        await publish_pending(store.institutions, body.institution_id)
+        return registration
+
+    async def add_key(institution_id: str, key: PublicKey, request: Request) -> InstitutionRegisteredData:
+        registration = await store.registration(institution_id)
+        if registration is None:
+            raise Problem(404, "Not found", f"institution {institution_id} is not registered")
+        updated = domain.with_new_key(registration, key)
+        await store.update_registration(updated, domain.registered(updated, key.valid_from,
+                                                                   request.state.correlation_id), key.valid_from)
+        await publish_pending(store.institutions, institution_id)
+        return updated
+
+    @api.post("/institutions/{institution_id}/keys/rotate", tags=["institutions"],
+              response_model=InstitutionRegisteredData)
+    async def rotate_key(institution_id: Identifier, caller: Caller, request: Request) -> Any:
+        caller.require_institution(institution_id)
+        registration = await store.registration(institution_id)
+        private = keys.generate()
+        key = PublicKey(key_id=domain.next_key_id(registration), valid_from=datetime.now(UTC),
+                        public_key_multibase=keys.to_multibase(private.public_key()))
+        if registration is not None:
+            options.key_store.save(institution_id, key.key_id, private)
+        return await add_key(institution_id, key, request)
+
+    @api.post("/institutions/{institution_id}/keys", tags=["institutions"], response_model=InstitutionRegisteredData)
+    async def register_external_key(institution_id: Identifier, body: ExternalKey, caller: Caller,
+                                    request: Request) -> Any:
+        caller.require_institution(institution_id)
+        try:
+            keys.from_multibase(body.public_key_multibase)
+        except ValueError as exc:
+            raise Problem(422, "Invalid key", f"public_key_multibase: {exc}") from exc
+        registration = await store.registration(institution_id)
+        key = PublicKey(key_id=domain.next_key_id(registration), valid_from=datetime.now(UTC),
+                        public_key_multibase=body.public_key_multibase)
+        return await add_key(institution_id, key, request)
+
+    @api.get("/institutions/{institution_id}/jwks", tags=["keys"])
+    async def jwks(institution_id: Identifier) -> dict[str, Any]:
+        registration = await store.registration(institution_id)
+        if registration is None:
+            raise Problem(404, "Not found", f"institution {institution_id} is not registered")
+        return {"keys": [keys.to_jwk(k.public_key, k.kid) for k in registered_keys(registration)]}
+
+    @api.get("/institutions/{institution_id}/status/revocation", tags=["keys"],
+             response_class=Response, responses={200: {"content": {jose.MEDIA_TYPE: {}}}})
+    async def revocation_list(institution_id: Identifier) -> Response:
+        """The institution's Bitstring Status List credential, signed with its current key."""
+        registration = await store.registration(institution_id)
+        key = domain.current_key(registration) if registration else None
+        if registration is None or key is None:
+            raise Problem(404, "Not found", f"institution {institution_id} has no status list")
+        listed = credential.status_list_credential(
+            public_url=options.public_url,
+            institution=Institution(registration.institution_id, registration.name, registration.country),
+            encoded_list=status_list.encode(await store.revoked_bits(institution_id)),
+            valid_from=datetime.now(UTC),
+        )
+        private = options.key_store.load(institution_id, key.key_id)
+        jws = jose.sign(listed, private, domain.kid_of(issuer_of(institution_id), key.key_id))
+        return Response(jws, media_type=jose.MEDIA_TYPE, headers={"Cache-Control": "max-age=60"})
+
+    # -------------------------------------------------------------------------------------------- achievements
+
+    @api.post("/achievements", status_code=status.HTTP_201_CREATED, tags=["achievements"], response_model=Achievement)
+    async def publish_achievement(body: Achievement, caller: Caller, request: Request) -> Any:
+        caller.require_institution(body.institution_id)
+        if await store.registration(body.institution_id) is None:
+            raise Problem(404, "Not found", f"institution {body.institution_id} is not registered")
+        now = datetime.now(UTC)
+        await store.publish_achievement(body, domain.achievement_published(body, now, request.state.correlation_id),
+                                        now)
+        await publish_pending(store.achievements, store.achievement_key(body.institution_id, body.achievement_id))
+        return body
+
+    # -------------------------------------------------------------------------------------------- awards
+
+    async def award_one(institution_id: str, body: AwardRequest, correlation_id: str) -> AwardResult:
+        credential_id = domain.credential_id_for(institution_id, body.request_id)
+        existing = await store.award(credential_id)
+        if existing is not None:
+            return AwardResult(credential_id=credential_id, status="duplicate",
+                               credential=existing[0].data.credential or {})
+        registration = await store.registration(institution_id)
+        if registration is None:
+            raise domain.AwardRefused([domain.rules.Problem("institution_id", f"{institution_id} is not registered")])
+        achievement = await store.achievement(institution_id, body.achievement_id)
+        if achievement is None:
+            raise domain.AwardRefused([domain.rules.Problem(
+                "achievement_id", f"{body.achievement_id} is not an achievement {institution_id} has published")])
+        key = domain.current_key(registration)
+        if key is None:
+            raise domain.AwardRefused([domain.rules.Problem("institution_id", "no current signing key")])
+        now = datetime.now(UTC)
+        awarded_at = (body.awarded_at or now).astimezone(UTC)
+        index = await store.allocate_status_index(institution_id, rng)
+        event = domain.issue(
+            public_url=options.public_url,
+            request_id=body.request_id,
+            learner_id=body.learner_id,
+            institution=Institution(registration.institution_id, registration.name, registration.country),
+            achievement=achievement,
+            awarded_at=awarded_at,
+            grade=body.grade,
+            status_index=index,
+            signing_key=domain.SigningKey(domain.kid_of(issuer_of(institution_id), key.key_id),
+                                          options.key_store.load(institution_id, key.key_id)),
+            correlation_id=correlation_id,
+        )
+        if not await store.save_award(event, index, body.request_id, now):
+            # The same request raced us in; its award stands, and its index is simply never used.
+            stored, _ = await store.award(credential_id)
+            return AwardResult(credential_id=credential_id, status="duplicate", credential=stored.data.credential or {})
+        await publish_pending(store.awards, credential_id)
+        return AwardResult(credential_id=credential_id, status="issued", credential=event.data.credential or {})
+
+    @api.post("/awards", tags=["awards"], response_model=AwardResult,
+              responses={201: {"description": "issued"}, 200: {"description": "already issued for this request_id"}})
+    async def post_award(body: AwardRequest, caller: Caller, request: Request, response: Response) -> AwardResult:
+        try:
+            result = await award_one(caller.institution, body, request.state.correlation_id)
+        except domain.AwardRefused as exc:
+            raise Problem(422, "Award refused", str(exc),
+                          errors=[{"field": p.field, "rule": p.rule} for p in exc.problems]) from exc
+        response.status_code = 201 if result.status == "issued" else 200
+        return result
+
+    @api.post("/awards/bulk", tags=["awards"], response_model=list[BulkItem])
+    async def post_bulk(body: BulkAwards, caller: Caller, request: Request) -> list[BulkItem]:
+        """Each award on its own: valid ones are issued, each refused one says why, nothing is issued twice."""
+        results = []
+        for index, item in enumerate(body.awards):
+            try:
+                done = await award_one(caller.institution, item, request.state.correlation_id)
+                results.append(BulkItem(index=index, request_id=item.request_id, status=done.status,
+                                        credential_id=done.credential_id))
+            except domain.AwardRefused as exc:
+                results.append(BulkItem(index=index, request_id=item.request_id, status="refused",
+                                        problems=[str(p) for p in exc.problems]))
+        return results
+
+    @api.get("/credentials/{credential_id}", tags=["awards"])
+    async def get_credential(credential_id: Identifier, caller: Caller) -> dict[str, Any]:
+        found = await store.award(credential_id)
+        if found is None:
+            raise Problem(404, "Not found", f"no credential {credential_id}")
+        event, document = found
+        caller.require_institution(event.data.institution_id)
+        return {"credential_id": credential_id, "learner_id": event.learner_id,
+                "revocation": document["revocation"], "credential": event.data.credential}
+
+    @api.post("/credentials/{credential_id}/revoke", tags=["awards"])
+    async def revoke(credential_id: Identifier, body: Revoke, caller: Caller, request: Request) -> dict[str, Any]:
+        found = await store.award(credential_id)
+        if found is None:
+            raise Problem(404, "Not found", f"no credential {credential_id}")
+        event, document = found
+        caller.require_institution(event.data.institution_id)
+        now = datetime.now(UTC)
+        await store.set_revoked(event.data.institution_id, document["status_index"])
+        revoked = domain.revoke(event, body.reason, now, request.state.correlation_id)
+        if not await store.record_revocation(credential_id, revoked, body.reason, now):
+            raise Problem(409, "Conflict", f"credential {credential_id} is already revoked")
+        await publish_pending(store.awards, credential_id)
+        return {"credential_id": credential_id, "status": "revoked", "reason": body.reason}
+
+    @api.post("/verify", tags=["keys"], response_model=VerificationResult)
+    async def verify_credential(body: Verify, request: Request) -> VerificationResult:
+        """The shared verification function, as a service: valid, revoked, invalid (with reasons) or unknown."""
+        async with httpx.AsyncClient() as client:
+            result = await verify(body.credential, resolve_key, http_status_fetcher(client), datetime.now(UTC))
+        return VerificationResult(status=result.status, reasons=result.reasons)
 
     return api

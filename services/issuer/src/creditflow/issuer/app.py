@@ -2,18 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 from fastapi import FastAPI
 
+from creditflow.runtime.kafka import subscribe
+from creditflow.runtime.logging import get_logger
+from creditflow.runtime.outbox import relay
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
 
-from . import api
+from . import api, credential, handlers
+from .keystore import FileKeyStore
+from .store import IssuerStore
 
 HTTP_PORT = 8101
+RELAY_EVERY_S = 5.0
+# An event younger than this may still be on its way out with the request that queued it.
+RELAY_GRACE = timedelta(seconds=10)
+MAX_BODY_BYTES = 2 << 20  # a bulk of 500 awards fits; anything larger is refused with 413
+
+log = get_logger("creditflow.issuer")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def options_from_env(settings: Settings) -> api.Options:
+    public_url = os.environ.get("CREDITFLOW_ISSUER_PUBLIC_URL", f"http://127.0.0.1:{settings.http_port}")
+    key_dir = Path(os.environ.get("CREDITFLOW_ISSUER_KEY_DIR", ".state/issuer-keys"))
+    return api.Options(public_url=public_url.rstrip("/"), key_store=FileKeyStore(key_dir))
+
+
+async def relay_once(store: IssuerStore, runtime: Runtime, grace: timedelta = RELAY_GRACE) -> int:
+    before = datetime.now(UTC) - grace
+    return sum([await relay(c, runtime.broker, before) for c in (store.institutions, store.achievements, store.awards)])
+
+
+def create_app(settings: Settings, options: api.Options | None = None) -> FastAPI:
+    options = options or options_from_env(settings)
+
     def wire(app: FastAPI, runtime: Runtime) -> None:
-        app.include_router(api.router(runtime))
+        store = IssuerStore(runtime.db)
+        resolve_key = store.key_resolver(credential.issuer_id(options.public_url, ""))
+        subscribe(runtime.broker, handlers.TOPICS, settings.group_id,
+                  handlers.on_direct_publication(runtime.broker, resolve_key))
+        app.include_router(api.router(runtime, store, options))
 
-    return service_app(settings, "creditflow issuer", wire)
+        async def relay_forever() -> None:
+            while True:
+                try:
+                    await relay_once(store, runtime)
+                except Exception:
+                    log.exception("outbox relay failed; retrying")
+                await asyncio.sleep(RELAY_EVERY_S)
+
+        runtime.background.append(relay_forever)
+
+    return service_app(settings, "creditflow issuer", wire, max_body_bytes=MAX_BODY_BYTES)

@@ -14,10 +14,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from creditflow.credentials import jose
 from creditflow.events import (
     Achievement,
+    AchievementPublished,
     CredentialAwarded,
     CredentialAwardedData,
     CredentialRevoked,
     CredentialRevokedData,
+    InstitutionRegistered,
+    InstitutionRegisteredData,
+    PublicKey,
 )
 
 from . import credential, rules
@@ -107,3 +111,48 @@ def revoke(award: CredentialAwarded, reason: str, at: datetime, correlation_id: 
             credential_id=award.data.credential_id, institution_id=award.data.institution_id, reason=reason
         ),
     )
+
+
+# ------------------------------------------------------------------------------------------------ registration
+
+
+def kid_of(issuer: str, key_id: str) -> str:
+    return f"{issuer}#{key_id}"
+
+
+def next_key_id(registration: InstitutionRegisteredData | None) -> str:
+    return f"key-{len(registration.public_keys) + 1 if registration else 1}"
+
+
+def with_new_key(registration: InstitutionRegisteredData, key: PublicKey) -> InstitutionRegisteredData:
+    """Rotation: the new key signs from its valid_from on; the keys still current retire then, and keep verifying
+    what they signed before."""
+    kept = [k if k.retired_at else k.model_copy(update={"retired_at": key.valid_from}) for k in registration.public_keys]
+    return registration.model_copy(update={"public_keys": [*kept, key]})
+
+
+def current_key(registration: InstitutionRegisteredData) -> PublicKey | None:
+    return next((k for k in reversed(registration.public_keys) if k.retired_at is None), None)
+
+
+def registered(registration: InstitutionRegisteredData, at: datetime, correlation_id: str = "") -> InstitutionRegistered:
+    return InstitutionRegistered(
+        producer=registration.institution_id, occurred_at=at, correlation_id=correlation_id, data=registration
+    )
+
+
+def achievement_published(achievement: Achievement, at: datetime, correlation_id: str = "") -> AchievementPublished:
+    return AchievementPublished(
+        producer=achievement.institution_id, occurred_at=at, correlation_id=correlation_id, data=achievement
+    )
+
+
+def direct_publication_problems(event: CredentialAwarded, verified: dict) -> list[str]:
+    """Where a credential an institution signed itself disagrees with the event that carries it."""
+    subject = verified.get("credentialSubject", {})
+    checks = [
+        (verified.get("id") == event.data.credential_id, "credential id differs from data.credential_id"),
+        (subject.get("id") == event.learner_id, "credentialSubject.id differs from learner_id"),
+        (event.producer == event.data.institution_id, "producer is not the awarding institution"),
+    ]
+    return [problem for ok, problem in checks if not ok]

@@ -1,0 +1,125 @@
+"""`creditflow`: the issuer's command line.
+
+    creditflow token create --institution uni-tartu     a bearer token for one institution (printed once)
+    creditflow token create --operator                  a token that may register institutions
+    creditflow issue --file awards.csv --token TOKEN    bulk awards from CSV or JSON lines, with progress
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from pymongo import AsyncMongoClient
+from tqdm import tqdm
+
+from creditflow.runtime.settings import Settings
+
+from .app import HTTP_PORT
+from .store import IssuerStore
+
+CHUNK = 100
+FIELDS = ("request_id", "learner_id", "achievement_id", "grade", "awarded_at")
+
+
+def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV file with a header, or of a JSON-lines file (.jsonl / .ndjson)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        if path.suffix in (".jsonl", ".ndjson"):
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield number, json.loads(line)
+        else:
+            for number, row in enumerate(csv.DictReader(handle), start=2):
+                yield number, {k: v for k, v in row.items() if k and v not in (None, "")}
+
+
+def request_of(row: dict[str, str]) -> dict[str, str]:
+    """The award request of a row. Without a request_id column the row's content is its id, so re-running the same
+    file never issues twice."""
+    request = {k: str(v) for k, v in row.items() if k in FIELDS}
+    if "request_id" not in request:
+        canonical = json.dumps({k: request.get(k) for k in FIELDS if k != "awarded_at"}, sort_keys=True)
+        request["request_id"] = "row-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return request
+
+
+def issue(path: Path, url: str, token: str) -> int:
+    all_rows = list(rows(path))
+    issued = duplicates = refused = 0
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client, tqdm(
+        total=len(all_rows), unit="award", desc=f"issuing {path.name}"
+    ) as progress:
+        for start in range(0, len(all_rows), CHUNK):
+            chunk = all_rows[start : start + CHUNK]
+            response = client.post("/awards/bulk", json={"awards": [request_of(r) for _, r in chunk]})
+            if response.status_code == 422:
+                # The chunk was refused as a whole (a malformed row): send rows one by one to name the bad ones.
+                results = [_one(client, number, row) for number, row in chunk]
+            else:
+                response.raise_for_status()
+                results = [(chunk[item["index"]][0], item) for item in response.json()]
+            for number, item in results:
+                if item["status"] == "issued":
+                    issued += 1
+                elif item["status"] == "duplicate":
+                    duplicates += 1
+                else:
+                    refused += 1
+                    tqdm.write(f"line {number}: refused: {'; '.join(item['problems'])}", file=sys.stderr)
+            progress.update(len(chunk))
+    print(f"{issued} issued, {duplicates} already issued, {refused} refused")
+    return 1 if refused else 0
+
+
+def _one(client: httpx.Client, number: int, row: dict[str, str]) -> tuple[int, dict]:
+    response = client.post("/awards/bulk", json={"awards": [request_of(row)]})
+    if response.status_code == 422:
+        problems = [f"{e['field'].removeprefix('awards.0.')}: {e['rule']}" for e in response.json().get("errors", [])]
+        return number, {"status": "refused", "problems": problems}
+    response.raise_for_status()
+    return number, response.json()[0]
+
+
+async def create_token(institution_id: str | None) -> str:
+    settings = Settings.from_env("issuer", HTTP_PORT)
+    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    try:
+        return await IssuerStore(client[settings.mongodb_database]).create_token(institution_id, datetime.now(UTC))
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="creditflow", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    token = commands.add_parser("token", help="manage bearer tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="create a bearer token")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--institution", help="the institution the token acts for")
+    who.add_argument("--operator", action="store_true", help="a token that may register institutions")
+    bulk = commands.add_parser("issue", help="issue awards from a CSV or JSON-lines file")
+    bulk.add_argument("--file", type=Path, required=True)
+    bulk.add_argument("--url", default=os.environ.get("CREDITFLOW_ISSUER_URL", f"http://127.0.0.1:{HTTP_PORT}"))
+    bulk.add_argument("--token", default=os.environ.get("CREDITFLOW_TOKEN"), help="or CREDITFLOW_TOKEN")
+    args = parser.parse_args(argv)
+    if args.command == "token":
+        print(asyncio.run(create_token(None if args.operator else args.institution)))
+        return 0
+    if not args.token:
+        parser.error("issue needs --token or CREDITFLOW_TOKEN")
+    return issue(args.file, args.url, args.token)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

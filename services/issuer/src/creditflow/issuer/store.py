@@ -1,0 +1,176 @@
+"""The issuer's MongoDB state. One document per institution, achievement, award and status list, each read and
+written by _id, each carrying its own pending events (creditflow.runtime.outbox)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+from bson import Binary
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from creditflow.credentials import status_list
+from creditflow.credentials.verify import KeyResolver, RegisteredKey, registered_keys
+from creditflow.events import Achievement, CredentialAwarded, Event, InstitutionRegisteredData, decode, encode
+from creditflow.runtime.outbox import OUTBOX, entries, pending_fields
+
+
+MAX_ALLOCATION_ATTEMPTS = 50
+
+
+class Conflict(Exception):
+    pass
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class IssuerStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.institutions = db["institutions"]
+        self.achievements = db["achievements"]
+        self.awards = db["awards"]
+        self.status_lists = db["status_lists"]
+        self.tokens = db["tokens"]
+
+    # ------------------------------------------------------------------ tokens
+
+    async def create_token(self, institution_id: str | None, now: datetime) -> str:
+        """A new bearer token for one institution (or, with None, for the operator); only its hash is stored."""
+        token = "cft_" + secrets.token_urlsafe(32)
+        await self.tokens.insert_one({"_id": _token_hash(token), "institution_id": institution_id, "created_at": now})
+        return token
+
+    async def token_owner(self, token: str) -> dict[str, Any] | None:
+        return await self.tokens.find_one({"_id": _token_hash(token)})
+
+    # ------------------------------------------------------------------ institutions
+
+    async def register(self, data: InstitutionRegisteredData, event: Event, now: datetime) -> None:
+        document = {"_id": data.institution_id, "data": data.model_dump(mode="json"), OUTBOX: entries([event], now)}
+        try:
+            await self.institutions.insert_one(document)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"institution {data.institution_id} is already registered") from exc
+
+    async def update_registration(self, data: InstitutionRegisteredData, event: Event, now: datetime) -> None:
+        await self.institutions.update_one(
+            {"_id": data.institution_id}, {"$set": {"data": data.model_dump(mode="json"), **pending_fields([event], now)}}
+        )
+
+    async def registration(self, institution_id: str) -> InstitutionRegisteredData | None:
+        document = await self.institutions.find_one({"_id": institution_id}, {"data": 1})
+        return InstitutionRegisteredData.model_validate(document["data"]) if document else None
+
+    def key_resolver(self, issuer_prefix: str) -> KeyResolver:
+        """Resolve a JWS kid (`<issuer_prefix><institution_id>#<key_id>`) to the key registered under it."""
+
+        async def resolve(kid: str) -> RegisteredKey | None:
+            issuer, _, _ = kid.partition("#")
+            if not issuer.startswith(issuer_prefix):
+                return None
+            registration = await self.registration(issuer.removeprefix(issuer_prefix))
+            return next((k for k in registered_keys(registration) if k.kid == kid), None) if registration else None
+
+        return resolve
+
+    # ------------------------------------------------------------------ achievements
+
+    @staticmethod
+    def achievement_key(institution_id: str, achievement_id: str) -> str:
+        return f"{institution_id}\x1f{achievement_id}"
+
+    async def publish_achievement(self, achievement: Achievement, event: Event, now: datetime) -> None:
+        key = self.achievement_key(achievement.institution_id, achievement.achievement_id)
+        await self.achievements.update_one(
+            {"_id": key},
+            {"$set": {"achievement": achievement.model_dump(mode="json"), **pending_fields([event], now)}},
+            upsert=True,
+        )
+
+    async def achievement(self, institution_id: str, achievement_id: str) -> Achievement | None:
+        document = await self.achievements.find_one({"_id": self.achievement_key(institution_id, achievement_id)})
+        return Achievement.model_validate(document["achievement"]) if document else None
+
+    # ------------------------------------------------------------------ status lists
+
+    async def allocate_status_index(self, institution_id: str, rng: secrets.SystemRandom) -> int:
+        """A random free index in the institution's status list (herd privacy), claimed in one guarded update."""
+        for _ in range(MAX_ALLOCATION_ATTEMPTS):
+            document = await self.status_lists.find_one({"_id": institution_id})
+            if document is None:
+                try:
+                    await self.status_lists.insert_one(
+                        {"_id": institution_id, "allocated": Binary(status_list.empty()),
+                         "revoked": Binary(status_list.empty()), "rev": 0}
+                    )
+                except DuplicateKeyError:
+                    pass
+                continue
+            allocated = bytes(document["allocated"])
+            index = rng.randrange(status_list.MIN_ENTRIES)
+            if status_list.get(allocated, index):
+                continue
+            result = await self.status_lists.update_one(
+                {"_id": institution_id, "rev": document["rev"]},
+                {"$set": {"allocated": Binary(status_list.set_bit(allocated, index))}, "$inc": {"rev": 1}},
+            )
+            if result.modified_count == 1:
+                return index
+        raise Conflict(f"could not allocate a status list index for {institution_id}")
+
+    async def set_revoked(self, institution_id: str, index: int) -> None:
+        while True:
+            document = await self.status_lists.find_one({"_id": institution_id})
+            revoked = bytes(document["revoked"])
+            if status_list.get(revoked, index):
+                return
+            result = await self.status_lists.update_one(
+                {"_id": institution_id, "rev": document["rev"]},
+                {"$set": {"revoked": Binary(status_list.set_bit(revoked, index))}, "$inc": {"rev": 1}},
+            )
+            if result.modified_count == 1:
+                return
+
+    async def revoked_bits(self, institution_id: str) -> bytes:
+        document = await self.status_lists.find_one({"_id": institution_id}, {"revoked": 1})
+        return bytes(document["revoked"]) if document else status_list.empty()
+
+    # ------------------------------------------------------------------ awards
+
+    async def save_award(self, event: CredentialAwarded, status_index: int, request_id: str, now: datetime) -> bool:
+        """Store the award with its event pending; False when this credential (this request) already exists."""
+        document = {
+            "_id": event.data.credential_id,
+            "institution_id": event.data.institution_id,
+            "request_id": request_id,
+            "status_index": status_index,
+            "award": encode(event).decode(),
+            "revocation": None,
+            OUTBOX: entries([event], now),
+        }
+        try:
+            await self.awards.insert_one(document)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def award(self, credential_id: str) -> tuple[CredentialAwarded, dict[str, Any]] | None:
+        document = await self.awards.find_one({"_id": credential_id})
+        if document is None:
+            return None
+        event = decode(document["award"].encode())
+        assert isinstance(event, CredentialAwarded)
+        return event, document
+
+    async def record_revocation(self, credential_id: str, event: Event, reason: str, now: datetime) -> bool:
+        """Mark the award revoked with its event pending, once: False when it was already revoked."""
+        result = await self.awards.update_one(
+            {"_id": credential_id, "revocation": None},
+            {"$set": {"revocation": {"reason": reason, "at": now}, **pending_fields([event], now)}},
+        )
+        return result.modified_count == 1

@@ -1,0 +1,224 @@
+"""The issuer on the real broker and FerretDB: institutions, achievements, awards, tokens, revocation, outbox."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from kafka_helpers import records
+
+from creditflow.credentials import status_list
+from creditflow.credentials.verify import check_proof, verify
+from creditflow.events import decode
+from creditflow.events.topics import CREDENTIALS, INSTITUTIONS
+from creditflow.issuer import api, credential, domain
+from creditflow.issuer.app import create_app, relay_once
+from creditflow.issuer.keystore import FileKeyStore
+from creditflow.issuer.rules import Institution
+from creditflow.issuer.store import IssuerStore
+
+pytestmark = pytest.mark.integration
+PUBLIC_URL = "http://issuer.test"
+
+
+class Issuer:
+    def __init__(self, app, client, store, servers, key_store):
+        self.app, self.client, self.store, self.servers, self.key_store = app, client, store, servers, key_store
+
+    async def token(self, institution_id=None):
+        return {"Authorization": f"Bearer {await self.store.create_token(institution_id, datetime.now(UTC))}"}
+
+    async def institution(self, **overrides):
+        institution_id = overrides.pop("institution_id", f"uni-{uuid.uuid4().hex[:8]}")
+        body = {"institution_id": institution_id, "name": "University of Tartu", "country": "EE",
+                "credit_frameworks": ["ects"], **overrides}
+        response = await self.client.post("/institutions", json=body, headers=await self.token())
+        assert response.status_code == 201, response.text
+        return institution_id, await self.token(institution_id)
+
+    async def achievement(self, institution_id, headers, **overrides):
+        body = {"achievement_id": "ach-1", "institution_id": institution_id, "title": "Data literacy",
+                "learning_outcomes": [{"statement": "Explain the limits of a data set"}], "workload_hours": 125,
+                "credits": {"value": 5, "framework": "ects"}, "level": {"eqf": 6}, "assessment_type": "exam",
+                "participation_form": "online", "quality_assurance_type": "external accreditation", **overrides}
+        response = await self.client.post("/achievements", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return body["achievement_id"]
+
+    async def status_list(self, url):
+        response = await self.client.get(url.removeprefix(PUBLIC_URL))
+        return response.text if response.status_code == 200 else None
+
+
+@pytest.fixture
+async def issuer(servers, tmp_path):
+    settings = servers.settings("issuer", mongodb_database=f"t{servers.run_id}_issuer_{uuid.uuid4().hex[:6]}")
+    options = api.Options(public_url=PUBLIC_URL, key_store=FileKeyStore(tmp_path / "keys"))
+    app = create_app(settings, options)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as client:
+            yield Issuer(app, client, IssuerStore(app.state.runtime.db), servers, options.key_store)
+
+
+async def test_first_award_is_signed_verifiable_and_published_once(issuer):
+    institution_id, headers = await issuer.institution()
+    achievement_id = await issuer.achievement(institution_id, headers)
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    award = {"request_id": "r-1", "learner_id": learner, "achievement_id": achievement_id, "grade": "A"}
+
+    first = await issuer.client.post("/awards", json=award, headers=headers)
+    again = await issuer.client.post("/awards", json=award, headers=headers)
+
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["credential_id"] == first.json()["credential_id"]
+    resolve = issuer.store.key_resolver(credential.issuer_id(PUBLIC_URL, ""))
+    proof = await check_proof(first.json()["credential"], resolve)
+    assert proof.valid, proof.reasons
+    subject = proof.credential["credentialSubject"]
+    assert subject["id"] == learner and subject["achievement"]["name"] == "Data literacy"
+    size = subject["achievement"]["euMicroCredential"]["sizeBand"]
+    assert size["band"] == "micro" and "Common Microcredential Framework" in size["rule"]  # 125 h at EQF 6
+    assert proof.credential["issuer"]["address"]["addressCountry"] == "EE"
+
+    [published] = await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner)
+    event = decode(published.value)
+    assert event.data.credential_id == first.json()["credential_id"]
+    assert [c.method for c in event.data.credit_conversions] == ["identity"]
+
+
+async def test_registration_publishes_the_public_keys_and_keeps_private_keys_private(issuer, tmp_path):
+    institution_id, _ = await issuer.institution()
+    [record] = await records(issuer.servers.kafka_bootstrap, INSTITUTIONS.name, institution_id)
+    assert decode(record.value).data.public_keys[0].public_key_multibase.startswith("z6Mk")
+    assert b"PRIVATE" not in record.value
+    [pem] = list((tmp_path / "keys").rglob("*.pem"))
+    assert pem.stat().st_mode & 0o777 == 0o600
+    jwks = (await issuer.client.get(f"/institutions/{institution_id}/jwks")).json()
+    assert jwks["keys"][0]["kid"] == f"{PUBLIC_URL}/institutions/{institution_id}#key-1"
+
+
+async def test_an_award_missing_eu_elements_is_refused_naming_each(issuer):
+    institution_id, headers = await issuer.institution()
+    achievement_id = await issuer.achievement(institution_id, headers, learning_outcomes=[], participation_form=None)
+    response = await issuer.client.post(
+        "/awards", json={"request_id": "r", "learner_id": "l-1", "achievement_id": achievement_id}, headers=headers)
+    assert response.status_code == 422
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert fields == ["achievement.learning_outcomes", "achievement.participation_form"]
+    assert "Annex I" in response.json()["detail"]
+
+
+async def test_inconsistent_credits_and_unknown_achievements_are_refused(issuer):
+    institution_id, headers = await issuer.institution()
+    achievement_id = await issuer.achievement(institution_id, headers, workload_hours=40)
+    inconsistent = await issuer.client.post(
+        "/awards", json={"request_id": "r1", "learner_id": "l-1", "achievement_id": achievement_id}, headers=headers)
+    unknown = await issuer.client.post(
+        "/awards", json={"request_id": "r2", "learner_id": "l-1", "achievement_id": "nope"}, headers=headers)
+    assert inconsistent.status_code == 422 and "8.0 h per credit" in inconsistent.json()["detail"]
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "achievement_id"
+
+
+async def test_a_token_acts_for_its_own_institution_only(issuer):
+    a_id, a_headers = await issuer.institution()
+    b_id, b_headers = await issuer.institution()
+    await issuer.achievement(b_id, b_headers)
+    award = await issuer.client.post(
+        "/awards", json={"request_id": "r", "learner_id": "l-1", "achievement_id": "ach-1"}, headers=b_headers)
+    credential_id = award.json()["credential_id"]
+
+    attempts = [
+        await issuer.client.post("/achievements", json={"achievement_id": "x", "institution_id": b_id, "title": "X"},
+                                 headers=a_headers),
+        await issuer.client.post(f"/credentials/{credential_id}/revoke", json={"reason": "x"}, headers=a_headers),
+        await issuer.client.post(f"/institutions/{b_id}/keys/rotate", headers=a_headers),
+        await issuer.client.get(f"/credentials/{credential_id}", headers=a_headers),
+        await issuer.client.post("/institutions", json={"institution_id": "c", "name": "C", "country": "EE",
+                                                        "credit_frameworks": ["ects"]}, headers=a_headers),
+    ]
+    assert [r.status_code for r in attempts] == [403] * 5
+    # A's token awarding B's achievement finds no such achievement of A: the award is refused, B issues nothing.
+    cross = await issuer.client.post(
+        "/awards", json={"request_id": "r9", "learner_id": "l-1", "achievement_id": "ach-1"}, headers=a_headers)
+    assert cross.status_code == 422
+    unauthenticated = await issuer.client.post("/awards", json={})
+    assert unauthenticated.status_code == 401 and unauthenticated.headers["content-type"] == "application/problem+json"
+
+
+async def test_malformed_and_oversized_requests_get_problems(issuer):
+    institution_id, headers = await issuer.institution()
+    invalid = await issuer.client.post("/awards", json={"learner_id": "has spaces"}, headers=headers)
+    assert invalid.status_code == 422
+    fields = {e["field"]: e["rule"] for e in invalid.json()["errors"]}
+    assert fields["learner_id"].startswith("String should match pattern")
+    assert fields["request_id"] == "Field required"
+    huge = await issuer.client.post("/awards/bulk", content=b"x" * (3 << 20), headers=headers)
+    assert huge.status_code == 413 and huge.json()["title"] == "Payload too large"
+
+
+async def test_revocation_flips_the_status_list_bit_and_verification_says_revoked(issuer):
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    issued = (await issuer.client.post(
+        "/awards", json={"request_id": "r", "learner_id": learner, "achievement_id": "ach-1"}, headers=headers)).json()
+    resolve = issuer.store.key_resolver(credential.issuer_id(PUBLIC_URL, ""))
+    now = datetime.now(UTC)
+    assert (await verify(issued["credential"], resolve, issuer.status_list, now)).status == "valid"
+
+    revoked = await issuer.client.post(f"/credentials/{issued['credential_id']}/revoke",
+                                       json={"reason": "issued in error"}, headers=headers)
+    twice = await issuer.client.post(f"/credentials/{issued['credential_id']}/revoke",
+                                     json={"reason": "again"}, headers=headers)
+
+    assert revoked.status_code == 200 and twice.status_code == 409
+    result = await verify(issued["credential"], resolve, issuer.status_list, now)
+    assert result.status == "revoked"
+    events = await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner, at_least=2)
+    assert [decode(r.value).event_type for r in events] == [
+        "creditflow.issuer.credential.awarded.v1", "creditflow.issuer.credential.revoked.v1"]
+
+
+async def test_status_indexes_are_random_and_distinct(issuer):
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    indexes = []
+    for n in range(5):
+        issued = (await issuer.client.post("/awards", json={"request_id": f"r{n}", "learner_id": "l-1",
+                                                            "achievement_id": "ach-1"}, headers=headers)).json()
+        proof = await check_proof(issued["credential"], issuer.store.key_resolver(credential.issuer_id(PUBLIC_URL, "")))
+        indexes.append(int(proof.credential["credentialStatus"]["statusListIndex"]))
+    assert len(set(indexes)) == 5
+    assert indexes != sorted(indexes) or max(indexes) > 1000  # not handed out in sequence from 0
+    assert all(0 <= i < status_list.MIN_ENTRIES for i in indexes)
+
+
+async def test_a_crash_between_store_and_publish_ends_with_exactly_one_event_after_the_relay(issuer):
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    registration = await issuer.store.registration(institution_id)
+    key = domain.current_key(registration)
+    # The crash: the award and its pending event are stored, and the process dies before publishing.
+    event = domain.issue(
+        public_url=PUBLIC_URL, request_id="crash-1", learner_id=learner,
+        institution=Institution(institution_id, registration.name, registration.country),
+        achievement=await issuer.store.achievement(institution_id, "ach-1"), awarded_at=datetime.now(UTC),
+        grade=None, status_index=7,
+        signing_key=domain.SigningKey(domain.kid_of(credential.issuer_id(PUBLIC_URL, institution_id), key.key_id),
+                                      issuer.key_store.load(institution_id, key.key_id)),
+    )
+    assert await issuer.store.save_award(event, 7, "crash-1", datetime(2000, 1, 1, tzinfo=UTC))
+
+    runtime = issuer.app.state.runtime
+    assert await relay_once(issuer.store, runtime) == 1
+    assert await relay_once(issuer.store, runtime) == 0
+    published = await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner)
+    assert [json.loads(r.value)["event_id"] for r in published] == [str(event.event_id)]
+    # The institution retries the request: the stored award stands; still one credential, still one event.
+    retry = await issuer.client.post("/awards", json={"request_id": "crash-1", "learner_id": learner,
+                                                      "achievement_id": "ach-1"}, headers=headers)
+    assert retry.json()["status"] == "duplicate"
+    assert len(await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner)) == 1

@@ -1,0 +1,58 @@
+"""A transactional outbox without transactions: an aggregate's document carries the events it still has to publish.
+
+State and pending events are written in one single-document operation; the events are published; each published
+event is then removed from the document. A crash in between leaves the events in the document, and the relay
+publishes them later. Nothing is lost; a crash after publishing and before the removal publishes an event twice with
+the same event_id, which consumers absorb (at-least-once).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from pymongo.asynchronous.collection import AsyncCollection
+
+from creditflow.events import Event, decode, encode
+
+from .kafka import publish
+from .logging import get_logger
+
+OUTBOX = "_outbox"
+log = get_logger("creditflow.outbox")
+
+
+def entries(events: list[Event], queued_at: datetime) -> dict[str, dict[str, Any]]:
+    """Outbox entries for `$set` under OUTBOX, keyed by event_id (no dots, so each can be unset on its own)."""
+    return {
+        str(e.event_id): {"payload": encode(e).decode(), "queued_at": queued_at, "seq": i} for i, e in enumerate(events)
+    }
+
+
+def pending_fields(events: list[Event], queued_at: datetime) -> dict[str, Any]:
+    """`$set` fields that add these events to a document's outbox without touching events already there."""
+    return {f"{OUTBOX}.{event_id}": entry for event_id, entry in entries(events, queued_at).items()}
+
+
+async def flush(collection: AsyncCollection, doc_id: str, broker: KafkaBroker) -> int:
+    """Publish the document's pending events in order and remove each once the broker acknowledged it."""
+    document = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
+    pending = sorted((document or {}).get(OUTBOX, {}).items(), key=lambda item: (item[1]["queued_at"], item[1]["seq"]))
+    for event_id, entry in pending:
+        await publish(broker, decode(entry["payload"].encode()))
+        await collection.update_one({"_id": doc_id}, {"$unset": {f"{OUTBOX}.{event_id}": ""}})
+    return len(pending)
+
+
+async def relay(collection: AsyncCollection, broker: KafkaBroker, queued_before: datetime) -> int:
+    """Publish what crashed writers left behind: events queued before `queued_before` (so a request that is
+    publishing right now is not raced). Returns how many events were published."""
+    published = 0
+    # FerretDB uses only the _id index: this is a collection scan, run in the background, never on a request path.
+    async for document in collection.find({OUTBOX: {"$exists": True, "$ne": {}}}, {OUTBOX: 1}):
+        if any(entry["queued_at"] < queued_before for entry in document[OUTBOX].values()):
+            count = await flush(collection, document["_id"], broker)
+            published += count
+            log.warning("outbox relay published events left pending", doc_id=document["_id"], count=count)
+    return published
