@@ -88,6 +88,7 @@ def _free_port() -> int:
 class RunningStack:
     servers: Servers
     urls: dict[str, str]
+    env: dict[str, dict[str, str]]  # each service's environment, for CLI commands that act as that service
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +97,7 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
     logs = tmp_path_factory.mktemp("service-logs")
     processes: dict[str, subprocess.Popen] = {}
     urls: dict[str, str] = {}
+    envs: dict[str, dict[str, str]] = {}
     for service in ("issuer", "learner-record", "recognition", "stacking"):
         s = servers.settings(service)
         port = _free_port()
@@ -108,6 +110,10 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
             prefix + "GROUP_ID": s.group_id,
             prefix + "HTTP_PORT": str(port),
         }
+        if service == "issuer":
+            env["CREDITFLOW_ISSUER_KEY_DIR"] = str(tmp_path_factory.mktemp("issuer-keys"))
+            env["CREDITFLOW_ISSUER_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        envs[service] = env
         log = open(logs / f"{service}.log", "wb")  # noqa: SIM115 - closed with the process
         module = "creditflow." + service.replace("-", "_")
         processes[service] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=log)
@@ -127,7 +133,7 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
                 if time.monotonic() > deadline:
                     pytest.fail(f"{service} not ready: {(logs / f'{service}.log').read_text()[-3000:]}")
                 time.sleep(0.2)
-        yield RunningStack(servers, urls)
+        yield RunningStack(servers, urls, envs)
     finally:
         for proc in processes.values():
             proc.terminate()

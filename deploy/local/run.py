@@ -48,6 +48,7 @@ def main() -> int:
         **os.environ,
         "CREDITFLOW_KAFKA_BOOTSTRAP": cfg.bootstrap,
         "CREDITFLOW_MONGODB_URL": cfg.mongodb_url,
+        "CREDITFLOW_ISSUER_KEY_DIR": str(cfg.state_dir / "issuer-keys"),
     }
     logs = cfg.state_dir / "logs"
     processes: dict[str, subprocess.Popen] = {}

@@ -1,0 +1,80 @@
+"""A small driver of the running stack through its public interfaces: HTTP, the `creditflow` CLI, Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+
+def achievement_body(institution_id: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "achievement_id": "ach-ml-intro",
+        "institution_id": institution_id,
+        "title": "Introduction to machine learning",
+        "learning_outcomes": [{"statement": "Train and evaluate a classifier"}],
+        "workload_hours": 150,
+        "credits": {"value": 6, "framework": "ects"},
+        "level": {"eqf": 6},
+        "assessment_type": "project",
+        "participation_form": "online",
+        "quality_assurance_type": "external accreditation",
+        **overrides,
+    }
+
+
+class Driver:
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.issuer = httpx.AsyncClient(base_url=stack.urls["issuer"], timeout=30)
+        self.records = httpx.AsyncClient(base_url=stack.urls["learner-record"], timeout=30)
+
+    async def close(self) -> None:
+        await self.issuer.aclose()
+        await self.records.aclose()
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "creditflow.issuer.cli", *args],
+            env=self.stack.env["issuer"], capture_output=True, text=True, timeout=120,
+        )
+
+    def token(self, institution_id: str | None = None) -> str:
+        who = ["--operator"] if institution_id is None else ["--institution", institution_id]
+        done = self.cli("token", "create", *who)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    async def institution(self) -> tuple[str, dict[str, str]]:
+        """A newly registered institution with one published achievement, and its bearer header."""
+        institution_id = f"uni-{uuid.uuid4().hex[:8]}"
+        operator = {"Authorization": f"Bearer {self.token()}"}
+        registered = await self.issuer.post("/institutions", headers=operator, json={
+            "institution_id": institution_id, "name": "University of Tartu", "country": "EE",
+            "credit_frameworks": ["ects"]})
+        assert registered.status_code == 201, registered.text
+        headers = {"Authorization": f"Bearer {self.token(institution_id)}"}
+        published = await self.issuer.post("/achievements", headers=headers, json=achievement_body(institution_id))
+        assert published.status_code == 201, published.text
+        return institution_id, headers
+
+    async def award(self, headers: dict[str, str], learner_id: str, request_id: str | None = None) -> dict[str, Any]:
+        response = await self.issuer.post("/awards", headers=headers, json={
+            "request_id": request_id or uuid.uuid4().hex, "learner_id": learner_id, "achievement_id": "ach-ml-intro"})
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    async def record(self, learner_id: str, until, timeout_s: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            response = await self.records.get(f"/learners/{learner_id}/record")
+            if response.status_code == 200 and until(response.json()):
+                return response.json()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"record of {learner_id} not as expected: {response.status_code} {response.text}")
+            await asyncio.sleep(0.1)
