@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from e2e_driver import Driver, achievement_body
+from e2e_driver import achievement_body
 from kafka_helpers import records
 
 from creditflow.credentials import jose, keys
@@ -21,13 +21,6 @@ from creditflow.events import (
 from creditflow.events.topics import INBOUND_CREDENTIALS
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def driver(running_stack):
-    driver = Driver(running_stack)
-    yield driver
-    await driver.close()
 
 
 def self_signed_award(issuer_url, institution_id, learner, private_key, key_id, credential_id):

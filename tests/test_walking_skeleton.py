@@ -5,20 +5,12 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from e2e_driver import Driver
 from kafka_helpers import records
 
 from creditflow.events import DEAD_LETTER_TOPIC
 from creditflow.events.topics import CREDENTIALS
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def driver(running_stack):
-    driver = Driver(running_stack)
-    yield driver
-    await driver.close()
 
 
 async def test_an_award_posted_to_the_issuer_shows_in_the_learner_record(driver):

@@ -30,8 +30,8 @@ async def dead_letters_for(bootstrap: str, key: bytes, count: int, timeout_s: fl
     return found
 
 
-async def run_consumer(servers, handle):
-    settings = servers.settings("plumbing", group_id=f"plumbing-{uuid.uuid4().hex[:8]}")
+async def run_consumer(servers, handle, group_id=None):
+    settings = servers.settings("plumbing", group_id=group_id or f"plumbing-{uuid.uuid4().hex[:8]}")
     broker = make_broker(settings)
     subscribe(broker, [CREDENTIALS.name], settings.group_id, handle)
     await broker.start()
@@ -129,17 +129,12 @@ async def test_committed_offsets_mean_a_restarted_consumer_resumes_after_what_it
 
         return handle
 
-    settings = servers.settings("plumbing", group_id=group)
-    broker = make_broker(settings)
-    subscribe(broker, [CREDENTIALS.name], group, recorder(first_run))
-    await broker.start()
+    broker = await run_consumer(servers, recorder(first_run), group)
     await publish(broker, awarded(learner, "urn:uuid:one"))
     await wait_for(lambda: first_run == ["urn:uuid:one"])
     await broker.stop()
 
-    broker = make_broker(settings)
-    subscribe(broker, [CREDENTIALS.name], group, recorder(second_run))
-    await broker.start()
+    broker = await run_consumer(servers, recorder(second_run), group)
     try:
         await publish(broker, awarded(learner, "urn:uuid:two"))
         await wait_for(lambda: second_run == ["urn:uuid:two"])
