@@ -113,6 +113,9 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
         if service == "issuer":
             env["CREDITFLOW_ISSUER_KEY_DIR"] = str(tmp_path_factory.mktemp("issuer-keys"))
             env["CREDITFLOW_ISSUER_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        if service == "learner-record":
+            env["CREDITFLOW_LEARNER_RECORD_KEY_FILE"] = str(tmp_path_factory.mktemp("platform") / "key.pem")
+            env["CREDITFLOW_LEARNER_RECORD_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
         envs[service] = env
         log = open(logs / f"{service}.log", "wb")  # noqa: SIM115 - closed with the process
         module = "creditflow." + service.replace("-", "_")

@@ -44,11 +44,17 @@ class Driver:
             env=self.stack.env["issuer"], capture_output=True, text=True, timeout=120,
         )
 
-    def token(self, institution_id: str | None = None) -> str:
+    def token(self, institution_id: str | None = None, service: str = "issuer") -> str:
         who = ["--operator"] if institution_id is None else ["--institution", institution_id]
-        done = self.cli("token", "create", *who)
+        done = subprocess.run(
+            [sys.executable, "-m", "creditflow.runtime.tokens", "create", "--service", service, *who],
+            env=self.stack.env[service], capture_output=True, text=True, timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
+
+    def registrar(self, institution_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(institution_id, service='learner-record')}"}
 
     async def institution(self) -> tuple[str, dict[str, str]]:
         """A newly registered institution with one published achievement, and its bearer header."""
@@ -69,12 +75,13 @@ class Driver:
         assert response.status_code in (200, 201), response.text
         return response.json()
 
-    async def record(self, learner_id: str, until, timeout_s: float = 15.0) -> dict[str, Any]:
+    async def record(self, learner_id: str, registrar: dict[str, str], until, timeout_s: float = 15.0) -> dict[str, Any]:
+        """The learner's record as the registrar sees it, once `until(record)` holds."""
         deadline = time.monotonic() + timeout_s
         while True:
-            response = await self.records.get(f"/learners/{learner_id}/record")
-            if response.status_code == 200 and until(response.json()):
-                return response.json()
+            response = await self.records.get(f"/learners/{learner_id}/record", headers=registrar)
+            if response.status_code == 200 and until(response.json()["record"]):
+                return response.json()["record"]
             if time.monotonic() > deadline:
                 raise AssertionError(f"record of {learner_id} not as expected: {response.status_code} {response.text}")
             await asyncio.sleep(0.1)

@@ -68,7 +68,7 @@ async def test_a_forged_direct_publication_is_dead_lettered_and_a_genuine_one_is
         await producer.send_and_wait(INBOUND_CREDENTIALS.name, encode(event), key=learner.encode())
     await producer.stop()
 
-    record = await driver.record(learner, until=lambda r: r["achievements"])
+    record = await driver.record(learner, driver.registrar(institution_id), until=lambda r: r["achievements"])
     assert [a["credential_id"] for a in record["achievements"]] == ["urn:uuid:genuine"]
     [letter] = await records(running_stack.servers.kafka_bootstrap, DEAD_LETTER_TOPIC, learner)
     reason = dict(letter.headers)["dlq.reason"].decode()
@@ -96,14 +96,15 @@ async def test_bulk_issue_from_csv_reports_bad_lines_and_never_issues_twice(driv
     assert "line 3: refused: achievement_id: no-such-achievement is not an achievement" in first.stderr
     assert "issuing awards.csv" in first.stderr and "3/3" in first.stderr  # the progress bar
     assert "0 issued, 2 already issued, 1 refused" in again.stdout
+    registrar = driver.registrar(institution_id)
     for learner in (learners[0], learners[2]):
-        record = await driver.record(learner, until=lambda r: r["achievements"])
+        record = await driver.record(learner, registrar, until=lambda r: r["achievements"])
         assert len(record["achievements"]) == 1
 
 
 async def test_a_revocation_reaches_the_record_and_verification_over_http_says_revoked(driver):
     learner = f"learner-{uuid.uuid4().hex[:8]}"
-    _, headers = await driver.institution()
+    institution_id, headers = await driver.institution()
     issued = await driver.award(headers, learner)
     before = await driver.issuer.post("/verify", json={"credential": issued["credential"]})
     assert before.json() == {"status": "valid", "reasons": []}
@@ -114,6 +115,6 @@ async def test_a_revocation_reaches_the_record_and_verification_over_http_says_r
 
     after = await driver.issuer.post("/verify", json={"credential": issued["credential"]})
     assert after.json()["status"] == "revoked"
-    record = await driver.record(learner, until=lambda r: r["achievements"] and
-                                 r["achievements"][0]["status"] == "revoked")
-    assert record["achievements"][0]["revocation_reason"] == "assessment found to be compromised"
+    record = await driver.record(learner, driver.registrar(institution_id),
+                                 until=lambda r: r["achievements"] and r["achievements"][0]["status"] == "revoked")
+    assert record["achievements"][0]["revocation"]["reason"] == "assessment found to be compromised"

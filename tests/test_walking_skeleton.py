@@ -15,12 +15,13 @@ pytestmark = pytest.mark.e2e
 
 async def test_an_award_posted_to_the_issuer_shows_in_the_learner_record(driver):
     learner = f"learner-{uuid.uuid4().hex[:8]}"
-    _, headers = await driver.institution()
-    assert (await driver.records.get(f"/learners/{learner}/record")).status_code == 404
+    institution_id, headers = await driver.institution()
+    registrar = driver.registrar(institution_id)
+    assert (await driver.records.get(f"/learners/{learner}/record", headers=registrar)).status_code == 404
 
     issued = await driver.award(headers, learner)
 
-    record = await driver.record(learner, until=lambda r: r["achievements"])
+    record = await driver.record(learner, registrar, until=lambda r: r["achievements"])
     [entry] = record["achievements"]
     assert entry["credential_id"] == issued["credential_id"]
     assert (entry["title"], entry["status"], entry["credits"]) == (
@@ -29,7 +30,7 @@ async def test_an_award_posted_to_the_issuer_shows_in_the_learner_record(driver)
 
 async def test_a_malformed_event_is_dead_lettered_and_the_next_award_still_lands(driver, running_stack):
     learner = f"learner-{uuid.uuid4().hex[:8]}"
-    _, headers = await driver.institution()
+    institution_id, headers = await driver.institution()
     producer = AIOKafkaProducer(bootstrap_servers=running_stack.servers.kafka_bootstrap)
     await producer.start()
     await producer.send_and_wait(
@@ -40,7 +41,7 @@ async def test_a_malformed_event_is_dead_lettered_and_the_next_award_still_lands
     await producer.stop()
 
     await driver.award(headers, learner)
-    await driver.record(learner, until=lambda r: len(r["achievements"]) == 1)
+    await driver.record(learner, driver.registrar(institution_id), until=lambda r: len(r["achievements"]) == 1)
 
     # Every consumer of the topic dead-letters the record on its own; learner-record's letter is the one checked.
     group = running_stack.servers.settings("learner-record").group_id.encode()

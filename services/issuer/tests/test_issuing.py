@@ -27,7 +27,7 @@ class Issuer:
         self.app, self.client, self.store, self.servers, self.key_store = app, client, store, servers, key_store
 
     async def token(self, institution_id=None):
-        return {"Authorization": f"Bearer {await self.store.create_token(institution_id, datetime.now(UTC))}"}
+        return {"Authorization": f"Bearer {await self.store.tokens.create(institution_id, datetime.now(UTC))}"}
 
     async def institution(self, **overrides):
         institution_id = overrides.pop("institution_id", f"uni-{uuid.uuid4().hex[:8]}")

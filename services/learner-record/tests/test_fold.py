@@ -1,65 +1,191 @@
-"""The learner-record fold: idempotent and order-tolerant, so redelivery and replay give the same record."""
+"""The learner-record fold: idempotent and order-tolerant, so redelivery, replay and concurrent writers give the
+same record."""
 
+from datetime import UTC, datetime, timedelta
 from functools import reduce
 
 from contract_factories import achievement, awarded
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditflow.events import CredentialRevoked, CredentialRevokedData
-from creditflow.learner_record.domain import apply, empty
+from creditflow.events import (
+    CreditAllocation,
+    CredentialRevoked,
+    CredentialRevokedData,
+    CreditValue,
+    LearnerConsentData,
+    LearnerConsentGranted,
+    LearnerConsentRevoked,
+    QualificationCompleted,
+    QualificationCompletedData,
+    RecognisedCredit,
+    RecognitionDecided,
+    RecognitionDecidedData,
+    RecognitionRequested,
+    RecognitionRequestedData,
+    StackingProgressUpdated,
+    StackingProgressUpdatedData,
+)
+from creditflow.learner_record.domain import apply, associations, credit_totals, empty, view
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+LEARNER = "learner-1"
 
 
-def revoked(credential_id="urn:uuid:c1", reason="issued in error"):
-    return CredentialRevoked(
-        producer="uni-helsinki",
-        learner_id="learner-1",
-        data=CredentialRevokedData(credential_id=credential_id, institution_id="uni-helsinki", reason=reason),
-    )
+def at(minutes):
+    return T0 + timedelta(minutes=minutes)
+
+
+def revoked(credential_id="urn:uuid:c1", reason="issued in error", minute=10):
+    return CredentialRevoked(producer="uni-helsinki", learner_id=LEARNER, occurred_at=at(minute),
+                             data=CredentialRevokedData(credential_id=credential_id, institution_id="uni-helsinki",
+                                                        reason=reason))
+
+
+def requested(case_id="case-1", institution="uni-tartu", credential_ids=("urn:uuid:c1",), minute=20):
+    return RecognitionRequested(producer=institution, learner_id=LEARNER, occurred_at=at(minute),
+                                data=RecognitionRequestedData(case_id=case_id, institution_id=institution,
+                                                              programme_id="msc-ds", credential_ids=list(credential_ids)))
+
+
+def decided(outcome="granted", minute=30, decision_id="d-1"):
+    return RecognitionDecided(
+        producer="creditflow.recognition", learner_id=LEARNER, occurred_at=at(minute),
+        data=RecognitionDecidedData(
+            case_id="case-1", decision_id=decision_id, institution_id="uni-tartu", programme_id="msc-ds",
+            outcome=outcome, decided_by="automatic",
+            recognised=[RecognisedCredit(module_id="m1", credits=CreditValue(value=5, framework="ects"),
+                                         credential_ids=["urn:uuid:c1"])] if outcome == "granted" else []))
+
+
+def progress(counted, minute):
+    return StackingProgressUpdated(
+        producer="creditflow.stacking", learner_id=LEARNER, occurred_at=at(minute),
+        data=StackingProgressUpdatedData(programme_id="msc-ds", institution_id="uni-tartu", programme_version=1,
+                                         credits_counted=counted, credits_required=10,
+                                         allocations=[CreditAllocation(credential_id="urn:uuid:c1",
+                                                                       requirement_id="r1", credits=counted)]))
+
+
+def completed(minute=50):
+    return QualificationCompleted(
+        producer="creditflow.stacking", learner_id=LEARNER, occurred_at=at(minute),
+        data=QualificationCompletedData(programme_id="msc-ds", institution_id="uni-tartu", programme_version=1,
+                                        credential_ids=["urn:uuid:c1", "urn:uuid:c2"]))
+
+
+def consent(granted, minute, institution="uni-oslo"):
+    cls = LearnerConsentGranted if granted else LearnerConsentRevoked
+    return cls(producer=LEARNER, learner_id=LEARNER, occurred_at=at(minute),
+               data=LearnerConsentData(institution_id=institution))
 
 
 def fold(events):
-    return reduce(lambda record, event: apply(event, record), events, empty("learner-1"))
+    return reduce(lambda record, event: apply(event, record), events, empty(LEARNER))
 
 
-def test_an_award_becomes_a_valid_achievement_with_its_credits_and_level():
-    record = fold([awarded()])
-    [entry] = record.achievements
-    assert (entry.credential_id, entry.title, entry.status) == ("urn:uuid:c1", "Data literacy", "valid")
+def test_an_award_becomes_a_valid_verified_achievement_with_its_credits_and_level():
+    [entry] = fold([awarded(LEARNER, credential={"type": "EnvelopedVerifiableCredential", "id": "data:x"})]).achievements
+    assert (entry.credential_id, entry.title, entry.status, entry.verification) == (
+        "urn:uuid:c1", "Data literacy", "valid", "verified")
     assert entry.credits.value == 5 and entry.level.eqf == 6
 
 
 def test_the_same_award_twice_changes_nothing():
-    event = awarded()
+    event = awarded(LEARNER)
     assert fold([event, event]) == fold([event])
 
 
 def test_revocation_marks_the_achievement_revoked_with_its_reason():
-    [entry] = fold([awarded(), revoked()]).achievements
-    assert (entry.status, entry.revocation_reason) == ("revoked", "issued in error")
+    [entry] = fold([awarded(LEARNER), revoked()]).achievements
+    assert (entry.status, entry.revocation.reason) == ("revoked", "issued in error")
 
 
 def test_revocation_before_its_award_is_kept_and_applied_when_the_award_arrives():
-    early = fold([revoked()])
-    assert early.achievements == [] and early.pending_revocations == {"urn:uuid:c1": "issued in error"}
-    assert fold([revoked(), awarded()]) == fold([awarded(), revoked()])
+    award, revocation = awarded(LEARNER), revoked()
+    early = fold([revocation])
+    assert early.achievements == [] and list(early.pending_revocations) == ["urn:uuid:c1"]
+    assert fold([revocation, award]) == fold([award, revocation])
 
 
 def test_a_redelivered_award_after_its_revocation_does_not_revive_it():
-    award = awarded()
-    [entry] = fold([award, revoked(), award]).achievements
-    assert entry.status == "revoked"
+    award = awarded(LEARNER)
+    assert fold([award, revoked(), award]).achievements[0].status == "revoked"
+
+
+def test_a_later_decision_on_the_same_case_replaces_the_earlier_one_in_any_order():
+    first, review = decided("denied", minute=30, decision_id="d-1"), decided("granted", minute=40, decision_id="d-2")
+    assert fold([first, review]) == fold([review, first])
+    [recognition] = fold([review, first]).recognitions
+    assert (recognition.outcome, recognition.decision_id) == ("granted", "d-2")
+
+
+def test_a_decision_before_the_award_it_refers_to_is_kept():
+    record = fold([decided(), awarded(LEARNER)])
+    assert record.recognitions[0].recognised[0].credential_ids == ["urn:uuid:c1"] and record.achievements
+
+
+def test_progress_keeps_the_latest_figure_per_programme():
+    assert fold([progress(5, 40), progress(2, 35)]).progress[0].credits_counted == 5
+
+
+def test_consent_revocation_after_a_grant_wins_whatever_the_arrival_order():
+    record = fold([consent(False, 60), consent(True, 55)])
+    assert [c.granted for c in record.consents] == [False]
+
+
+def test_credit_totals_count_valid_credentials_per_framework_and_ects_method():
+    uk = achievement(achievement_id="uk", credits=CreditValue(value=20, framework="uk-cats"), workload_hours=200)
+    events = [awarded(LEARNER, "urn:uuid:c1"), awarded(LEARNER, "urn:uuid:c2", achievement=uk),
+              awarded(LEARNER, "urn:uuid:c3"), revoked("urn:uuid:c3")]
+    totals = credit_totals(fold(events))
+    assert [(t.framework, t.credits) for t in totals.by_framework] == [("ects", 5.0), ("uk-cats", 20.0)]
+
+
+def test_completed_qualification_gives_is_part_of_associations_for_credentials_in_the_record():
+    record = fold([awarded(LEARNER, "urn:uuid:c1"), completed()])  # c2 is not (yet) in the record
+    assert [(a.associationType, a.sourceId) for a in associations(record)] == [("isPartOf", "urn:uuid:c1")]
+
+
+def test_a_registrar_sees_nothing_without_a_tie_to_the_learner():
+    assert view(fold([awarded(LEARNER)]), "uni-elsewhere", at(100)) is None
+
+
+def test_the_issuing_institution_sees_only_its_own_part_and_knows_it_is_partial():
+    other = achievement(achievement_id="x", institution_id="uni-tartu")
+    record = fold([awarded(LEARNER, "urn:uuid:c1"), awarded(LEARNER, "urn:uuid:c9", achievement=other)])
+    visible, partial = view(record, "uni-tartu", at(100))
+    assert [a.credential_id for a in visible.achievements] == ["urn:uuid:c9"] and partial
+
+
+def test_a_recognition_request_shows_the_offered_credentials_to_the_receiving_institution():
+    visible, partial = view(fold([awarded(LEARNER, "urn:uuid:c1"), requested()]), "uni-tartu", at(100))
+    assert [a.credential_id for a in visible.achievements] == ["urn:uuid:c1"]
+
+
+def test_consent_shows_the_whole_record_until_it_is_revoked():
+    record = fold([awarded(LEARNER), consent(True, 5)])
+    assert view(record, "uni-oslo", at(100)) == (record, False)
+    assert view(apply(consent(False, 6), record), "uni-oslo", at(100)) is None
 
 
 EVENTS = [
-    awarded(credential_id="urn:uuid:c1"),
-    awarded(credential_id="urn:uuid:c2", achievement=achievement(achievement_id="ach-2", title="Statistics")),
+    awarded(LEARNER, "urn:uuid:c1"),
+    awarded(LEARNER, "urn:uuid:c2", achievement=achievement(achievement_id="ach-2", title="Statistics")),
     revoked("urn:uuid:c1"),
-    awarded(credential_id="urn:uuid:c3", achievement=achievement(achievement_id="ach-3", title="Ethics")),
+    revoked("urn:uuid:c1", reason="second notice", minute=11),
+    requested(),
+    decided("denied", minute=30, decision_id="d-1"),
+    decided("granted", minute=40, decision_id="d-2"),
+    progress(5, 40),
+    progress(10, 45),
+    completed(),
+    consent(True, 55),
+    consent(False, 60),
 ]
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.permutations(EVENTS), st.lists(st.sampled_from(EVENTS), max_size=6))
+@settings(max_examples=300, deadline=None)
+@given(st.permutations(EVENTS), st.lists(st.sampled_from(EVENTS), max_size=8))
 def test_any_order_and_any_duplication_folds_to_the_in_order_record(order, duplicates):
     assert fold([*order, *duplicates]) == fold(EVENTS)

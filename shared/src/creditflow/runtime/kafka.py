@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,6 +27,10 @@ from .settings import Settings
 log = structlog.get_logger("creditflow.kafka")
 
 RETRY_DELAY_S = 1.0
+
+# Dead letters written by this process, per consumer group: a Prometheus counter (it restarts at zero with the
+# process; the dead-letter topic itself keeps every letter).
+DEAD_LETTERS_WRITTEN: Counter[str] = Counter()
 
 
 class Rejected(Exception):
@@ -93,6 +98,7 @@ async def dead_letter(broker: KafkaBroker, record: ConsumerRecord, reason: str, 
         }
     )
     await broker.publish(record.value or b"", topic=DEAD_LETTER_TOPIC, key=record.key, headers=headers)
+    DEAD_LETTERS_WRITTEN[group_id] += 1
     log.warning(
         "event dead-lettered",
         reason=reason,
@@ -132,3 +138,46 @@ def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle:
                 # Rewinding happens when this raises; the pause keeps an outage from becoming a busy loop.
                 await asyncio.sleep(RETRY_DELAY_S)
                 raise
+
+
+BatchHandler = Callable[[list[tuple[Event, Delivery]]], Awaitable[list[tuple[Delivery, str]]]]
+
+
+def subscribe_batch(
+    broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: BatchHandler, max_records: int = 500
+) -> None:
+    """Register `handle` for batches of up to `max_records` decoded events. Undecodable records are dead-lettered
+    here; `handle` returns the (delivery, reason) of events the domain refuses, which are dead-lettered too. The
+    offsets of the whole batch are committed only after `handle` returned, that is after its one bulk write; if it
+    raises, every partition of the batch is rewound and the batch is delivered again."""
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=max_records,
+        include_in_schema=False,
+    )
+    async def on_batch(message: KafkaMessage) -> None:
+        batch: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]
+        by_delivery: dict[Delivery, ConsumerRecord] = {}
+        events: list[tuple[Event, Delivery]] = []
+        for record in batch:
+            try:
+                event = decode(record.value)
+            except UndecodableEvent as exc:
+                await dead_letter(broker, record, f"undecodable event: {exc.reason}", group_id)
+                continue
+            delivery = Delivery.of(record)
+            by_delivery[delivery] = record
+            events.append((event, delivery))
+        try:
+            refused = await handle(events) if events else []
+        except Exception:
+            log.exception("batch handler failed; the batch will be retried", records=len(batch))
+            await asyncio.sleep(RETRY_DELAY_S)
+            raise
+        for delivery, reason in refused:
+            await dead_letter(broker, by_delivery[delivery], reason, group_id)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from .kafka import Delivery
 from .settings import Settings
@@ -76,3 +76,52 @@ async def apply_once(
     if result.matched_count != 1:
         raise ConcurrentUpdate(doc_id)
     return True
+
+
+MAX_FOLD_ATTEMPTS = 5
+
+
+def _state(document: Document | None) -> Document | None:
+    return None if document is None else {k: v for k, v in document.items() if k not in ("_id", REVISION)}
+
+
+async def fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Document | None], Document]]) -> int:
+    """Fold a batch into its documents with one read and one bulk write, however many events it holds.
+
+    `folds[doc_id]` maps a document's current state (None when there is none) to its new state, and must be
+    idempotent and order-tolerant on its own: that is what makes redelivery, replay and two concurrent writers safe.
+    Each document is written with a guard on the revision read; when another writer got there first, the losers
+    are read and folded again. Unchanged documents are not written. Returns the number of documents written.
+    """
+    pending = dict(folds)
+    written = 0
+    for _ in range(MAX_FOLD_ATTEMPTS):
+        current = {d["_id"]: d async for d in collection.find({"_id": {"$in": list(pending)}})}
+        operations, expected = [], {}
+        for doc_id, fold in pending.items():
+            before = current.get(doc_id)
+            after = fold(_state(before))
+            if after == _state(before):
+                continue
+            revision = (before or {}).get(REVISION, 0)
+            document = {**after, "_id": doc_id, REVISION: revision + 1}
+            if before is None:
+                operations.append(InsertOne(document))
+            else:
+                operations.append(ReplaceOne({"_id": doc_id, REVISION: revision}, document))
+            expected[doc_id] = revision + 1
+        if not operations:
+            return written
+        try:
+            await collection.bulk_write(operations, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+        # Whatever does not carry our revision now was written by someone else first: fold those again.
+        stored = {d["_id"]: d.get(REVISION) async for d in collection.find({"_id": {"$in": list(expected)}}, {REVISION: 1})}
+        lost = {doc_id for doc_id, revision in expected.items() if stored.get(doc_id) != revision}
+        written += len(expected) - len(lost)
+        pending = {doc_id: pending[doc_id] for doc_id in lost}
+        if not pending:
+            return written
+    raise ConcurrentUpdate(", ".join(sorted(pending)))

@@ -14,12 +14,14 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .http import install_http_conventions, problem
-from .kafka import make_broker
+from .kafka import BatchHandler, Handler, make_broker, subscribe, subscribe_batch
+from .metrics import exposition
 from .logging import configure_logging, get_logger
 from .mongo import mongo_client
 from .settings import Settings
@@ -32,6 +34,18 @@ class Runtime:
     mongo: AsyncMongoClient
     # Long-running jobs (an outbox relay, a clock for overdue cases) started after the broker, cancelled at stop.
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # consumer group -> topics, for the lag metrics
+    subscriptions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def subscribe(self, topics: tuple[str, ...], handle: Handler, group_id: str | None = None) -> None:
+        group = group_id or self.settings.group_id
+        subscribe(self.broker, topics, group, handle)
+        self.subscriptions[group] = topics
+
+    def subscribe_batch(self, topics: tuple[str, ...], handle: BatchHandler, group_id: str | None = None) -> None:
+        group = group_id or self.settings.group_id
+        subscribe_batch(self.broker, topics, group, handle)
+        self.subscriptions[group] = topics
 
     @property
     def db(self) -> AsyncDatabase:
@@ -78,6 +92,11 @@ def service_app(
         if all(checks.values()):
             return {"status": "ready", "checks": checks}
         return problem(503, "Not ready", "a dependency does not answer", checks=checks)
+
+    @app.get("/metrics", tags=["operations"], summary="Consumer lag per partition and dead letters (Prometheus)",
+             response_class=PlainTextResponse)
+    async def metrics() -> str:
+        return await exposition(settings.kafka_bootstrap, runtime.subscriptions)
 
     wire(app, runtime)
     return app

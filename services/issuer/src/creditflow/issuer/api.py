@@ -122,7 +122,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options) -> APIRouter:
 
     async def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
-        owner = await store.token_owner(token) if scheme.lower() == "bearer" and token else None
+        owner = await store.tokens.owner(token) if scheme.lower() == "bearer" and token else None
         if owner is None:
             raise Problem(401, "Unauthorized", "send `Authorization: Bearer <token>` with a token from `creditflow token`")
         return Principal(owner["institution_id"])

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from creditflow.runtime.kafka import subscribe
 from creditflow.runtime.logging import get_logger
 from creditflow.runtime.outbox import relay
 from creditflow.runtime.service import Runtime, service_app
@@ -45,8 +44,7 @@ def create_app(settings: Settings, options: api.Options | None = None) -> FastAP
     def wire(app: FastAPI, runtime: Runtime) -> None:
         store = IssuerStore(runtime.db)
         resolve_key = store.key_resolver(credential.issuer_id(options.public_url, ""))
-        subscribe(runtime.broker, handlers.TOPICS, settings.group_id,
-                  handlers.on_direct_publication(runtime.broker, resolve_key))
+        runtime.subscribe(handlers.TOPICS, handlers.on_direct_publication(runtime.broker, resolve_key))
         app.include_router(api.router(runtime, store, options))
 
         async def relay_forever() -> None:

@@ -15,17 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from pymongo import AsyncMongoClient
 from tqdm import tqdm
 
-from creditflow.runtime.settings import Settings
+from creditflow.runtime.tokens import create_token
 
 from .app import HTTP_PORT
-from .store import IssuerStore
 
 CHUNK = 100
 FIELDS = ("request_id", "learner_id", "achievement_id", "grade", "awarded_at")
@@ -90,15 +87,6 @@ def _one(client: httpx.Client, number: int, row: dict[str, str]) -> tuple[int, d
     return number, response.json()[0]
 
 
-async def create_token(institution_id: str | None) -> str:
-    settings = Settings.from_env("issuer", HTTP_PORT)
-    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    try:
-        return await IssuerStore(client[settings.mongodb_database]).create_token(institution_id, datetime.now(UTC))
-    finally:
-        await client.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="creditflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     bulk.add_argument("--token", default=os.environ.get("CREDITFLOW_TOKEN"), help="or CREDITFLOW_TOKEN")
     args = parser.parse_args(argv)
     if args.command == "token":
-        print(asyncio.run(create_token(None if args.operator else args.institution)))
+        print(asyncio.run(create_token("issuer", None if args.operator else args.institution)))
         return 0
     if not args.token:
         parser.error("issue needs --token or CREDITFLOW_TOKEN")

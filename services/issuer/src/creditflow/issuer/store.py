@@ -3,7 +3,6 @@ written by _id, each carrying its own pending events (creditflow.runtime.outbox)
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,8 @@ from pymongo.errors import DuplicateKeyError
 from creditflow.credentials import status_list
 from creditflow.credentials.verify import KeyResolver, RegisteredKey, registered_keys
 from creditflow.events import Achievement, CredentialAwarded, Event, InstitutionRegisteredData, decode, encode
+from creditflow.runtime.tokens import COLLECTION as TOKENS
+from creditflow.runtime.tokens import TokenStore
 from creditflow.runtime.outbox import OUTBOX, entries, pending_fields
 
 
@@ -25,28 +26,13 @@ class Conflict(Exception):
     pass
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class IssuerStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.institutions = db["institutions"]
         self.achievements = db["achievements"]
         self.awards = db["awards"]
         self.status_lists = db["status_lists"]
-        self.tokens = db["tokens"]
-
-    # ------------------------------------------------------------------ tokens
-
-    async def create_token(self, institution_id: str | None, now: datetime) -> str:
-        """A new bearer token for one institution (or, with None, for the operator); only its hash is stored."""
-        token = "cft_" + secrets.token_urlsafe(32)
-        await self.tokens.insert_one({"_id": _token_hash(token), "institution_id": institution_id, "created_at": now})
-        return token
-
-    async def token_owner(self, token: str) -> dict[str, Any] | None:
-        return await self.tokens.find_one({"_id": _token_hash(token)})
+        self.tokens = TokenStore(db[TOKENS])
 
     # ------------------------------------------------------------------ institutions
 

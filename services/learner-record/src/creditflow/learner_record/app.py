@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from fastapi import FastAPI
 
-from creditflow.runtime.kafka import subscribe
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
 
 from . import api, handlers
-from .store import RecordStore
+from .store import InstitutionDirectory, RecordStore, platform_key
 
 HTTP_PORT = 8102
 
 
-def create_app(settings: Settings) -> FastAPI:
+def options_from_env(settings: Settings) -> api.Options:
+    public_url = os.environ.get("CREDITFLOW_LEARNER_RECORD_PUBLIC_URL", f"http://127.0.0.1:{settings.http_port}")
+    key_file = Path(os.environ.get("CREDITFLOW_LEARNER_RECORD_KEY_FILE", ".state/learner-record/platform-key.pem"))
+    return api.Options(public_url=public_url.rstrip("/"), platform_key=platform_key(key_file))
+
+
+def create_app(settings: Settings, options: api.Options | None = None) -> FastAPI:
+    options = options or options_from_env(settings)
+
     def wire(app: FastAPI, runtime: Runtime) -> None:
-        store = RecordStore(runtime.db)
-        subscribe(runtime.broker, handlers.TOPICS, settings.group_id, handlers.on_learner_event(store))
-        app.include_router(api.router(store))
+        store, directory = RecordStore(runtime.db), InstitutionDirectory(runtime.db)
+        runtime.subscribe_batch(handlers.LEARNER_TOPICS, handlers.on_learner_events(store))
+        # Registrations get their own group: a slow registry never holds up learner events, nor the reverse.
+        runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registration(directory),
+                          group_id=f"{settings.group_id}.registry")
+        app.include_router(api.router(store, directory, options))
 
     return service_app(settings, "creditflow learner-record", wire)

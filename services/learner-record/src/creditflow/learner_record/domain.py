@@ -1,18 +1,61 @@
-"""The learner record as a pure fold: `apply(record, event) -> record`.
+"""The Comprehensive Learner Record as a pure fold: `apply(event, record) -> record`.
 
-Idempotent (the same event twice gives the same record) and order-tolerant (a revocation that arrives before its
-award is kept and applied when the award arrives), so a redelivery or a replay always ends in the same record.
+The fold is idempotent and commutative: every entry carries the marker of the event that set it (its `event_id` and
+`occurred_at`; the later fact wins, ties broken by event_id), and lists are kept sorted by id. So the same event
+twice, events in any order, a replay and a live consumer writing at once all end in the same record, and the
+document stays bounded (no list of applied event ids).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from functools import singledispatch
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
-from creditflow.events import CreditValue, CredentialAwarded, CredentialRevoked, EctsConversion, Event, Level
+from creditflow.events import (
+    CredentialAwarded,
+    CredentialRevoked,
+    CreditValue,
+    EctsConversion,
+    Event,
+    LearnerConsentGranted,
+    LearnerConsentRevoked,
+    Level,
+    QualificationCompleted,
+    RecognisedCredit,
+    RecognitionDecided,
+    RecognitionRequested,
+    StackingProgressUpdated,
+)
+
+
+class Marker(BaseModel):
+    """Which event set an entry: the later fact wins, whatever order the events arrive in."""
+
+    occurred_at: datetime
+    event_id: str
+
+    def supersedes(self, other: Marker | None) -> bool:
+        return other is None or (self.occurred_at, self.event_id) > (other.occurred_at, other.event_id)
+
+
+def _marker(event: Event) -> Marker:
+    return Marker(occurred_at=event.occurred_at, event_id=str(event.event_id))
+
+
+class Revocation(BaseModel):
+    reason: str
+    marker: Marker
+
+
+def _earliest(a: Revocation | None, b: Revocation | None) -> Revocation | None:
+    """A credential is revoked from its first revocation on, whichever arrives first."""
+    if a is None or b is None:
+        return a or b
+    return a if b.marker.supersedes(a.marker) else b
 
 
 class AchievementEntry(BaseModel):
@@ -20,19 +63,84 @@ class AchievementEntry(BaseModel):
     institution_id: str
     achievement_id: str
     title: str
+    achievement_type: str
     credits: CreditValue | None = None
     ects: list[EctsConversion] = Field(default_factory=list)
     level: Level | None = None
+    field_of_study: str | None = None
+    assessment_type: str | None = None
     awarded_at: datetime
-    status: Literal["valid", "revoked"] = "valid"
-    revocation_reason: str | None = None
+    grade: str | None = None
+    part_of: list[str] = Field(default_factory=list)
+    revocation: Revocation | None = None
+    # The learner topics carry only credentials the issuer signed or verified; an award without one is unsigned.
+    verification: Literal["verified", "unsigned"] = "verified"
+    credential: dict | None = Field(default=None, description="The signed credential, as issued.")
+    marker: Marker
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> Literal["valid", "revoked"]:
+        return "revoked" if self.revocation else "valid"
+
+
+class RecognitionEntry(BaseModel):
+    case_id: str
+    institution_id: str
+    programme_id: str
+    outcome: str
+    decision_id: str
+    recognised: list[RecognisedCredit] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    conditions: list[str] = Field(default_factory=list)
+    decided_by: str
+    marker: Marker
+
+
+class RequestEntry(BaseModel):
+    case_id: str
+    institution_id: str
+    programme_id: str
+    credential_ids: list[str] = Field(default_factory=list)
+    marker: Marker
+
+
+class ProgressEntry(BaseModel):
+    programme_id: str
+    institution_id: str
+    programme_version: int
+    credits_counted: float
+    credits_required: float
+    satisfied_requirements: list[str] = Field(default_factory=list)
+    missing_requirements: list[str] = Field(default_factory=list)
+    credential_ids: list[str] = Field(default_factory=list)
+    marker: Marker
+
+
+class QualificationEntry(BaseModel):
+    programme_id: str
+    institution_id: str
+    credential_ids: list[str]
+    marker: Marker
+
+
+class ConsentEntry(BaseModel):
+    institution_id: str
+    granted: bool
+    valid_until: datetime | None = None
+    marker: Marker
 
 
 class LearnerRecord(BaseModel):
     learner_id: str
     achievements: list[AchievementEntry] = Field(default_factory=list)
-    # Revocations seen before their award: credential_id -> reason.
-    pending_revocations: dict[str, str] = Field(default_factory=dict)
+    # A revocation seen before its award, kept until the award arrives.
+    pending_revocations: dict[str, Revocation] = Field(default_factory=dict)
+    recognition_requests: list[RequestEntry] = Field(default_factory=list)
+    recognitions: list[RecognitionEntry] = Field(default_factory=list)
+    progress: list[ProgressEntry] = Field(default_factory=list)
+    qualifications: list[QualificationEntry] = Field(default_factory=list)
+    consents: list[ConsentEntry] = Field(default_factory=list)
 
     def achievement(self, credential_id: str) -> AchievementEntry | None:
         return next((a for a in self.achievements if a.credential_id == credential_id), None)
@@ -42,47 +150,247 @@ def empty(learner_id: str) -> LearnerRecord:
     return LearnerRecord(learner_id=learner_id)
 
 
+def _upsert(entries: list, entry: BaseModel, key: str) -> list:
+    """Replace the entry with the same key when the new one supersedes it; keep the list sorted by key."""
+    existing = next((e for e in entries if getattr(e, key) == getattr(entry, key)), None)
+    if existing is not None and not entry.marker.supersedes(existing.marker):  # type: ignore[attr-defined]
+        return entries
+    others = [e for e in entries if getattr(e, key) != getattr(entry, key)]
+    return sorted([*others, entry], key=lambda e: getattr(e, key))
+
+
 @singledispatch
 def apply(event: Event, record: LearnerRecord) -> LearnerRecord:
     """Events the record does not use leave it unchanged."""
     return record
 
 
-def _with_entry(record: LearnerRecord, entry: AchievementEntry) -> LearnerRecord:
+def _with_achievement(record: LearnerRecord, entry: AchievementEntry) -> LearnerRecord:
     others = [a for a in record.achievements if a.credential_id != entry.credential_id]
+    pending = {k: v for k, v in record.pending_revocations.items() if k != entry.credential_id}
     achievements = sorted([*others, entry], key=lambda a: a.credential_id)
-    return record.model_copy(update={"achievements": achievements})
+    return record.model_copy(update={"achievements": achievements, "pending_revocations": pending})
 
 
 @apply.register
 def _(event: CredentialAwarded, record: LearnerRecord) -> LearnerRecord:
-    data = event.data
-    reason = record.pending_revocations.get(data.credential_id)
+    data, achievement = event.data, event.data.achievement
     existing = record.achievement(data.credential_id)
-    if existing is not None and existing.status == "revoked":
-        reason = existing.revocation_reason
-    entry = AchievementEntry(
+    candidate = AchievementEntry(
         credential_id=data.credential_id,
         institution_id=data.institution_id,
-        achievement_id=data.achievement.achievement_id,
-        title=data.achievement.title,
-        credits=data.achievement.credits,
+        achievement_id=achievement.achievement_id,
+        title=achievement.title,
+        achievement_type=achievement.achievement_type,
+        credits=achievement.credits,
         ects=data.credit_conversions,
-        level=data.achievement.level,
+        level=achievement.level,
+        field_of_study=achievement.field_of_study,
+        assessment_type=achievement.assessment_type,
         awarded_at=data.awarded_at,
-        status="revoked" if reason is not None else "valid",
-        revocation_reason=reason,
+        grade=data.grade,
+        part_of=sorted(achievement.part_of),
+        verification="verified" if data.credential else "unsigned",
+        credential=data.credential,
+        marker=_marker(event),
     )
-    pending = {k: v for k, v in record.pending_revocations.items() if k != data.credential_id}
-    return _with_entry(record, entry).model_copy(update={"pending_revocations": pending})
+    # The latest award's content wins; the earliest revocation wins; an award never un-revokes.
+    base = candidate if existing is None or candidate.marker.supersedes(existing.marker) else existing
+    revocation = _earliest(existing.revocation if existing else None, record.pending_revocations.get(data.credential_id))
+    return _with_achievement(record, base.model_copy(update={"revocation": revocation}))
 
 
 @apply.register
 def _(event: CredentialRevoked, record: LearnerRecord) -> LearnerRecord:
-    data = event.data
-    existing = record.achievement(data.credential_id)
+    revocation = Revocation(reason=event.data.reason, marker=_marker(event))
+    existing = record.achievement(event.data.credential_id)
     if existing is None:
-        pending = {**record.pending_revocations, data.credential_id: data.reason}
+        held = _earliest(record.pending_revocations.get(event.data.credential_id), revocation)
+        pending = {**record.pending_revocations, event.data.credential_id: held}
         return record.model_copy(update={"pending_revocations": pending})
-    revoked = existing.model_copy(update={"status": "revoked", "revocation_reason": data.reason})
-    return _with_entry(record, revoked)
+    return _with_achievement(record, existing.model_copy(update={"revocation": _earliest(existing.revocation,
+                                                                                        revocation)}))
+
+
+@apply.register
+def _(event: RecognitionRequested, record: LearnerRecord) -> LearnerRecord:
+    data = event.data
+    entry = RequestEntry(case_id=data.case_id, institution_id=data.institution_id, programme_id=data.programme_id,
+                         credential_ids=sorted(data.credential_ids), marker=_marker(event))
+    return record.model_copy(update={"recognition_requests": _upsert(record.recognition_requests, entry, "case_id")})
+
+
+@apply.register
+def _(event: RecognitionDecided, record: LearnerRecord) -> LearnerRecord:
+    data = event.data
+    entry = RecognitionEntry(
+        case_id=data.case_id, institution_id=data.institution_id, programme_id=data.programme_id,
+        outcome=data.outcome, decision_id=data.decision_id, recognised=data.recognised, reasons=data.reasons,
+        conditions=data.conditions, decided_by=data.decided_by, marker=_marker(event),
+    )
+    return record.model_copy(update={"recognitions": _upsert(record.recognitions, entry, "case_id")})
+
+
+@apply.register
+def _(event: StackingProgressUpdated, record: LearnerRecord) -> LearnerRecord:
+    data = event.data
+    entry = ProgressEntry(
+        programme_id=data.programme_id, institution_id=data.institution_id,
+        programme_version=data.programme_version, credits_counted=data.credits_counted,
+        credits_required=data.credits_required, satisfied_requirements=data.satisfied_requirements,
+        missing_requirements=data.missing_requirements,
+        credential_ids=sorted({a.credential_id for a in data.allocations}), marker=_marker(event),
+    )
+    return record.model_copy(update={"progress": _upsert(record.progress, entry, "programme_id")})
+
+
+@apply.register
+def _(event: QualificationCompleted, record: LearnerRecord) -> LearnerRecord:
+    data = event.data
+    entry = QualificationEntry(programme_id=data.programme_id, institution_id=data.institution_id,
+                               credential_ids=sorted(data.credential_ids), marker=_marker(event))
+    return record.model_copy(update={"qualifications": _upsert(record.qualifications, entry, "programme_id")})
+
+
+def _consent(event: LearnerConsentGranted | LearnerConsentRevoked, record: LearnerRecord, granted: bool):
+    entry = ConsentEntry(institution_id=event.data.institution_id, granted=granted,
+                         valid_until=event.data.valid_until if granted else None, marker=_marker(event))
+    return record.model_copy(update={"consents": _upsert(record.consents, entry, "institution_id")})
+
+
+@apply.register
+def _(event: LearnerConsentGranted, record: LearnerRecord) -> LearnerRecord:
+    return _consent(event, record, granted=True)
+
+
+@apply.register
+def _(event: LearnerConsentRevoked, record: LearnerRecord) -> LearnerRecord:
+    return _consent(event, record, granted=False)
+
+
+# ------------------------------------------------------------------------------------------------ who sees what
+
+
+def has_consent(record: LearnerRecord, institution_id: str, now: datetime) -> bool:
+    return any(c.institution_id == institution_id and c.granted and (c.valid_until is None or now < c.valid_until)
+               for c in record.consents)
+
+
+def view(record: LearnerRecord, institution_id: str, now: datetime) -> tuple[LearnerRecord, bool] | None:
+    """What a registrar of `institution_id` may see of the record, and whether that is only part of it.
+
+    The learner's consent shows the whole record. Without it, an institution sees the record only when the learner
+    holds one of its credentials or asked it for recognition, and then only what concerns it: its own credentials,
+    the credentials offered to it, its decisions and its programmes. Anything else is None: not even existence is
+    revealed."""
+    if has_consent(record, institution_id, now):
+        return record, False
+    own = {a.credential_id for a in record.achievements if a.institution_id == institution_id}
+    requests = [r for r in record.recognition_requests if r.institution_id == institution_id]
+    if not own and not requests:
+        return None
+    offered = {c for r in requests for c in r.credential_ids}
+    visible = record.model_copy(update={
+        "achievements": [a for a in record.achievements if a.credential_id in own | offered],
+        "pending_revocations": {},
+        "recognition_requests": requests,
+        "recognitions": [r for r in record.recognitions if r.institution_id == institution_id],
+        "progress": [p for p in record.progress if p.institution_id == institution_id],
+        "qualifications": [q for q in record.qualifications if q.institution_id == institution_id],
+        "consents": [],
+    })
+    return visible, visible != record
+
+
+# ------------------------------------------------------------------------------------------------ derived views
+
+
+class CreditTotal(BaseModel):
+    framework: str
+    credits: float
+    credential_ids: list[str]
+
+
+class EctsTotal(BaseModel):
+    method: str
+    ects: float
+    credential_ids: list[str]
+
+
+class CreditTotals(BaseModel):
+    """Credits of valid credentials, per original framework and per ECTS conversion method (never mixed)."""
+
+    by_framework: list[CreditTotal]
+    ects_by_method: list[EctsTotal]
+
+
+def credit_totals(record: LearnerRecord) -> CreditTotals:
+    by_framework: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    by_method: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for a in record.achievements:
+        if a.status != "valid":
+            continue
+        if a.credits is not None:
+            by_framework[a.credits.framework].append((a.credits.value, a.credential_id))
+        for conversion in a.ects:
+            by_method[conversion.method].append((conversion.ects, a.credential_id))
+    return CreditTotals(
+        by_framework=[CreditTotal(framework=f, credits=round(sum(v for v, _ in items), 2),
+                                  credential_ids=[c for _, c in items]) for f, items in sorted(by_framework.items())],
+        ects_by_method=[EctsTotal(method=m, ects=round(sum(v for v, _ in items), 2),
+                                  credential_ids=[c for _, c in items]) for m, items in sorted(by_method.items())],
+    )
+
+
+class Association(BaseModel):
+    """A CLR 2.0 association between two achievements of the record."""
+
+    associationType: Literal["isPartOf", "replacedBy"]
+    sourceId: str
+    targetId: str
+
+
+def qualification_id(entry: QualificationEntry) -> str:
+    return f"urn:creditflow:qualification:{entry.institution_id}:{entry.programme_id}"
+
+
+def associations(record: LearnerRecord) -> list[Association]:
+    """`isPartOf` from each credential to the stacked qualification it was counted into."""
+    return [
+        Association(associationType="isPartOf", sourceId=credential_id, targetId=qualification_id(q))
+        for q in record.qualifications
+        for credential_id in q.credential_ids
+        if record.achievement(credential_id) is not None
+    ]
+
+
+def clr_credential(record: LearnerRecord, partial: bool, *, platform_id: str, clr_id: str,
+                   issued_at: datetime) -> dict:
+    """The learner's record as a 1EdTech CLR 2.0 ClrCredential (unsigned): the credentials as issued, the stacked
+    qualifications as achievements, and their associations."""
+    qualifications = [
+        {"id": qualification_id(q), "type": ["Achievement"], "achievementType": "Certificate",
+         "name": f"{q.programme_id} ({q.institution_id})",
+         "criteria": {"narrative": f"Completed from {len(q.credential_ids)} credentials"}}
+        for q in record.qualifications
+    ]
+    return {
+        "@context": [
+            "https://www.w3.org/ns/credentials/v2",
+            "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json",
+            "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+        ],
+        "id": clr_id,
+        "type": ["VerifiableCredential", "ClrCredential"],
+        "name": f"Comprehensive Learner Record of {record.learner_id}",
+        "issuer": {"id": platform_id, "type": ["Profile"], "name": "creditflow learner-record"},
+        "validFrom": issued_at.isoformat().replace("+00:00", "Z"),
+        "partial": partial,
+        "credentialSubject": {
+            "id": record.learner_id,
+            "type": ["ClrSubject"],
+            "verifiableCredential": [a.credential for a in record.achievements if a.credential],
+            "achievement": qualifications,
+            "association": [{"type": ["Association"], **a.model_dump()} for a in associations(record)],
+        },
+    }

@@ -1,34 +1,133 @@
-"""Learner records in MongoDB: one document per learner, `_id` = learner_id."""
+"""Learner records in MongoDB: one document per learner (`_id` = learner_id), in the active records collection.
+
+A replay builds a fresh collection; while it catches up the live consumer writes to both (the fold is idempotent
+and commutative, so two writers cannot lose or double anything), then the active pointer switches.
+"""
 
 from __future__ import annotations
 
+import os
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from creditflow.events import Event
+from creditflow.credentials.verify import RegisteredKey, registered_keys
+from creditflow.events import Event, InstitutionRegistered, InstitutionRegisteredData, LearnerEvent
 from creditflow.runtime.kafka import Delivery
-from creditflow.runtime.mongo import APPLIED, REVISION, Document, apply_once
+from creditflow.runtime.mongo import Document, fold_batch
+from creditflow.runtime.tokens import COLLECTION as TOKENS
+from creditflow.runtime.tokens import TokenStore
 
 from . import domain
 
-COLLECTION = "learner_records"
+DEFAULT_COLLECTION = "learner_records"
+POINTER = "records"
 
 
 class RecordStore:
     def __init__(self, db: AsyncDatabase) -> None:
-        self._records = db[COLLECTION]
+        self.db = db
+        self.meta = db["meta"]
 
-    async def apply(self, learner_id: str, event: Event, delivery: Delivery) -> bool:
-        def fold(current: Document | None) -> Document:
-            record = _load(current) if current else domain.empty(learner_id)
-            return domain.apply(event, record).model_dump(mode="json")
+    async def collections(self) -> tuple[str, str | None]:
+        """(active, next): where records are read from, and the collection a replay is building, if any."""
+        pointer = await self.meta.find_one({"_id": POINTER}) or {}
+        return pointer.get("active", DEFAULT_COLLECTION), pointer.get("next")
 
-        return await apply_once(self._records, learner_id, delivery, fold)
+    async def active(self) -> AsyncCollection:
+        return self.db[(await self.collections())[0]]
+
+    async def apply_batch(self, events: list[tuple[Event, Delivery]], targets: list[str] | None = None) -> int:
+        """Fold a batch into the records it touches, one bulk write per target collection."""
+        by_learner: dict[str, list[Event]] = defaultdict(list)
+        for event, _ in events:
+            if isinstance(event, LearnerEvent):
+                by_learner[event.learner_id].append(event)
+        if not by_learner:
+            return 0
+        if targets is None:
+            active, upcoming = await self.collections()
+            targets = [active, *([upcoming] if upcoming else [])]
+        folds = {learner_id: _folder(learner_id, learner_events) for learner_id, learner_events in by_learner.items()}
+        return sum([await fold_batch(self.db[name], folds) for name in targets])
 
     async def get(self, learner_id: str) -> domain.LearnerRecord | None:
-        document = await self._records.find_one({"_id": learner_id})
-        return _load(document) if document else None
+        document = await (await self.active()).find_one({"_id": learner_id})
+        return load(document) if document else None
+
+    async def visible(self, learner_id: str, institution_id: str, now: datetime) -> tuple[domain.LearnerRecord, bool] | None:
+        """The only way the API reads a record: what `institution_id` may see of it, or None."""
+        record = await self.get(learner_id)
+        return domain.view(record, institution_id, now) if record else None
 
 
-def _load(document: Document) -> domain.LearnerRecord:
-    fields = {k: v for k, v in document.items() if k not in ("_id", APPLIED, REVISION)}
-    return domain.LearnerRecord.model_validate(fields)
+def _folder(learner_id: str, events: list[Event]):
+    def fold(current: Document | None) -> Document:
+        record = load(current) if current else domain.empty(learner_id)
+        for event in events:
+            record = domain.apply(event, record)
+        return record.model_dump(mode="json")
+
+    return fold
+
+
+def load(document: Document) -> domain.LearnerRecord:
+    return domain.LearnerRecord.model_validate({k: v for k, v in document.items() if not k.startswith("_")})
+
+
+class InstitutionDirectory:
+    """Institutions as registered (names for display, keys for verifying the credentials a CLR carries)."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.institutions = db["institutions"]
+
+    async def apply(self, event: InstitutionRegistered) -> None:
+        """Keep the latest registration: a redelivered older one changes nothing. The registry topic is keyed by
+        institution_id, so one consumer writes each document."""
+        current = await self.institutions.find_one({"_id": event.data.institution_id}, {"occurred_at": 1})
+        if current is not None and current["occurred_at"] >= event.occurred_at:
+            return
+        await self.institutions.replace_one(
+            {"_id": event.data.institution_id},
+            {"registration": event.data.model_dump(mode="json"), "occurred_at": event.occurred_at},
+            upsert=True,
+        )
+
+    async def names(self, institution_ids: set[str]) -> dict[str, str]:
+        found = self.institutions.find({"_id": {"$in": sorted(institution_ids)}}, {"registration.name": 1})
+        return {d["_id"]: d["registration"]["name"] async for d in found}
+
+    async def key(self, kid: str) -> RegisteredKey | None:
+        issuer_id, _, _ = kid.partition("#")
+        institution_id = issuer_id.rsplit("/", 1)[-1]
+        document = await self.institutions.find_one({"_id": institution_id})
+        if document is None:
+            return None
+        registration = InstitutionRegisteredData.model_validate(document["registration"])
+        return next((k for k in registered_keys(registration) if k.kid == kid), None)
+
+
+def tokens(db: AsyncDatabase) -> TokenStore:
+    return TokenStore(db[TOKENS])
+
+
+def platform_key(path: Path) -> Ed25519PrivateKey:
+    """The platform's signing key for CLR exports: created on first use, readable by the service's user only."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first
+        else:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(pem)
+    key = load_pem_private_key(path.read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    return key

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from creditflow.runtime.kafka import subscribe
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
 
@@ -15,6 +14,6 @@ HTTP_PORT = 8104
 
 def create_app(settings: Settings) -> FastAPI:
     def wire(app: FastAPI, runtime: Runtime) -> None:
-        subscribe(runtime.broker, handlers.TOPICS, settings.group_id, handlers.on_event)
+        runtime.subscribe(handlers.TOPICS, handlers.on_event)
 
     return service_app(settings, "creditflow stacking", wire)

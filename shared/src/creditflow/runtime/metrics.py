@@ -1,0 +1,49 @@
+"""Prometheus text exposition of what an operator watches: consumer lag per partition and dead letters."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from .kafka import DEAD_LETTERS_WRITTEN
+from creditflow.events import DEAD_LETTER_TOPIC
+
+
+def _labels(**values: object) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in values.items()) + "}"
+
+
+async def exposition(bootstrap: str, subscriptions: dict[str, tuple[str, ...]]) -> str:
+    """Lag = end offset - committed offset, for every partition of every topic each consumer group reads."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    lines = [
+        "# HELP creditflow_consumer_lag Records not yet processed by the consumer group, per partition.",
+        "# TYPE creditflow_consumer_lag gauge",
+    ]
+    try:
+        for group, topics in sorted(subscriptions.items()):
+            committed = await admin.list_consumer_group_offsets(group)
+            partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+            ends = await consumer.end_offsets(partitions) if partitions else {}
+            for tp in partitions:
+                done = committed.get(tp)
+                lag = ends[tp] - (done.offset if done is not None and done.offset >= 0 else 0)
+                lines.append(f"creditflow_consumer_lag{_labels(group=group, topic=tp.topic, partition=tp.partition)} {lag}")
+        dlq = [TopicPartition(DEAD_LETTER_TOPIC, p) for p in sorted(consumer.partitions_for_topic(DEAD_LETTER_TOPIC) or ())]
+        stored = sum((await consumer.end_offsets(dlq)).values()) if dlq else 0
+    finally:
+        await consumer.stop()
+        await admin.close()
+    lines += [
+        "# HELP creditflow_dead_letters_written_total Records this process sent to the dead-letter topic.",
+        "# TYPE creditflow_dead_letters_written_total counter",
+        *(f"creditflow_dead_letters_written_total{_labels(group=g)} {DEAD_LETTERS_WRITTEN[g]}"
+          for g in sorted(subscriptions)),
+        "# HELP creditflow_dead_letter_topic_records Records in the dead-letter topic, from every service.",
+        "# TYPE creditflow_dead_letter_topic_records gauge",
+        f"creditflow_dead_letter_topic_records {stored}",
+    ]
+    return "\n".join(lines) + "\n"

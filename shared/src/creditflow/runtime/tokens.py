@@ -1,0 +1,65 @@
+"""Bearer tokens tied to one institution (or to the operator), stored only as SHA-256 hashes.
+
+    creditflow-token create --service learner-record --institution uni-tartu
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import importlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .mongo import mongo_client
+from .settings import Settings
+
+COLLECTION = "tokens"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, collection: AsyncCollection) -> None:
+        self._tokens = collection
+
+    async def create(self, institution_id: str | None, now: datetime) -> str:
+        """A new token for one institution (None: the operator). It is returned once and never stored in clear."""
+        token = "cft_" + secrets.token_urlsafe(32)
+        await self._tokens.insert_one({"_id": _hash(token), "institution_id": institution_id, "created_at": now})
+        return token
+
+    async def owner(self, token: str) -> dict[str, Any] | None:
+        return await self._tokens.find_one({"_id": _hash(token)})
+
+
+async def create_token(service: str, institution_id: str | None) -> str:
+    app = importlib.import_module(f"creditflow.{service.replace('-', '_')}.app")
+    settings = Settings.from_env(service, app.HTTP_PORT)
+    client = mongo_client(settings)
+    try:
+        return await TokenStore(client[settings.mongodb_database][COLLECTION]).create(institution_id, datetime.now(UTC))
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="creditflow-token", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["create"])
+    parser.add_argument("--service", required=True, choices=["issuer", "learner-record", "recognition", "stacking"])
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--institution", help="the institution the token acts for")
+    who.add_argument("--operator", action="store_true", help="the operator (issuer: may register institutions)")
+    args = parser.parse_args(argv)
+    print(asyncio.run(create_token(args.service, None if args.operator else args.institution)))
+
+
+if __name__ == "__main__":
+    main()
