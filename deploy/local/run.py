@@ -49,6 +49,7 @@ def main() -> int:
         "CREDITFLOW_KAFKA_BOOTSTRAP": cfg.bootstrap,
         "CREDITFLOW_MONGODB_URL": cfg.mongodb_url,
         "CREDITFLOW_ISSUER_KEY_DIR": str(cfg.state_dir / "issuer-keys"),
+        "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(cfg.state_dir / "learner-record" / "platform-key.pem"),
     }
     logs = cfg.state_dir / "logs"
     processes: dict[str, subprocess.Popen] = {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from .kafka import DEAD_LETTERS_WRITTEN
 from creditflow.events import DEAD_LETTER_TOPIC
+
+from .kafka import DEAD_LETTERS_WRITTEN
+from .topics import partitions_of
 
 
 def _labels(**values: object) -> str:
@@ -26,13 +28,13 @@ async def exposition(bootstrap: str, subscriptions: dict[str, tuple[str, ...]]) 
     try:
         for group, topics in sorted(subscriptions.items()):
             committed = await admin.list_consumer_group_offsets(group)
-            partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+            partitions = await partitions_of(admin, list(topics))
             ends = await consumer.end_offsets(partitions) if partitions else {}
             for tp in partitions:
                 done = committed.get(tp)
                 lag = ends[tp] - (done.offset if done is not None and done.offset >= 0 else 0)
                 lines.append(f"creditflow_consumer_lag{_labels(group=group, topic=tp.topic, partition=tp.partition)} {lag}")
-        dlq = [TopicPartition(DEAD_LETTER_TOPIC, p) for p in sorted(consumer.partitions_for_topic(DEAD_LETTER_TOPIC) or ())]
+        dlq = await partitions_of(admin, [DEAD_LETTER_TOPIC])
         stored = sum((await consumer.end_offsets(dlq)).values()) if dlq else 0
     finally:
         await consumer.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -47,3 +48,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def partitions_of(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the topics, from the broker's metadata (a consumer's cache has only what it subscribed)."""
+    described = await admin.describe_topics(topics)
+    return sorted(TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"])

@@ -1,0 +1,261 @@
+"""learner-record on the real broker and FerretDB: batched projection, redelivery, tenancy on every route, consent,
+ETags, CLR export, replay and metrics."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from contract_factories import achievement, awarded
+
+from creditflow.credentials import jose, keys
+from creditflow.credentials.verify import RegisteredKey, check_proof
+from creditflow.events import (
+    InstitutionRegistered,
+    InstitutionRegisteredData,
+    LearnerConsentData,
+    LearnerConsentGranted,
+    LearnerConsentRevoked,
+    PublicKey,
+    QualificationCompleted,
+    QualificationCompletedData,
+)
+from creditflow.learner_record import api
+from creditflow.learner_record.app import create_app
+from creditflow.learner_record.replay import replay
+from creditflow.learner_record.store import RecordStore, tokens
+from creditflow.runtime.kafka import Delivery, make_broker, publish
+
+pytestmark = pytest.mark.integration
+PLATFORM = "http://records.test"
+ISSUER = "http://issuer.test/institutions"
+
+
+class Institution:
+    """An institution that signs its own credentials, registered through the event stream."""
+
+    def __init__(self, institution_id):
+        self.institution_id = institution_id
+        self.key = keys.generate()
+        self.issuer_id = f"{ISSUER}/{institution_id}"
+
+    def registered(self):
+        return InstitutionRegistered(producer=self.institution_id, data=InstitutionRegisteredData(
+            institution_id=self.institution_id, name=f"University {self.institution_id}", country="FI",
+            credit_frameworks=["ects"], issuer_id=self.issuer_id,
+            public_keys=[PublicKey(key_id="key-1", public_key_multibase=keys.to_multibase(self.key.public_key()),
+                                   valid_from=datetime(2020, 1, 1, tzinfo=UTC))]))
+
+    def award(self, learner, credential_id, **kw):
+        vc = {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": credential_id,
+              "type": ["VerifiableCredential", "OpenBadgeCredential"], "issuer": {"id": self.issuer_id},
+              "validFrom": "2026-06-01T12:00:00Z", "credentialSubject": {"id": learner}}
+        signed = jose.envelope(jose.sign(vc, self.key, f"{self.issuer_id}#key-1"))
+        return awarded(learner, credential_id, credential=signed,
+                       achievement=achievement(institution_id=self.institution_id, **kw))
+
+
+class LearnerRecordService:
+    def __init__(self, app, client, servers, broker, settings):
+        self.app, self.client, self.servers, self.broker, self.settings = app, client, servers, broker, settings
+        self.store = RecordStore(app.state.runtime.db)
+
+    async def registrar(self, institution_id):
+        token = await tokens(self.store.db).create(institution_id, datetime.now(UTC))
+        return {"Authorization": f"Bearer {token}"}
+
+    async def get(self, path, institution_id, **kw):
+        return await self.client.get(path, headers={**await self.registrar(institution_id), **kw.pop("headers", {})},
+                                     **kw)
+
+    async def publish(self, *events):
+        for event in events:
+            await publish(self.broker, event)
+
+    async def until(self, learner, predicate, timeout_s=20.0):
+        async with asyncio.timeout(timeout_s):
+            while True:
+                record = await self.store.get(learner)
+                if record is not None and predicate(record):
+                    return record
+                await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def service(servers, tmp_path):
+    settings = servers.settings("learner-record",
+                                mongodb_database=f"t{servers.run_id}_records_{uuid.uuid4().hex[:6]}",
+                                group_id=f"records-{uuid.uuid4().hex[:8]}")
+    options = api.Options(public_url=PLATFORM, platform_key=keys.generate())
+    app = create_app(settings, options)
+    broker = make_broker(settings)
+    await broker.start()
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PLATFORM) as client:
+            yield LearnerRecordService(app, client, servers, broker, settings)
+    await broker.stop()
+
+
+def learner_id():
+    return f"learner-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_burst_of_events_is_projected_in_batches(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learners = [learner_id() for _ in range(20)]
+    await service.publish(*[helsinki.award(l, f"urn:uuid:{l}-{n}") for l in learners for n in range(5)])
+    for learner in learners:
+        record = await service.until(learner, lambda r: len(r.achievements) == 5)
+        assert all(a.verification == "verified" for a in record.achievements)
+
+
+async def test_a_batch_delivered_again_after_a_crash_before_the_commit_changes_nothing(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    batch = [(helsinki.award(learner, f"urn:uuid:{learner}-{n}"), Delivery("t", 0, n)) for n in range(3)]
+    assert await service.store.apply_batch(batch) == 1  # one learner document written, in one bulk write
+    before = await service.store.get(learner)
+    assert await service.store.apply_batch(batch) == 0  # redelivered: nothing to write
+    assert await service.store.get(learner) == before
+
+
+async def test_every_route_answers_404_to_a_registrar_without_a_tie_to_the_learner(service):
+    helsinki, stranger = Institution(f"uni-{uuid.uuid4().hex[:6]}"), f"uni-{uuid.uuid4().hex[:6]}"
+    learner = learner_id()
+    await service.publish(helsinki.registered(), helsinki.award(learner, f"urn:uuid:{learner}"))
+    await service.until(learner, lambda r: r.achievements)
+    routes = ["record", "achievements", "credits", "recognitions", "progress", "clr"]
+    for route in routes:
+        allowed = await service.get(f"/learners/{learner}/{route}", helsinki.institution_id)
+        hidden = await service.get(f"/learners/{learner}/{route}", stranger)
+        unknown = await service.get(f"/learners/{learner_id()}/{route}", helsinki.institution_id)
+        assert allowed.status_code == 200, (route, allowed.text)
+        assert (hidden.status_code, unknown.status_code) == (404, 404), route
+        assert hidden.json()["detail"].startswith("no record of learner")  # the same words: existence not revealed
+        anonymous = await service.client.get(f"/learners/{learner}/{route}")
+        assert anonymous.status_code == 401, route
+
+
+async def test_consent_opens_the_whole_record_and_its_revocation_closes_it_at_once(service):
+    helsinki, oslo = Institution(f"uni-{uuid.uuid4().hex[:6]}"), f"uni-{uuid.uuid4().hex[:6]}"
+    learner = learner_id()
+    now = datetime.now(UTC)
+    grant = LearnerConsentGranted(producer=learner, learner_id=learner, occurred_at=now,
+                                  data=LearnerConsentData(institution_id=oslo))
+    revoke = LearnerConsentRevoked(producer=learner, learner_id=learner, occurred_at=now + timedelta(seconds=1),
+                                   data=LearnerConsentData(institution_id=oslo))
+    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}"), grant)
+    await service.until(learner, lambda r: r.consents)
+    shared = await service.get(f"/learners/{learner}/record", oslo)
+    assert shared.status_code == 200 and shared.json()["partial"] is False
+
+    await service.publish(revoke)
+    await service.until(learner, lambda r: not r.consents[0].granted)
+    assert (await service.get(f"/learners/{learner}/record", oslo)).status_code == 404
+
+
+async def test_records_are_personal_data_with_etags(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}"))
+    await service.until(learner, lambda r: r.achievements)
+    first = await service.get(f"/learners/{learner}/record", helsinki.institution_id)
+    assert first.headers["cache-control"] == "no-store" and first.headers["etag"]
+    again = await service.get(f"/learners/{learner}/record", helsinki.institution_id,
+                              headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}-2"))
+    await service.until(learner, lambda r: len(r.achievements) == 2)
+    changed = await service.get(f"/learners/{learner}/record", helsinki.institution_id,
+                                headers={"If-None-Match": first.headers["etag"]})
+    assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+
+
+async def test_achievements_filter_paginate_and_name_a_bad_parameter(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    uk = {"credits": {"value": 20, "framework": "uk-cats"}, "workload_hours": 200}
+    await service.publish(*[helsinki.award(learner, f"urn:uuid:{learner}-{n}") for n in range(3)],
+                          helsinki.award(learner, f"urn:uuid:{learner}-uk", **uk))
+    await service.until(learner, lambda r: len(r.achievements) == 4)
+    path = f"/learners/{learner}/achievements"
+    page = (await service.get(path, helsinki.institution_id, params={"framework": "ects", "limit": 2})).json()
+    assert (page["total"], len(page["items"])) == (3, 2)
+    uk_only = (await service.get(path, helsinki.institution_id, params={"framework": "uk-cats"})).json()
+    assert [a["credential_id"] for a in uk_only["items"]] == [f"urn:uuid:{learner}-uk"]
+    bad = await service.get(path, helsinki.institution_id, params={"limit": 0, "framework": "credits"})
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"query.limit", "query.framework"}
+
+
+async def test_clr_export_carries_both_institutions_credentials_and_the_stacked_qualification_and_verifies(service):
+    helsinki, tartu = Institution(f"uni-{uuid.uuid4().hex[:6]}"), Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    first, second = f"urn:uuid:{learner}-h", f"urn:uuid:{learner}-t"
+    completed = QualificationCompleted(
+        producer="creditflow.stacking", learner_id=learner,
+        data=QualificationCompletedData(programme_id="cert-data", institution_id=tartu.institution_id,
+                                        programme_version=1, credential_ids=[first, second]))
+    consent = LearnerConsentGranted(producer=learner, learner_id=learner,
+                                    data=LearnerConsentData(institution_id=tartu.institution_id))
+    await service.publish(helsinki.registered(), tartu.registered(), helsinki.award(learner, first),
+                          tartu.award(learner, second), completed, consent)
+    await service.until(learner, lambda r: len(r.achievements) == 2 and r.qualifications and r.consents)
+
+    response = await service.get(f"/learners/{learner}/clr", tartu.institution_id)
+    platform_key = service.app.state.runtime  # noqa: F841 - the app signs with the key given in its options
+    jwks = (await service.client.get("/.well-known/jwks.json")).json()["keys"][0]
+    platform = RegisteredKey(jwks["kid"], "creditflow", PLATFORM,
+                             keys.from_multibase("z" + keys.b58encode(b"\xed\x01" + keys.b64url_decode(jwks["x"]))),
+                             datetime(2020, 1, 1, tzinfo=UTC))
+
+    async def resolve(kid):
+        return platform if kid == platform.kid else None
+
+    proof = await check_proof(response.json(), resolve)
+    assert proof.valid, proof.reasons
+    clr = proof.credential
+    assert clr["type"] == ["VerifiableCredential", "ClrCredential"] and clr["partial"] is False
+    associations = {(a["associationType"], a["sourceId"]) for a in clr["credentialSubject"]["association"]}
+    assert associations == {("isPartOf", first), ("isPartOf", second)}
+    assert clr["credentialSubject"]["achievement"][0]["id"].endswith(f"{tartu.institution_id}:cert-data")
+
+    # The credentials inside verify with their issuers' registered keys, through the same shared function.
+    directory_keys = {i.issuer_id + "#key-1": i for i in (helsinki, tartu)}
+
+    async def issuers(kid):
+        institution = directory_keys.get(kid)
+        return institution and RegisteredKey(kid, institution.institution_id, institution.issuer_id,
+                                             institution.key.public_key(), datetime(2020, 1, 1, tzinfo=UTC))
+
+    inner = [await check_proof(vc, issuers) for vc in clr["credentialSubject"]["verifiableCredential"]]
+    assert [v.status for v in inner] == ["valid", "valid"]
+
+    partial = await service.get(f"/learners/{learner}/clr", helsinki.institution_id)
+    assert (await check_proof(partial.json(), resolve)).credential["partial"] is True
+
+
+async def test_replay_rebuilds_an_equal_collection_and_switches_to_it(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}-1"), helsinki.award(learner, f"urn:uuid:{learner}-2"))
+    await service.until(learner, lambda r: len(r.achievements) == 2)
+    live_name, _ = await service.store.collections()
+
+    result = await replay(service.settings, quiet=True)
+
+    assert result["previous"] == live_name and result["events"] >= 2
+    assert (await service.store.collections()) == (result["collection"], None)
+    strip = lambda d: {k: v for k, v in d.items() if k != "_rev"}  # noqa: E731
+    live = {d["_id"]: strip(d) async for d in service.store.db[live_name].find()}
+    rebuilt = {d["_id"]: strip(d) async for d in service.store.db[result["collection"]].find()}
+    assert rebuilt == live
+    served = await service.get(f"/learners/{learner}/record", helsinki.institution_id)
+    assert len(served.json()["record"]["achievements"]) == 2
+
+
+async def test_metrics_expose_lag_per_partition_and_dead_letters(service):
+    text = (await service.client.get("/metrics")).text
+    assert f'creditflow_consumer_lag{{group="{service.settings.group_id}",topic="creditflow.learner.credentials",partition="0"}}' in text
+    assert "creditflow_dead_letter_topic_records" in text
