@@ -6,6 +6,7 @@ uses only the _id index, so state that must change atomically lives in one docum
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -79,14 +80,24 @@ async def apply_once(
 
 
 MAX_FOLD_ATTEMPTS = 5
+# FerretDB 1.24.2 (SQLite) stops answering when one update command carries 100 statements or more (99 pass; measured,
+# see docs/architecture.md), and stays stuck for every client. Bulk writes are sent in commands of at most this many.
+MAX_WRITES_PER_COMMAND = 50
 
 
 def _state(document: Document | None) -> Document | None:
     return None if document is None else {k: v for k, v in document.items() if k not in ("_id", REVISION)}
 
 
+async def find_by_ids(collection: AsyncCollection, ids: list[str]) -> dict[str, Document]:
+    """Documents by _id, one equality lookup each, run concurrently: FerretDB pushes `_id` equality down to its index
+    but answers `$in` by scanning and decoding the whole collection."""
+    found = await asyncio.gather(*(collection.find_one({"_id": doc_id}) for doc_id in ids))
+    return {doc["_id"]: doc for doc in found if doc is not None}
+
+
 async def fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Document | None], Document]]) -> int:
-    """Fold a batch into its documents with one read and one bulk write, however many events it holds.
+    """Fold a batch into its documents with one lookup per document and few bulk writes, however many events.
 
     `folds[doc_id]` maps a document's current state (None when there is none) to its new state, and must be
     idempotent and order-tolerant on its own: that is what makes redelivery, replay and two concurrent writers safe.
@@ -96,8 +107,8 @@ async def fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Doc
     pending = dict(folds)
     written = 0
     for _ in range(MAX_FOLD_ATTEMPTS):
-        current = {d["_id"]: d async for d in collection.find({"_id": {"$in": list(pending)}})}
-        operations, expected = [], {}
+        current = await find_by_ids(collection, list(pending))
+        operations: list[tuple[str, int, InsertOne | ReplaceOne]] = []
         for doc_id, fold in pending.items():
             before = current.get(doc_id)
             after = fold(_state(before))
@@ -106,22 +117,32 @@ async def fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Doc
             revision = (before or {}).get(REVISION, 0)
             document = {**after, "_id": doc_id, REVISION: revision + 1}
             if before is None:
-                operations.append(InsertOne(document))
+                operations.append((doc_id, revision + 1, InsertOne(document)))
             else:
-                operations.append(ReplaceOne({"_id": doc_id, REVISION: revision}, document))
-            expected[doc_id] = revision + 1
-        if not operations:
-            return written
-        try:
-            await collection.bulk_write(operations, ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
-        # Whatever does not carry our revision now was written by someone else first: fold those again.
-        stored = {d["_id"]: d.get(REVISION) async for d in collection.find({"_id": {"$in": list(expected)}}, {REVISION: 1})}
-        lost = {doc_id for doc_id, revision in expected.items() if stored.get(doc_id) != revision}
-        written += len(expected) - len(lost)
+                operations.append((doc_id, revision + 1, ReplaceOne({"_id": doc_id, REVISION: revision}, document)))
+        lost: set[str] = set()
+        for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
+            chunk = operations[start : start + MAX_WRITES_PER_COMMAND]
+            lost |= await _write_guarded(collection, chunk)
+        written += len(operations) - len(lost)
         pending = {doc_id: pending[doc_id] for doc_id in lost}
         if not pending:
             return written
     raise ConcurrentUpdate(", ".join(sorted(pending)))
+
+
+async def _write_guarded(collection: AsyncCollection, chunk: list[tuple[str, int, InsertOne | ReplaceOne]]) -> set[str]:
+    """Write one command's worth of guarded inserts and replaces; the ids another writer got to first."""
+    try:
+        result = await collection.bulk_write([operation for _, _, operation in chunk], ordered=False)
+        applied = result.inserted_count + result.matched_count
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
+        applied = exc.details.get("nInserted", 0) + exc.details.get("nMatched", 0)
+    if applied == len(chunk):
+        return set()
+    # Rare: someone else wrote some of these documents in between. Find which, by their revision.
+    expected = {doc_id: revision for doc_id, revision, _ in chunk}
+    stored = await find_by_ids(collection, list(expected))
+    return {doc_id for doc_id, revision in expected.items() if stored.get(doc_id, {}).get(REVISION) != revision}

@@ -42,9 +42,11 @@ class Runtime:
         subscribe(self.broker, topics, group, handle)
         self.subscriptions[group] = topics
 
-    def subscribe_batch(self, topics: tuple[str, ...], handle: BatchHandler, group_id: str | None = None) -> None:
+    def subscribe_batch(
+        self, topics: tuple[str, ...], handle: BatchHandler, group_id: str | None = None, max_records: int = 500
+    ) -> None:
         group = group_id or self.settings.group_id
-        subscribe_batch(self.broker, topics, group, handle)
+        subscribe_batch(self.broker, topics, group, handle, max_records)
         self.subscriptions[group] = topics
 
     @property

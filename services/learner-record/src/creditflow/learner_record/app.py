@@ -24,10 +24,12 @@ def options_from_env(settings: Settings) -> api.Options:
 
 def create_app(settings: Settings, options: api.Options | None = None) -> FastAPI:
     options = options or options_from_env(settings)
+    # Records per consumed batch (and so per bulk write); 1 gives the one-event-at-a-time variant `make bench` measures.
+    batch_size = int(os.environ.get("CREDITFLOW_LEARNER_RECORD_BATCH_SIZE", "500"))
 
     def wire(app: FastAPI, runtime: Runtime) -> None:
         store, directory = RecordStore(runtime.db), InstitutionDirectory(runtime.db)
-        runtime.subscribe_batch(handlers.LEARNER_TOPICS, handlers.on_learner_events(store))
+        runtime.subscribe_batch(handlers.LEARNER_TOPICS, handlers.on_learner_events(store), max_records=batch_size)
         # Registrations get their own group: a slow registry never holds up learner events, nor the reverse.
         runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registration(directory),
                           group_id=f"{settings.group_id}.registry")
