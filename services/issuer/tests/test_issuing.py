@@ -1,5 +1,6 @@
 """The issuer on the real broker and FerretDB: institutions, achievements, awards, tokens, revocation, outbox."""
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -222,3 +223,22 @@ async def test_a_crash_between_store_and_publish_ends_with_exactly_one_event_aft
                                                       "achievement_id": "ach-1"}, headers=headers)
     assert retry.json()["status"] == "duplicate"
     assert len(await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner)) == 1
+
+
+async def test_concurrent_revocations_all_reach_the_status_list(issuer):
+    # On FerretDB two concurrent read-modify-writes of one bitstring both "succeed" and one bit is lost; status
+    # entries are claimed and flipped one document each, so none can be.
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    issued = await asyncio.gather(*(issuer.client.post(
+        "/awards", json={"request_id": f"r{n}", "learner_id": "l-1", "achievement_id": "ach-1"}, headers=headers)
+        for n in range(12)))
+    credentials = [r.json() for r in issued]
+    revoked = await asyncio.gather(*(issuer.client.post(f"/credentials/{c['credential_id']}/revoke",
+                                                        json={"reason": "batch withdrawn"}, headers=headers)
+                                     for c in credentials))
+    assert [r.status_code for r in revoked] == [200] * 12
+    resolve = issuer.store.key_resolver(credential.issuer_id(PUBLIC_URL, ""))
+    results = await asyncio.gather(*(verify(c["credential"], resolve, issuer.status_list, datetime.now(UTC))
+                                     for c in credentials))
+    assert [r.status for r in results] == ["revoked"] * 12

@@ -7,6 +7,8 @@ uses only the _id index, so state that must change atomically lives in one docum
 from __future__ import annotations
 
 import asyncio
+import uuid
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +64,17 @@ async def apply_once(
     revision read, so a redelivered record (crash before the offset commit) changes nothing and a concurrent writer
     is detected. Returns False when the record had already been applied.
     """
+    locks = await _LOCKS.acquire(collection, [doc_id])
+    try:
+        return await _apply_once(collection, doc_id, delivery, fold)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+async def _apply_once(
+    collection: AsyncCollection, doc_id: str, delivery: Delivery, fold: Callable[[Document | None], Document]
+) -> bool:
     current = await collection.find_one({"_id": doc_id})
     if already_applied(current, delivery):
         return False
@@ -85,8 +98,13 @@ MAX_FOLD_ATTEMPTS = 5
 MAX_WRITES_PER_COMMAND = 50
 
 
+# Which write put a document there: two writers that read the same revision both write revision + 1, so only a token
+# unique to the write tells the loser that its replace did not land.
+WRITER = "_writer"
+
+
 def _state(document: Document | None) -> Document | None:
-    return None if document is None else {k: v for k, v in document.items() if k not in ("_id", REVISION)}
+    return None if document is None else {k: v for k, v in document.items() if k not in ("_id", REVISION, WRITER)}
 
 
 async def find_by_ids(collection: AsyncCollection, ids: list[str]) -> dict[str, Document]:
@@ -96,7 +114,38 @@ async def find_by_ids(collection: AsyncCollection, ids: list[str]) -> dict[str, 
     return {doc["_id"]: doc for doc in found if doc is not None}
 
 
+class _DocumentLocks:
+    """Serialises this process's writers per document. FerretDB 1.24.2 does not make a guarded write atomic against
+    a concurrent one (two replaces guarded by the same revision both succeed there; measured in 198 of 200 races), so
+    the revision guard protects across processes only on MongoDB; within a process these locks do, on both. A fixed
+    set of stripes keeps memory bounded however many documents are touched."""
+
+    STRIPES = 1024
+
+    def __init__(self) -> None:
+        self._stripes = [asyncio.Lock() for _ in range(self.STRIPES)]
+
+    async def acquire(self, collection: AsyncCollection, ids: list[str]) -> list[asyncio.Lock]:
+        # Distinct stripes, always taken in ascending order, so two batches can never wait on each other.
+        numbers = sorted({zlib.crc32(f"{collection.full_name}\x1f{i}".encode()) % self.STRIPES for i in ids})
+        for number in numbers:
+            await self._stripes[number].acquire()
+        return [self._stripes[n] for n in numbers]
+
+
+_LOCKS = _DocumentLocks()
+
+
 async def fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Document | None], Document]]) -> int:
+    locks = await _LOCKS.acquire(collection, list(folds))
+    try:
+        return await _fold_batch(collection, folds)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+async def _fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Document | None], Document]]) -> int:
     """Fold a batch into its documents with one lookup per document and few bulk writes, however many events.
 
     `folds[doc_id]` maps a document's current state (None when there is none) to its new state, and must be
@@ -108,22 +157,23 @@ async def fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Doc
     written = 0
     for _ in range(MAX_FOLD_ATTEMPTS):
         current = await find_by_ids(collection, list(pending))
-        operations: list[tuple[str, int, InsertOne | ReplaceOne]] = []
+        token = uuid.uuid4().hex
+        operations: list[tuple[str, InsertOne | ReplaceOne]] = []
         for doc_id, fold in pending.items():
             before = current.get(doc_id)
             after = fold(_state(before))
             if after == _state(before):
                 continue
             revision = (before or {}).get(REVISION, 0)
-            document = {**after, "_id": doc_id, REVISION: revision + 1}
+            document = {**after, "_id": doc_id, REVISION: revision + 1, WRITER: token}
             if before is None:
-                operations.append((doc_id, revision + 1, InsertOne(document)))
+                operations.append((doc_id, InsertOne(document)))
             else:
-                operations.append((doc_id, revision + 1, ReplaceOne({"_id": doc_id, REVISION: revision}, document)))
+                operations.append((doc_id, ReplaceOne({"_id": doc_id, REVISION: revision}, document)))
         lost: set[str] = set()
         for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
             chunk = operations[start : start + MAX_WRITES_PER_COMMAND]
-            lost |= await _write_guarded(collection, chunk)
+            lost |= await _write_guarded(collection, chunk, token)
         written += len(operations) - len(lost)
         pending = {doc_id: pending[doc_id] for doc_id in lost}
         if not pending:
@@ -131,10 +181,10 @@ async def fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Doc
     raise ConcurrentUpdate(", ".join(sorted(pending)))
 
 
-async def _write_guarded(collection: AsyncCollection, chunk: list[tuple[str, int, InsertOne | ReplaceOne]]) -> set[str]:
+async def _write_guarded(collection: AsyncCollection, chunk: list[tuple[str, InsertOne | ReplaceOne]], token: str) -> set[str]:
     """Write one command's worth of guarded inserts and replaces; the ids another writer got to first."""
     try:
-        result = await collection.bulk_write([operation for _, _, operation in chunk], ordered=False)
+        result = await collection.bulk_write([operation for _, operation in chunk], ordered=False)
         applied = result.inserted_count + result.matched_count
     except BulkWriteError as exc:
         if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
@@ -142,7 +192,6 @@ async def _write_guarded(collection: AsyncCollection, chunk: list[tuple[str, int
         applied = exc.details.get("nInserted", 0) + exc.details.get("nMatched", 0)
     if applied == len(chunk):
         return set()
-    # Rare: someone else wrote some of these documents in between. Find which, by their revision.
-    expected = {doc_id: revision for doc_id, revision, _ in chunk}
-    stored = await find_by_ids(collection, list(expected))
-    return {doc_id for doc_id, revision in expected.items() if stored.get(doc_id, {}).get(REVISION) != revision}
+    # Rare: someone else wrote some of these documents in between. Find which: theirs carry another writer token.
+    stored = await find_by_ids(collection, [doc_id for doc_id, _ in chunk])
+    return {doc_id for doc_id, _ in chunk if stored.get(doc_id, {}).get(WRITER) != token}

@@ -7,7 +7,6 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from bson import Binary
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -31,7 +30,7 @@ class IssuerStore:
         self.institutions = db["institutions"]
         self.achievements = db["achievements"]
         self.awards = db["awards"]
-        self.status_lists = db["status_lists"]
+        self.status_entries = db["status_entries"]
         self.tokens = TokenStore(db[TOKENS])
 
     # ------------------------------------------------------------------ institutions
@@ -83,48 +82,32 @@ class IssuerStore:
         return Achievement.model_validate(document["achievement"]) if document else None
 
     # ------------------------------------------------------------------ status lists
+    # One document per allocated index, claimed by inserting it: a unique _id insert is atomic on FerretDB, where a
+    # read-modify-write of one bitstring document is not (two concurrent guarded writes both succeed there, so a
+    # revocation could be lost and a revoked credential would verify as valid).
 
     async def allocate_status_index(self, institution_id: str, rng: secrets.SystemRandom) -> int:
-        """A random free index in the institution's status list (herd privacy), claimed in one guarded update."""
+        """A random free index in the institution's status list (herd privacy)."""
         for _ in range(MAX_ALLOCATION_ATTEMPTS):
-            document = await self.status_lists.find_one({"_id": institution_id})
-            if document is None:
-                try:
-                    await self.status_lists.insert_one(
-                        {"_id": institution_id, "allocated": Binary(status_list.empty()),
-                         "revoked": Binary(status_list.empty()), "rev": 0}
-                    )
-                except DuplicateKeyError:
-                    pass
-                continue
-            allocated = bytes(document["allocated"])
             index = rng.randrange(status_list.MIN_ENTRIES)
-            if status_list.get(allocated, index):
-                continue
-            result = await self.status_lists.update_one(
-                {"_id": institution_id, "rev": document["rev"]},
-                {"$set": {"allocated": Binary(status_list.set_bit(allocated, index))}, "$inc": {"rev": 1}},
-            )
-            if result.modified_count == 1:
+            try:
+                await self.status_entries.insert_one(
+                    {"_id": f"{institution_id}#{index}", "institution_id": institution_id, "index": index,
+                     "revoked": False})
                 return index
+            except DuplicateKeyError:
+                continue
         raise Conflict(f"could not allocate a status list index for {institution_id}")
 
     async def set_revoked(self, institution_id: str, index: int) -> None:
-        while True:
-            document = await self.status_lists.find_one({"_id": institution_id})
-            revoked = bytes(document["revoked"])
-            if status_list.get(revoked, index):
-                return
-            result = await self.status_lists.update_one(
-                {"_id": institution_id, "rev": document["rev"]},
-                {"$set": {"revoked": Binary(status_list.set_bit(revoked, index))}, "$inc": {"rev": 1}},
-            )
-            if result.modified_count == 1:
-                return
+        await self.status_entries.update_one({"_id": f"{institution_id}#{index}"}, {"$set": {"revoked": True}})
 
     async def revoked_bits(self, institution_id: str) -> bytes:
-        document = await self.status_lists.find_one({"_id": institution_id}, {"revoked": 1})
-        return bytes(document["revoked"]) if document else status_list.empty()
+        bits = status_list.empty()
+        # A scan (FerretDB has no secondary indexes); the list is served with max-age 60 for that reason.
+        async for entry in self.status_entries.find({"institution_id": institution_id, "revoked": True}, {"index": 1}):
+            bits = status_list.set_bit(bits, entry["index"])
+        return bits
 
     # ------------------------------------------------------------------ awards
 
