@@ -71,7 +71,10 @@ def test_each_service_builds_its_own_folder_and_listens_on_its_default_port(name
     assert SERVICES[name]["environment"][f"CREDITFLOW_{name.upper().replace('-', '_')}_HTTP_HOST"] == "0.0.0.0"
 
 
-def test_data_lives_in_named_volumes():
-    assert set(COMPOSE["volumes"]) == {"kafka-data", "mongodb-data"}
+def test_data_and_keys_live_in_named_volumes():
+    assert set(COMPOSE["volumes"]) == {"kafka-data", "mongodb-data", "issuer-keys", "platform-key"}
+    assert SERVICES["issuer"]["environment"]["CREDITFLOW_ISSUER_KEY_DIR"].startswith("/var/lib/creditflow/")
+    assert SERVICES["learner-record"]["environment"]["CREDITFLOW_LEARNER_RECORD_KEY_FILE"].startswith(
+        "/var/lib/creditflow/")
     assert "kafka-data:/var/lib/kafka/data" in SERVICES["kafka"]["volumes"]
     assert SERVICES["kafka"]["environment"]["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
