@@ -9,7 +9,7 @@ import httpx
 import pytest
 from kafka_helpers import records
 
-from creditflow.credentials import status_list
+from creditflow.credentials import keys, status_list
 from creditflow.credentials.verify import check_proof, verify
 from creditflow.events import decode
 from creditflow.events.topics import CREDENTIALS, INSTITUTIONS
@@ -242,3 +242,11 @@ async def test_concurrent_revocations_all_reach_the_status_list(issuer):
     results = await asyncio.gather(*(verify(c["credential"], resolve, issuer.status_list, datetime.now(UTC))
                                      for c in credentials))
     assert [r.status for r in results] == ["revoked"] * 12
+
+
+async def test_a_registration_that_failed_after_its_key_was_written_can_be_retried(issuer):
+    institution_id = f"uni-{uuid.uuid4().hex[:8]}"
+    leftover = keys.generate()
+    issuer.key_store.save(institution_id, "key-1", leftover)  # the first attempt died right after this
+    registered, _ = await issuer.institution(institution_id=institution_id)
+    assert registered == institution_id

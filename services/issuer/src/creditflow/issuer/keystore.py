@@ -33,7 +33,10 @@ class FileKeyStore:
         os.chmod(self.root, 0o700)
         os.chmod(path.parent, 0o700)
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Key ids are never reused once registered, so a file already here is left by an attempt that failed before
+        # its registration was stored: overwrite it, or that institution could never register.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
 
