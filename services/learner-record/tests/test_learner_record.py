@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from contract_factories import achievement, awarded
 
 from creditflow.credentials import jose, keys
@@ -204,10 +205,10 @@ async def test_clr_export_carries_both_institutions_credentials_and_the_stacked_
     await service.until(learner, lambda r: len(r.achievements) == 2 and r.qualifications and r.consents)
 
     response = await service.get(f"/learners/{learner}/clr", tartu.institution_id)
-    platform_key = service.app.state.runtime  # noqa: F841 - the app signs with the key given in its options
-    jwks = (await service.client.get("/.well-known/jwks.json")).json()["keys"][0]
-    platform = RegisteredKey(jwks["kid"], "creditflow", PLATFORM,
-                             keys.from_multibase("z" + keys.b58encode(b"\xed\x01" + keys.b64url_decode(jwks["x"]))),
+    # The platform key as a verifier finds it: from the published JWKS.
+    jwk = (await service.client.get("/.well-known/jwks.json")).json()["keys"][0]
+    platform = RegisteredKey(jwk["kid"], "creditflow", PLATFORM,
+                             Ed25519PublicKey.from_public_bytes(keys.b64url_decode(jwk["x"])),
                              datetime(2020, 1, 1, tzinfo=UTC))
 
     async def resolve(kid):

@@ -71,7 +71,8 @@ def _folder(learner_id: str, events: list[Event]):
         record = load(current) if current else domain.empty(learner_id)
         for event in events:
             record = domain.apply(event, record)
-        return record.model_dump(mode="json")
+        # `status` is derived from `revocation`; the document keeps only the facts.
+        return record.model_dump(mode="json", exclude_computed_fields=True)
 
     return fold
 
