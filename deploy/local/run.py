@@ -62,7 +62,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for service, default_port in SERVICES.items():
+        for service in SERVICES:
             module = "creditflow." + service.replace("-", "_")
             log = open(logs / f"{service}.log", "ab")  # noqa: SIM115 - held open for the child's lifetime
             processes[service] = subprocess.Popen(

@@ -260,3 +260,17 @@ async def test_metrics_expose_lag_per_partition_and_dead_letters(service):
     text = (await service.client.get("/metrics")).text
     assert f'creditflow_consumer_lag{{group="{service.settings.group_id}",topic="creditflow.learner.credentials",partition="0"}}' in text
     assert "creditflow_dead_letter_topic_records" in text
+
+
+async def test_the_record_names_the_institutions_it_mentions(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    await service.publish(helsinki.registered(), helsinki.award(learner, f"urn:uuid:{learner}"))
+    await service.until(learner, lambda r: r.achievements)
+    async with asyncio.timeout(20):  # registrations are consumed by their own group, at their own pace
+        while True:
+            view = (await service.get(f"/learners/{learner}/record", helsinki.institution_id)).json()
+            if view["institution_names"]:
+                break
+            await asyncio.sleep(0.1)
+    assert view["institution_names"] == {helsinki.institution_id: f"University {helsinki.institution_id}"}

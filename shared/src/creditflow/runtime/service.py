@@ -24,7 +24,7 @@ from .kafka import BatchHandler, Handler, make_broker, subscribe, subscribe_batc
 from .metrics import exposition
 from .logging import configure_logging, get_logger
 from .mongo import mongo_client
-from .settings import Settings
+from .settings import Settings, installed_service_settings
 
 
 @dataclass
@@ -121,14 +121,12 @@ def serve(service: str, http_port: int, create_app: Callable[[Settings], FastAPI
 def healthcheck_main() -> None:
     """`creditflow-healthcheck`: exit 0 when this container's service answers /readyz (docker-compose healthcheck).
     The service is named by CREDITFLOW_SERVICE (set by deploy/docker/Dockerfile); its port by its settings."""
-    import importlib
     import os
     import sys
     import urllib.request
 
     service = os.environ["CREDITFLOW_SERVICE"]
-    app = importlib.import_module(f"creditflow.{service.replace('-', '_')}.app")
-    settings = Settings.from_env(service, app.HTTP_PORT)
+    settings = installed_service_settings(service)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{settings.http_port}/readyz", timeout=3) as response:
             sys.exit(0 if response.status == 200 else 1)

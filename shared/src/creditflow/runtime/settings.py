@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 
@@ -38,3 +39,10 @@ class Settings(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(f"{names[str(e['loc'][0])][0]}: {e['msg']}" for e in exc.errors(include_url=False))
             raise SystemExit(f"invalid settings for {service}: {problems}") from None
+
+
+def installed_service_settings(service: str) -> Settings:
+    """Settings of a service installed beside this code, with its own default HTTP port: for command-line tools
+    (tokens, healthchecks) that act as that service."""
+    app = importlib.import_module(f"creditflow.{service.replace('-', '_')}.app")
+    return Settings.from_env(service, app.HTTP_PORT)

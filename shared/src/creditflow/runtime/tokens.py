@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import importlib
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .mongo import mongo_client
-from .settings import Settings
+from .settings import installed_service_settings
 
 COLLECTION = "tokens"
 
@@ -40,8 +39,7 @@ class TokenStore:
 
 
 async def create_token(service: str, institution_id: str | None) -> str:
-    app = importlib.import_module(f"creditflow.{service.replace('-', '_')}.app")
-    settings = Settings.from_env(service, app.HTTP_PORT)
+    settings = installed_service_settings(service)
     client = mongo_client(settings)
     try:
         return await TokenStore(client[settings.mongodb_database][COLLECTION]).create(institution_id, datetime.now(UTC))

@@ -16,10 +16,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from creditflow.credentials.verify import RegisteredKey, registered_keys
-from creditflow.events import Event, InstitutionRegistered, InstitutionRegisteredData, LearnerEvent
+from creditflow.events import Event, InstitutionRegistered, LearnerEvent
 from creditflow.runtime.kafka import Delivery
-from creditflow.runtime.mongo import Document, fold_batch
+from creditflow.runtime.mongo import Document, find_by_ids, fold_batch
 from creditflow.runtime.tokens import COLLECTION as TOKENS
 from creditflow.runtime.tokens import TokenStore
 
@@ -82,7 +81,7 @@ def load(document: Document) -> domain.LearnerRecord:
 
 
 class InstitutionDirectory:
-    """Institutions as registered (names for display, keys for verifying the credentials a CLR carries)."""
+    """Institutions as registered: names for display."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.institutions = db["institutions"]
@@ -100,17 +99,8 @@ class InstitutionDirectory:
         )
 
     async def names(self, institution_ids: set[str]) -> dict[str, str]:
-        found = self.institutions.find({"_id": {"$in": sorted(institution_ids)}}, {"registration.name": 1})
-        return {d["_id"]: d["registration"]["name"] async for d in found}
-
-    async def key(self, kid: str) -> RegisteredKey | None:
-        issuer_id, _, _ = kid.partition("#")
-        institution_id = issuer_id.rsplit("/", 1)[-1]
-        document = await self.institutions.find_one({"_id": institution_id})
-        if document is None:
-            return None
-        registration = InstitutionRegisteredData.model_validate(document["registration"])
-        return next((k for k in registered_keys(registration) if k.kid == kid), None)
+        found = await find_by_ids(self.institutions, sorted(institution_ids))
+        return {institution_id: d["registration"]["name"] for institution_id, d in found.items()}
 
 
 def tokens(db: AsyncDatabase) -> TokenStore:
