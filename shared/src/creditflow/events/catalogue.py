@@ -73,6 +73,10 @@ class CredentialAwardedData(ContractModel):
     credential: dict[str, Any] | None = Field(
         default=None, description="The signed Open Badges 3.0 AchievementCredential (W3C VC 2.0), as issued."
     )
+    built_from: list[Identifier] = Field(
+        default_factory=list,
+        description="For a stacked qualification: the credential_ids it was built from (CLR `isPartOf` sources).",
+    )
 
 
 class CredentialAwarded(LearnerEvent):
@@ -129,7 +133,14 @@ class ProgrammePublishedData(ContractModel):
     max_recognised_share: Share | None = None
     recency_years: int | None = Field(default=None, ge=1)
     min_grade: ShortText | None = None
-    award_mode: Literal["automatic", "registrar"] = "registrar"
+    award_mode: Literal["automatic", "registrar"] = Field(
+        default="registrar",
+        description="automatic: the issuer awards the qualification on completion; registrar: a registrar confirms.",
+    )
+    learning_outcomes: list[LearningOutcome] = Field(
+        default_factory=list, description="Outcomes of the qualification, carried by its credential."
+    )
+    field_of_study: Annotated[str, Field(pattern=r"^\d{2,4}$")] | None = None
 
 
 class ProgrammePublished(Event):
@@ -141,6 +152,17 @@ class CreditAllocation(ContractModel):
     credential_id: Identifier
     requirement_id: Identifier
     credits: float = Field(ge=0)
+    source: Literal["credential", "recognition"] = Field(
+        default="credential", description="A credential held, or credits recognised by a recognition decision."
+    )
+    micro_credential: bool = False
+
+
+class Exclusion(ContractModel):
+    """A credential (or recognised credit) that does not count toward a programme, and why."""
+
+    credential_id: Identifier
+    reason: Text
 
 
 class StackingProgressUpdatedData(ContractModel):
@@ -152,6 +174,8 @@ class StackingProgressUpdatedData(ContractModel):
     satisfied_requirements: list[Identifier] = Field(default_factory=list)
     missing_requirements: list[Identifier] = Field(default_factory=list)
     allocations: list[CreditAllocation] = Field(default_factory=list)
+    not_counted: list[Exclusion] = Field(default_factory=list)
+    complete: bool = False
 
 
 class StackingProgressUpdated(LearnerEvent):
@@ -164,6 +188,7 @@ class QualificationCompletedData(ContractModel):
     institution_id: Identifier
     programme_version: int = Field(ge=1)
     credential_ids: list[Identifier] = Field(min_length=1, description="The credentials the qualification is built from.")
+    award_mode: Literal["automatic", "registrar"] = "registrar"
 
 
 class QualificationCompleted(LearnerEvent):
@@ -171,6 +196,38 @@ class QualificationCompleted(LearnerEvent):
         "creditflow.stacking.qualification.completed.v1"
     )
     data: QualificationCompletedData
+
+
+class QualificationInvalidatedData(ContractModel):
+    programme_id: Identifier
+    institution_id: Identifier
+    programme_version: int = Field(ge=1)
+    credential_ids: list[Identifier] = Field(description="The credentials the completed qualification was built from.")
+    lost: list[Identifier] = Field(min_length=1, description="Credentials (or recognitions) that no longer count.")
+    reason: Text
+
+
+class QualificationInvalidated(LearnerEvent):
+    """A completed qualification no longer holds: a credential it was built from was revoked, or a recognition it
+    relied on was invalidated. Never silently kept."""
+
+    event_type: Literal["creditflow.stacking.qualification.invalidated.v1"] = (
+        "creditflow.stacking.qualification.invalidated.v1"
+    )
+    data: QualificationInvalidatedData
+
+
+class LearnerEnrolledData(ContractModel):
+    programme_id: Identifier
+    institution_id: Identifier
+    started_on: date = Field(description="Selects the programme version that applies to this learner.")
+
+
+class LearnerEnrolled(LearnerEvent):
+    """A learner started a programme (a stackable qualification) at an institution."""
+
+    event_type: Literal["creditflow.stacking.learner.enrolled.v1"] = "creditflow.stacking.learner.enrolled.v1"
+    data: LearnerEnrolledData
 
 
 # ------------------------------------------------------------------------------------------------ recognition
@@ -186,8 +243,14 @@ class RecognitionPolicyPublishedData(ContractModel):
     recency_years: int | None = Field(default=None, ge=1)
     min_grade: ShortText | None = None
     max_recognised_share: Share | None = None
-    outcome_overlap_threshold: Share = 0.6
-    automatic_decisions: bool = True
+    outcome_overlap_threshold: Share = Field(
+        default=0.6, description="Share of a module's outcomes the offered credentials must cover."
+    )
+    automatic_decisions: bool = Field(default=True, description="False: every case goes to a registrar.")
+    level_difference: Literal["partial", "denied"] = Field(
+        default="partial",
+        description="A level below the module's (but not below min_level): credits as electives, or refusal.",
+    )
 
 
 class RecognitionPolicyPublished(Event):
@@ -237,12 +300,18 @@ class ElementFinding(ContractModel):
     finding: Literal["comparable", "substantial-difference", "not-assessed", "passed", "failed"]
     evidence: Text
     rule: ShortText
+    module_id: Identifier | None = Field(default=None, description="The target module the finding is about.")
+    credential_ids: list[Identifier] = Field(default_factory=list, description="The credentials compared.")
 
 
 class RecognisedCredit(ContractModel):
     module_id: Identifier
     credits: CreditValue
     credential_ids: list[Identifier] = Field(min_length=1)
+    basis: Literal["equivalence", "elective"] = Field(
+        default="equivalence",
+        description="equivalence: the module is exempted; elective: the credits count toward the programme only.",
+    )
 
 
 class RecognitionDecidedData(ContractModel):
@@ -257,11 +326,62 @@ class RecognitionDecidedData(ContractModel):
     conditions: list[Text] = Field(default_factory=list)
     decided_by: ShortText = Field(description="'automatic', or the registrar who decided.")
     supersedes: Identifier | None = Field(default=None, description="decision_id this decision replaces.")
+    stage: Literal["first-instance", "review", "invalidation", "re-evaluation"] = "first-instance"
+    credential_ids: list[Identifier] = Field(default_factory=list, description="The credentials the decision relies on.")
+    agreement_ids: list[Identifier] = Field(default_factory=list, description="Articulation agreements applied.")
+    precedent_ids: list[Identifier] = Field(default_factory=list, description="Earlier decisions followed.")
+    policy_version: int | None = None
 
 
 class RecognitionDecided(LearnerEvent):
     event_type: Literal["creditflow.recognition.case.decided.v1"] = "creditflow.recognition.case.decided.v1"
     data: RecognitionDecidedData
+
+
+class RecognitionFileCheckedData(ContractModel):
+    case_id: Identifier
+    institution_id: Identifier
+    programme_id: Identifier
+    complete: bool
+    missing: list[Text] = Field(default_factory=list, description="What the file still lacks, one item each.")
+    decision_due: UtcDatetime | None = Field(
+        default=None, description="Four months from the complete file (Lisbon Recognition Convention)."
+    )
+
+
+class RecognitionFileChecked(LearnerEvent):
+    """A request was received and its file checked: complete (the clock starts), or what is missing."""
+
+    event_type: Literal["creditflow.recognition.case.file-checked.v1"] = "creditflow.recognition.case.file-checked.v1"
+    data: RecognitionFileCheckedData
+
+
+class RecognitionAppealedData(ContractModel):
+    case_id: Identifier
+    institution_id: Identifier
+    decision_id: Identifier = Field(description="The decision appealed against; each may be appealed once.")
+    grounds: Text
+
+
+class RecognitionAppealed(LearnerEvent):
+    """The learner appealed a decision; the case reopens for a registrar's review."""
+
+    event_type: Literal["creditflow.recognition.case.appealed.v1"] = "creditflow.recognition.case.appealed.v1"
+    data: RecognitionAppealedData
+
+
+class RecognitionOverdueData(ContractModel):
+    case_id: Identifier
+    institution_id: Identifier
+    decision_due: UtcDatetime
+    waiting_for: ShortText = Field(description="What the case waits for, e.g. 'a registrar's decision'.")
+
+
+class RecognitionOverdue(LearnerEvent):
+    """A case passed its decision date without a decision."""
+
+    event_type: Literal["creditflow.recognition.case.overdue.v1"] = "creditflow.recognition.case.overdue.v1"
+    data: RecognitionOverdueData
 
 
 # ------------------------------------------------------------------------------------------------ learner consent
@@ -300,6 +420,11 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     RecognitionDecided,
     LearnerConsentGranted,
     LearnerConsentRevoked,
+    RecognitionFileChecked,
+    RecognitionAppealed,
+    RecognitionOverdue,
+    QualificationInvalidated,
+    LearnerEnrolled,
 )
 
 AnyEvent = Annotated[
@@ -315,6 +440,11 @@ AnyEvent = Annotated[
     | RecognitionRequested
     | RecognitionDecided
     | LearnerConsentGranted
-    | LearnerConsentRevoked,
+    | LearnerConsentRevoked
+    | RecognitionFileChecked
+    | RecognitionAppealed
+    | RecognitionOverdue
+    | QualificationInvalidated
+    | LearnerEnrolled,
     Field(discriminator="event_type"),
 ]

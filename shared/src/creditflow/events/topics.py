@@ -17,9 +17,14 @@ from .catalogue import (
     InstitutionRegistered,
     LearnerConsentGranted,
     LearnerConsentRevoked,
+    LearnerEnrolled,
     ProgrammePublished,
     QualificationCompleted,
+    QualificationInvalidated,
+    RecognitionAppealed,
     RecognitionDecided,
+    RecognitionFileChecked,
+    RecognitionOverdue,
     RecognitionPolicyPublished,
     RecognitionRequested,
     StackingProgressUpdated,
@@ -90,15 +95,15 @@ CREDENTIALS = Topic(
 )
 RECOGNITIONS = Topic(
     "creditflow.learner.recognitions",
-    "Recognition cases: requests and decisions.",
-    (RecognitionRequested, RecognitionDecided),
+    "Recognition cases: requests, file checks, decisions, appeals and overdue notices.",
+    (RecognitionRequested, RecognitionFileChecked, RecognitionDecided, RecognitionAppealed, RecognitionOverdue),
     "learner_id",
     _learner_key,
 )
 PROGRESS = Topic(
     "creditflow.learner.progress",
-    "Stacking progress toward programmes and completed qualifications.",
-    (StackingProgressUpdated, QualificationCompleted),
+    "Enrolments, stacking progress toward programmes, completed and invalidated qualifications.",
+    (LearnerEnrolled, StackingProgressUpdated, QualificationCompleted, QualificationInvalidated),
     "learner_id",
     _learner_key,
 )

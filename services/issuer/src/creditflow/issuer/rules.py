@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from creditflow.academic import CONVENTIONS, ECTS_HOURS
 from creditflow.events import Achievement, CreditFramework, EctsConversion, SizeClassification
 
 # ----------------------------------------------------------------------------------------- EU 2022 Annex I
@@ -143,17 +144,6 @@ def classify_size(achievement: Achievement) -> SizeClassification | None:
 
 
 # ----------------------------------------------------------------------------------------- conversion to ECTS
-
-ECTS_HOURS = 30  # upper bound of 25-30 h: the hours-based figure never over-credits
-
-CONVENTIONS: dict[CreditFramework, tuple[float, str]] = {
-    CreditFramework.ECTS: (1.0, "already ECTS"),
-    CreditFramework.UK_CATS: (0.5, "2 UK credits = 1 ECTS (convention)"),
-    CreditFramework.SCQF: (0.5, "2 SCQF credits = 1 ECTS (convention)"),
-    CreditFramework.NZQF: (0.5, "2 NZ credits = 1 ECTS (convention)"),
-    CreditFramework.US_SEMESTER: (2.0, "1 US semester credit = 2 ECTS (convention; institutions use 1.8-2.3)"),
-}
-
 
 def to_ects(achievement: Achievement) -> list[EctsConversion]:
     """The ECTS figures for an achievement, each with its rule: by notional hours, and by convention where one
