@@ -10,9 +10,13 @@ import asyncio
 import hashlib
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
+from fastapi import Header
 from pymongo.asynchronous.collection import AsyncCollection
+
+from .http import Problem
 
 from .mongo import mongo_client
 from .settings import installed_service_settings
@@ -36,6 +40,20 @@ class TokenStore:
 
     async def owner(self, token: str) -> dict[str, Any] | None:
         return await self._tokens.find_one({"_id": _hash(token)})
+
+
+def registrar_of(tokens: TokenStore) -> Callable[..., Awaitable[str]]:
+    """A FastAPI dependency: the institution whose registrar token the request carries, or 401."""
+
+    async def registrar(authorization: Annotated[str | None, Header()] = None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
+        owner = await tokens.owner(token) if scheme.lower() == "bearer" and token else None
+        if owner is None or owner.get("institution_id") is None:
+            raise Problem(401, "Unauthorized",
+                          "send `Authorization: Bearer <token>` with a registrar token from `creditflow-token`")
+        return owner["institution_id"]
+
+    return registrar
 
 
 async def create_token(service: str, institution_id: str | None) -> str:

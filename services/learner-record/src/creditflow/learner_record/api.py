@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from creditflow.credentials import jose, keys
 from creditflow.events import CreditFramework, Identifier
 from creditflow.runtime.http import Problem
+from creditflow.runtime.tokens import registrar_of
 
 from . import domain
 from .store import InstitutionDirectory, RecordStore
@@ -65,17 +66,7 @@ def personal(payload: Any, request: Request) -> Response:
 
 def router(store: RecordStore, directory: InstitutionDirectory, options: Options) -> APIRouter:
     api = APIRouter(tags=["learner records"])
-    registrar_tokens = token_store(store.db)
-
-    async def registrar(authorization: Annotated[str | None, Header()] = None) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        owner = await registrar_tokens.owner(token) if scheme.lower() == "bearer" and token else None
-        if owner is None or owner.get("institution_id") is None:
-            raise Problem(401, "Unauthorized",
-                          "send `Authorization: Bearer <token>` with a registrar token from `creditflow-token`")
-        return owner["institution_id"]
-
-    Registrar = Annotated[str, Depends(registrar)]
+    Registrar = Annotated[str, Depends(registrar_of(token_store(store.db)))]
 
     async def visible(learner_id: str, institution_id: str) -> tuple[domain.LearnerRecord, bool]:
         found = await store.visible(learner_id, institution_id, datetime.now(UTC))

@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+from datetime import timedelta
+
 from fastapi import FastAPI
 
+from creditflow.runtime.logging import get_logger
+from creditflow.runtime.outbox import relay
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
 
-from . import handlers
+from . import api, handlers
+from .service import Clock, Recognition, utc_now
+from .store import RecognitionStore
 
 HTTP_PORT = 8103
+RELAY_EVERY_S = 5.0
+RELAY_GRACE = timedelta(seconds=10)
+
+log = get_logger("creditflow.recognition")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
+    """`clock` tells the time to decisions and to the four-month deadline; tests pass a fake one."""
+    overdue_every_s = float(os.environ.get("CREDITFLOW_RECOGNITION_OVERDUE_EVERY_S", "60"))
+
     def wire(app: FastAPI, runtime: Runtime) -> None:
-        runtime.subscribe(handlers.TOPICS, handlers.on_event)
+        store = RecognitionStore(runtime.db)
+        recognition = Recognition(store, runtime.broker, clock)
+        runtime.subscribe(handlers.LEARNER_TOPICS, handlers.on_learner_event(recognition))
+        # The registry gets its own group, so a burst of programme or policy events never holds up learners' cases.
+        runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registry_event(recognition),
+                          group_id=f"{settings.group_id}.registry")
+        app.include_router(api.router(recognition))
+
+        async def every(seconds: float, job, what: str) -> None:
+            while True:
+                try:
+                    await job()
+                except Exception:
+                    log.exception(f"{what} failed; retrying")
+                await asyncio.sleep(seconds)
+
+        runtime.background.append(lambda: every(RELAY_EVERY_S, lambda: relay(
+            store.cases, runtime.broker, clock() - RELAY_GRACE), "outbox relay"))
+        runtime.background.append(lambda: every(overdue_every_s, recognition.sweep_overdue, "overdue sweep"))
 
     return service_app(settings, "creditflow recognition", wire)

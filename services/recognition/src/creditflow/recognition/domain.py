@@ -105,7 +105,10 @@ class ModuleResult:
     basis: Literal["equivalence", "elective"] = "equivalence"
     agreement_id: str | None = None
     precedent_id: str | None = None
-    fingerprint: str | None = None  # set when this result may serve as a precedent
+    # Set when one credential was assessed for the module, so a registrar's decision on it may serve as a precedent.
+    fingerprint: str | None = None
+    source_institution_id: str | None = None
+    achievement_id: str | None = None
 
     @property
     def recognised(self) -> RecognisedCredit | None:
@@ -403,7 +406,10 @@ def _assess(module: Module, offered: list[Offered], case: Case, policy: Recognit
         credits = agreement.credits.value if result.verdict == "granted" else result.credits
         return replace(result, credits=credits, framework=agreement.credits.framework
                        if result.verdict == "granted" else result.framework)
-    print_ = fingerprint(kept[0].achievement, module, policy.version) if len(kept) == 1 else None
+    single = kept[0] if len(kept) == 1 else None
+    print_ = fingerprint(single.achievement, module, policy.version) if single else None
+    source = {"fingerprint": print_, "source_institution_id": single.institution_id,
+              "achievement_id": single.achievement.achievement_id} if single else {}
     precedent = next((p for p in precedents if print_ is not None and p.fingerprint == print_
                       and p.module_id == module.module_id), None)
     if precedent is not None:
@@ -413,13 +419,13 @@ def _assess(module: Module, offered: list[Offered], case: Case, policy: Recognit
               f"as decided in precedent {precedent.decision_id}")
         a.share, a.basis = precedent.share, precedent.basis
         _policy_checks(a, module, kept, policy, now)
-        return _module_result(module, a, kept, precedent_id=precedent.decision_id, fingerprint=print_)
+        return _module_result(module, a, kept, precedent_id=precedent.decision_id, **source)
     _level(a, module, kept, policy)
     _workload(a, module, kept, policy)
     _quality(a, module, kept, policy)
     _profile_and_outcomes(a, module, kept, policy)
     _policy_checks(a, module, kept, policy, now)
-    return _module_result(module, a, kept, fingerprint=print_)
+    return _module_result(module, a, kept, **source)
 
 
 # ------------------------------------------------------------------------------------------------ the decision
@@ -501,3 +507,36 @@ def decide(case: Case, policy: RecognitionPolicyPublishedData, agreements: list[
         return Decision("referred", tuple(results), (f"policy {policy.version} requires a registrar to decide every "
                         f"case; proposed outcome: {outcome}", *reasons), conditions, policy.version, proposed=outcome)
     return Decision(outcome, tuple(results), tuple(reasons), conditions, policy.version)
+
+
+# ------------------------------------------------------------------------------------------------ outside credentials
+
+
+def achievement_from_credential(credential: dict, institution_id: str) -> Achievement:
+    """The achievement an Open Badges 3.0 credential describes, with the EU elements creditflow carries in
+    `achievement.euMicroCredential` (docs/credentials.md). Raises ValueError naming what cannot be read."""
+    subject = credential.get("credentialSubject") or {}
+    ob = subject.get("achievement") if isinstance(subject, dict) else None
+    if not isinstance(ob, dict) or not ob.get("name"):
+        raise ValueError("credentialSubject.achievement.name is missing")
+    eu = ob.get("euMicroCredential") or {}
+    credits = eu.get("credits") or ({"value": ob["creditsAvailable"], "framework": "ects"}
+                                    if ob.get("creditsAvailable") else None)
+    fields = {
+        "achievement_id": str(ob.get("id") or credential.get("id")).rstrip("/").rsplit("/", 1)[-1],
+        "institution_id": institution_id,
+        "title": ob["name"],
+        "achievement_type": ob.get("achievementType", "MicroCredential"),
+        "learning_outcomes": eu.get("learningOutcomes") or [],
+        "workload_hours": eu.get("workloadHours"),
+        "credits": credits,
+        "level": eu.get("level"),
+        "field_of_study": ob.get("fieldOfStudy"),
+        "assessment_type": eu.get("assessmentType"),
+        "participation_form": eu.get("participationForm"),
+        "quality_assurance_type": eu.get("qualityAssuranceType"),
+    }
+    try:
+        return Achievement.model_validate(fields)
+    except ValueError as exc:
+        raise ValueError(f"credentialSubject.achievement: {exc}") from exc

@@ -1,17 +1,65 @@
-"""Kafka handlers of recognition. The walking skeleton logs what arrives; the recognition issue fills in the decisions."""
+"""Kafka handlers of recognition: thin. Each decodes nothing itself (the runtime did), calls the use case, and turns
+a refusal into a dead letter with its reason."""
 
 from __future__ import annotations
 
-import structlog
+from creditflow.events import (
+    ArticulationAgreementPublished,
+    CredentialAwarded,
+    CredentialRevoked,
+    Event,
+    InstitutionRegistered,
+    ProgrammePublished,
+    RecognitionAppealed,
+    RecognitionPolicyPublished,
+    RecognitionRequested,
+)
+from creditflow.events.topics import CREDENTIALS, INSTITUTIONS, PROGRAMMES, RECOGNITION_RULES, RECOGNITIONS
+from creditflow.runtime.kafka import Delivery, Handler, Rejected
 
-from creditflow.events import Event
-from creditflow.events.topics import RECOGNITIONS, RECOGNITION_RULES, PROGRAMMES, CREDENTIALS
-from creditflow.runtime.kafka import Delivery
+from .procedure import CaseError
+from .service import Recognition
 
-TOPICS = tuple(t.name for t in (RECOGNITIONS, RECOGNITION_RULES, PROGRAMMES, CREDENTIALS))
-
-log = structlog.get_logger("creditflow.recognition")
+LEARNER_TOPICS = (CREDENTIALS.name, RECOGNITIONS.name)
+REGISTRY_TOPICS = (INSTITUTIONS.name, PROGRAMMES.name, RECOGNITION_RULES.name)
 
 
-async def on_event(event: Event, delivery: Delivery) -> None:
-    log.info("event received", topic=delivery.topic, partition=delivery.partition, offset=delivery.offset)
+def on_learner_event(recognition: Recognition) -> Handler:
+    store = recognition.store
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        try:
+            if isinstance(event, RecognitionRequested):
+                await recognition.request(event)
+            elif isinstance(event, RecognitionAppealed):
+                await recognition.appeal(event)
+            elif isinstance(event, CredentialAwarded):
+                await store.put_award(event)
+                await recognition.credential_arrived(event.learner_id)
+            elif isinstance(event, CredentialRevoked):
+                await store.put_revocation(event)
+                await recognition.credential_revoked(event.learner_id, event.data.credential_id, event.data.reason,
+                                                     str(event.event_id))
+            # Its own file checks, decisions and overdue notices come back on the topic: nothing to do.
+        except CaseError as exc:
+            raise Rejected(exc.detail) from exc
+
+    return handle
+
+
+def on_registry_event(recognition: Recognition) -> Handler:
+    store = recognition.store
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        if isinstance(event, InstitutionRegistered):
+            await store.put_institution(event.data)
+        elif isinstance(event, ProgrammePublished):
+            await store.put_programme(event.data)
+        elif isinstance(event, RecognitionPolicyPublished):
+            await store.put_policy(event.data)
+            await recognition.rules_changed(event.data.institution_id, str(event.event_id))
+        elif isinstance(event, ArticulationAgreementPublished):
+            await store.put_agreement(event.data)
+            await recognition.rules_changed(event.data.institution_id, str(event.event_id))
+
+    return handle

@@ -1,0 +1,326 @@
+"""Recognition on the real broker and FerretDB, with a fake clock: the procedure from request to review, overdue
+notices, invalidation, policy changes, bad input, and every handler idempotent under redelivery."""
+
+import itertools
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+from contract_factories import achievement
+from fastapi import FastAPI
+from kafka_helpers import records
+from recognition_factories import ACCREDITED, NOW, OUTCOMES, RECEIVER, SOURCE, module, policy, programme
+
+from creditflow.events import (
+    CredentialAwarded,
+    CredentialAwardedData,
+    CredentialRevoked,
+    CredentialRevokedData,
+    EctsConversion,
+    InstitutionRegistered,
+    InstitutionRegisteredData,
+    LearningOutcome,
+    Level,
+    ProgrammePublished,
+    RecognitionAppealed,
+    RecognitionAppealedData,
+    RecognitionPolicyPublished,
+    RecognitionRequested,
+    RecognitionRequestedData,
+    decode,
+)
+from creditflow.events.topics import RECOGNITIONS
+from creditflow.recognition import api, handlers
+from creditflow.recognition.service import Recognition
+from creditflow.recognition.store import RecognitionStore
+from creditflow.runtime.http import install_http_conventions
+from creditflow.runtime.kafka import Delivery, Rejected, make_broker
+from creditflow.runtime.mongo import mongo_client
+
+pytestmark = pytest.mark.integration
+offsets = itertools.count()
+
+
+class FakeClock:
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+class Harness:
+    """The recognition service's parts on real servers, driven through its handlers and its HTTP API."""
+
+    def __init__(self, recognition, bootstrap):
+        self.recognition, self.bootstrap = recognition, bootstrap
+        self.learner_handler = handlers.on_learner_event(recognition)
+        self.registry_handler = handlers.on_registry_event(recognition)
+        app = FastAPI()
+        install_http_conventions(app)
+        app.include_router(api.router(recognition))
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://recognition")
+
+    async def learner(self, event):
+        await self.learner_handler(event, Delivery("creditflow.learner.x", 0, next(offsets)))
+
+    async def registry(self, event):
+        await self.registry_handler(event, Delivery("creditflow.registry.x", 0, next(offsets)))
+
+    async def registrar(self, institution_id=RECEIVER):
+        token = await self.recognition.store.tokens.create(institution_id, NOW)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def published(self, learner, at_least):
+        found = await records(self.bootstrap, RECOGNITIONS.name, learner, at_least=at_least)
+        return [decode(r.value) for r in found]
+
+
+@pytest.fixture
+async def harness(servers):
+    settings = servers.settings("recognition", mongodb_database=f"t{uuid.uuid4().hex[:10]}_recognition")
+    client, broker = mongo_client(settings), make_broker(settings)
+    await broker.start()
+    harness = Harness(Recognition(RecognitionStore(client[settings.mongodb_database]), broker, FakeClock(NOW)),
+                      servers.kafka_bootstrap)
+    for institution_id, quality in ((RECEIVER, ACCREDITED), (SOURCE, ACCREDITED), ("diploma-mill", ())):
+        await harness.registry(InstitutionRegistered(producer=institution_id, data=InstitutionRegisteredData(
+            institution_id=institution_id, name=institution_id, country="EE", credit_frameworks=["ects"],
+            quality_assurance=list(quality))))
+    await harness.registry(ProgrammePublished(producer=RECEIVER, data=programme(module(), module(
+        "mod-stats", title="Statistics", learning_outcomes=[LearningOutcome(statement="Derive estimators")]),
+        max_recognised_share=0.3)))
+    await harness.registry(RecognitionPolicyPublished(producer=RECEIVER, data=policy()))
+    yield harness
+    await harness.http.aclose()
+    await broker.stop()
+    await client.drop_database(settings.mongodb_database)
+    await client.close()
+
+
+def award(learner, credential_id=None, source=SOURCE, **overrides):
+    credential_id = credential_id or f"urn:uuid:{uuid.uuid4()}"
+    fields = dict(achievement_id="ach-ml", institution_id=source, title="Applied machine learning",
+                  learning_outcomes=[LearningOutcome(statement=s) for s in OUTCOMES], field_of_study="0613",
+                  workload_hours=150)
+    return CredentialAwarded(producer=source, learner_id=learner, data=CredentialAwardedData(
+        credential_id=credential_id, institution_id=source, achievement=achievement(**{**fields, **overrides}),
+        awarded_at=NOW - timedelta(days=100), grade="B",
+        credit_conversions=[EctsConversion(ects=6, method="identity", rule="already ECTS")]))
+
+
+def request(learner, credential_ids, case_id=None, module_ids=("mod-ml",), programme_id="msc-ds"):
+    return RecognitionRequested(producer=RECEIVER, learner_id=learner, data=RecognitionRequestedData(
+        case_id=case_id or f"case-{uuid.uuid4().hex[:8]}", institution_id=RECEIVER, programme_id=programme_id,
+        module_ids=list(module_ids), credential_ids=credential_ids))
+
+
+def new_learner():
+    return f"learner-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_request_is_checked_and_decided_automatically_once_however_often_it_is_delivered(harness):
+    learner = new_learner()
+    credential = award(learner)
+    await harness.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    for _ in range(3):
+        await harness.learner(asked)
+    checked, decided = await harness.published(learner, at_least=2)
+    assert checked.data.complete and checked.data.decision_due == datetime(2027, 1, 1, 12, tzinfo=UTC)
+    assert decided.data.outcome == "granted" and decided.data.decided_by == "automatic"
+    assert decided.data.recognised[0].module_id == "mod-ml" and decided.data.credential_ids == [
+        credential.data.credential_id]
+    assert {f.element for f in decided.data.findings} >= {"level", "workload", "quality", "profile",
+                                                          "learning outcomes", "authenticity"}
+    assert decided.causation_id == str(asked.event_id) and decided.correlation_id == asked.correlation_id
+
+
+async def test_a_referred_case_waits_in_the_queue_until_a_registrar_decides_and_sets_a_precedent(harness):
+    learner, other = new_learner(), new_learner()
+    credential = award(learner, source="diploma-mill")
+    await harness.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    registrar = await harness.registrar()
+    queue = (await harness.http.get("/cases", headers=registrar)).json()
+    [item] = [i for i in queue if i["case_id"] == asked.data.case_id]
+    assert item["status"] == "awaiting-registrar" and item["latest_outcome"] == "referred"
+    case = (await harness.http.get(f"/cases/{asked.data.case_id}", headers=registrar)).json()
+    assert any(f["element"] == "quality" and f["finding"] == "not-assessed" for f in case["decisions"][0]["data"]
+               ["findings"])
+
+    stranger = await harness.registrar("uni-elsewhere")
+    assert (await harness.http.get(f"/cases/{asked.data.case_id}", headers=stranger)).status_code == 404
+    body = {"registrar": "Anna Tamm", "outcome": "granted", "recognised": [{"module_id": "mod-ml"}],
+            "reasons": ["the provider's quality was checked by hand: accredited by a recognised foreign agency"]}
+    assert (await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body,
+                                    headers=stranger)).status_code == 404
+    decided = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=registrar)
+    assert decided.status_code == 201, decided.text
+    assert decided.json()["decided_by"] == f"registrar Anna Tamm ({RECEIVER})"
+    assert decided.json()["supersedes"] == f"{asked.data.case_id}.d1"
+    again = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=registrar)
+    assert again.status_code == 409 and "decided" in again.json()["detail"]
+
+    # The same achievement for the same module, another learner: the registrar's decision is followed and cited.
+    theirs = award(other, source="diploma-mill")
+    await harness.learner(theirs)
+    await harness.learner(request(other, [theirs.data.credential_id]))
+    *_, followed = await harness.published(other, at_least=2)
+    assert followed.data.outcome == "granted"
+    assert followed.data.precedent_ids == [decided.json()["decision_id"]]
+
+
+async def test_a_registrar_decision_that_breaks_a_rule_is_refused_with_the_field_named(harness):
+    learner = new_learner()
+    credential = award(learner, source="diploma-mill")
+    await harness.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    registrar = await harness.registrar()
+    cases = [
+        ({"registrar": "A", "outcome": "granted", "recognised": [{"module_id": "mod-stats"}], "reasons": ["x"]},
+         422, "recognised[0].module_id"),
+        ({"registrar": "A", "outcome": "denied", "recognised": [], "reasons": []}, 422, "reasons"),
+        ({"registrar": "A", "outcome": "partial", "recognised": [{"module_id": "mod-ml", "credits": 9}],
+          "reasons": ["x"]}, 422, "recognised[0].credits"),
+        ({"registrar": "A", "outcome": "conditional", "reasons": ["x"]}, 422, "conditions"),
+    ]
+    for body, status, field in cases:
+        response = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=registrar)
+        assert response.status_code == status and field in response.text, response.text
+    assert (await harness.recognition.store.case(asked.data.case_id)).status == "awaiting-registrar"
+
+
+async def test_an_appeal_reopens_the_case_once_and_the_review_supersedes_the_decision(harness):
+    learner = new_learner()
+    credential = award(learner, level=Level(eqf=4))  # below the module: partial, as electives
+    await harness.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    state = await harness.recognition.store.case(asked.data.case_id)
+    assert state.latest.data.outcome == "partial"
+    appealed = RecognitionAppealed(producer=learner, learner_id=learner, data=RecognitionAppealedData(
+        case_id=asked.data.case_id, institution_id=RECEIVER, decision_id=state.latest.data.decision_id,
+        grounds="The course was assessed at bachelor level; see the syllabus."))
+    await harness.learner(appealed)
+    await harness.learner(appealed)  # redelivered: still one appeal
+    state = await harness.recognition.store.case(asked.data.case_id)
+    assert state.status == "appealed" and state.decisions[-1].appealed
+    second = appealed.model_copy(update={"event_id": uuid.uuid4()})
+    with pytest.raises(Rejected, match="already appealed"):
+        await harness.learner(second)
+
+    registrar = await harness.registrar()
+    reviewed = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", headers=registrar, json={
+        "registrar": "Review board", "outcome": "granted", "recognised": [{"module_id": "mod-ml"}],
+        "reasons": ["the syllabus shows EQF 6 assessment"]})
+    assert reviewed.status_code == 201
+    assert reviewed.json()["stage"] == "review" and reviewed.json()["supersedes"] == state.latest.data.decision_id
+
+
+async def test_an_overdue_case_is_notified_once_and_flagged_in_the_queue(harness):
+    learner = new_learner()
+    credential = award(learner, source="diploma-mill")
+    await harness.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    clock = harness.recognition.clock
+    clock.now = NOW + timedelta(days=125)  # 1 September + 4 months is 1 January
+    assert await harness.recognition.sweep_overdue() >= 1
+    assert await harness.recognition.sweep_overdue() == 0
+    overdue = [e for e in await harness.published(learner, at_least=3) if e.event_type.endswith("overdue.v1")]
+    assert len(overdue) == 1 and overdue[0].data.waiting_for == "a registrar's decision"
+    queue = (await harness.http.get("/cases", headers=await harness.registrar())).json()
+    assert queue[0]["case_id"] == asked.data.case_id and queue[0]["overdue"] is True
+    clock.now = NOW
+
+
+async def test_revoking_a_credential_invalidates_the_decision_that_relied_on_it(harness):
+    learner = new_learner()
+    credential = award(learner)
+    await harness.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    revoked = CredentialRevoked(producer=SOURCE, learner_id=learner, data=CredentialRevokedData(
+        credential_id=credential.data.credential_id, institution_id=SOURCE, reason="academic misconduct"))
+    await harness.learner(revoked)
+    await harness.learner(revoked)
+    decisions = [e for e in await harness.published(learner, at_least=3) if e.event_type.endswith("decided.v1")]
+    assert [d.data.outcome for d in decisions] == ["granted", "invalidated"]
+    assert decisions[1].data.supersedes == decisions[0].data.decision_id
+    assert "academic misconduct" in decisions[1].data.reasons[0]
+
+
+async def test_a_file_missing_a_credential_waits_for_it_and_the_clock_starts_when_it_is_complete(harness):
+    learner = new_learner()
+    credential = award(learner)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    state = await harness.recognition.store.case(asked.data.case_id)
+    assert state.status == "incomplete" and state.decision_due is None
+    assert state.missing == [f"credential {credential.data.credential_id} is not known to creditflow yet"]
+    harness.recognition.clock.now = NOW + timedelta(days=3)
+    await harness.learner(credential)
+    harness.recognition.clock.now = NOW
+    state = await harness.recognition.store.case(asked.data.case_id)
+    assert state.status == "decided" and state.file_complete_at == NOW + timedelta(days=3)
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (lambda r, _: r.model_copy(update={"data": r.data.model_copy(update={"programme_id": "no-such"})}),
+     "data.programme_id: no-such is not a programme of uni-tartu"),
+    (lambda r, _: r.model_copy(update={"data": r.data.model_copy(update={"module_ids": ["mod-x"]})}),
+     "data.module_ids: mod-x not modules of msc-ds"),
+    (lambda r, _: r.model_copy(update={"data": r.data.model_copy(update={"institution_id": "uni-nowhere"})}),
+     "data.institution_id: uni-nowhere is not a registered institution"),
+    (lambda r, _: r.model_copy(update={"learner_id": "someone-else"}), "is not a credential of someone-else"),
+    (lambda r, case_id: r.model_copy(update={"event_id": uuid.uuid4(), "data": r.data.model_copy(
+        update={"case_id": case_id})}), "already exists"),
+])
+async def test_a_bad_request_is_dead_lettered_with_its_reason_and_changes_nothing(harness, change, reason):
+    learner = new_learner()
+    credential = award(learner)
+    await harness.learner(credential)
+    first = request(learner, [credential.data.credential_id])
+    await harness.learner(first)
+    before = await harness.recognition.store.case(first.data.case_id)
+    bad = change(request(learner, [credential.data.credential_id]), first.data.case_id)
+    with pytest.raises(Rejected) as refused:
+        await harness.learner(bad)
+    assert reason in refused.value.reason
+    assert await harness.recognition.store.case(first.data.case_id) == before
+
+
+async def test_a_policy_change_decides_open_cases_and_reports_decided_ones_that_would_differ(harness):
+    learner, other = new_learner(), new_learner()
+    await harness.registry(RecognitionPolicyPublished(producer=RECEIVER, data=policy(
+        version=2, effective_from=date(2026, 1, 1), automatic_decisions=False)))
+    referred = award(learner)
+    await harness.learner(referred)
+    open_case = request(learner, [referred.data.credential_id])
+    await harness.learner(open_case)
+    assert (await harness.recognition.store.case(open_case.data.case_id)).status == "awaiting-registrar"
+    await harness.registry(RecognitionPolicyPublished(producer=RECEIVER, data=policy(
+        version=3, effective_from=date(2026, 2, 1))))
+    state = await harness.recognition.store.case(open_case.data.case_id)
+    assert state.status == "decided" and state.latest.data.stage == "re-evaluation"
+    assert state.latest.data.outcome == "granted" and state.latest.data.policy_version == 3
+
+    graded = award(other)
+    await harness.learner(graded)
+    decided_case = request(other, [graded.data.credential_id])
+    await harness.learner(decided_case)
+    stricter = RecognitionPolicyPublished(producer=RECEIVER, data=policy(version=4, effective_from=date(2026, 3, 1),
+                                                                          min_grade="A"))
+    await harness.registry(stricter)
+    reports = (await harness.http.get("/reports", headers=await harness.registrar())).json()
+    [report] = [r for r in reports if r["report_id"] == str(stricter.event_id)]
+    [difference] = [d for d in report["differences"] if d["case_id"] == decided_case.data.case_id]
+    assert (difference["decided"], difference["would_now_be"]) == ("granted", "denied")
+    unchanged = await harness.recognition.store.case(decided_case.data.case_id)
+    assert unchanged.latest.data.outcome == "granted" and len(unchanged.decisions) == 1
+    assert json.dumps(report, default=str)  # the report is plain data a registrar can export
