@@ -10,6 +10,9 @@ import uuid
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
+
+from creditflow.events import Event, encode, topic_of
 
 
 def achievement_body(institution_id: str, **overrides: Any) -> dict[str, Any]:
@@ -33,10 +36,23 @@ class Driver:
         self.stack = stack
         self.issuer = httpx.AsyncClient(base_url=stack.urls["issuer"], timeout=30)
         self.records = httpx.AsyncClient(base_url=stack.urls["learner-record"], timeout=30)
+        self.recognition = httpx.AsyncClient(base_url=stack.urls["recognition"], timeout=30)
+        self.stacking = httpx.AsyncClient(base_url=stack.urls["stacking"], timeout=30)
 
     async def close(self) -> None:
-        await self.issuer.aclose()
-        await self.records.aclose()
+        for client in (self.issuer, self.records, self.recognition, self.stacking):
+            await client.aclose()
+
+    async def publish(self, *events: Event) -> None:
+        """Publish events as an institution integrating with creditflow does: to their contract topic and key."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.stack.servers.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for event in events:
+                topic = topic_of(event)
+                await producer.send_and_wait(topic.name, encode(event), key=topic.key_of(event).encode())
+        finally:
+            await producer.stop()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -53,25 +69,29 @@ class Driver:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    def registrar(self, institution_id: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(institution_id, service='learner-record')}"}
+    def registrar(self, institution_id: str, service: str = "learner-record") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(institution_id, service=service)}"}
 
-    async def institution(self) -> tuple[str, dict[str, str]]:
+    async def institution(self, quality_assurance: list[dict] | None = None,
+                          **achievement: Any) -> tuple[str, dict[str, str]]:
         """A newly registered institution with one published achievement, and its bearer header."""
         institution_id = f"uni-{uuid.uuid4().hex[:8]}"
         operator = {"Authorization": f"Bearer {self.token()}"}
         registered = await self.issuer.post("/institutions", headers=operator, json={
             "institution_id": institution_id, "name": "University of Tartu", "country": "EE",
-            "credit_frameworks": ["ects"]})
+            "credit_frameworks": ["ects"], "quality_assurance": quality_assurance or []})
         assert registered.status_code == 201, registered.text
         headers = {"Authorization": f"Bearer {self.token(institution_id)}"}
-        published = await self.issuer.post("/achievements", headers=headers, json=achievement_body(institution_id))
+        published = await self.issuer.post("/achievements", headers=headers,
+                                           json=achievement_body(institution_id, **achievement))
         assert published.status_code == 201, published.text
         return institution_id, headers
 
-    async def award(self, headers: dict[str, str], learner_id: str, request_id: str | None = None) -> dict[str, Any]:
+    async def award(self, headers: dict[str, str], learner_id: str, request_id: str | None = None,
+                    achievement_id: str = "ach-ml-intro", grade: str | None = None) -> dict[str, Any]:
         response = await self.issuer.post("/awards", headers=headers, json={
-            "request_id": request_id or uuid.uuid4().hex, "learner_id": learner_id, "achievement_id": "ach-ml-intro"})
+            "request_id": request_id or uuid.uuid4().hex, "learner_id": learner_id, "achievement_id": achievement_id,
+            "grade": grade})
         assert response.status_code in (200, 201), response.text
         return response.json()
 

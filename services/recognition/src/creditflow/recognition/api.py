@@ -90,6 +90,16 @@ def router(recognition: Recognition) -> APIRouter:
             raise Problem(exc.status, "Decision refused", exc.detail) from exc
         return state.latest.data
 
+    @api.get("/rules")
+    async def rules(institution_id: Registrar) -> dict[str, Any]:
+        """What recognition decides this institution's cases against: the policy in force (None: the defaults of
+        docs/recognition.md), the articulation agreements and the programmes it has received."""
+        today = recognition.clock().date()
+        found = await store.policy(institution_id, today)
+        return {"policy": found.model_dump(mode="json") if found else None,
+                "agreements": [a.model_dump(mode="json") for a in await store.agreements(institution_id)],
+                "programmes": await store.programmes_of(institution_id)}
+
     @api.get("/reports")
     async def reports(institution_id: Registrar) -> list[dict[str, Any]]:
         """Re-evaluations after each policy or agreement change: which decided cases would now come out

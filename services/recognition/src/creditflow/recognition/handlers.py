@@ -53,6 +53,7 @@ def on_registry_event(recognition: Recognition) -> Handler:
     async def handle(event: Event, delivery: Delivery) -> None:
         if isinstance(event, InstitutionRegistered):
             await store.put_institution(event.data)
+            await recognition.registration_arrived()
         elif isinstance(event, ProgrammePublished):
             await store.put_programme(event.data)
         elif isinstance(event, RecognitionPolicyPublished):

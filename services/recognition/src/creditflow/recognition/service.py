@@ -202,6 +202,11 @@ class Recognition:
 
     # ------------------------------------------------------------------ credentials arrive and are revoked
 
+    async def registration_arrived(self) -> None:
+        """An issuer's registration may be what incomplete files lacked: re-check them all (registrations are rare)."""
+        for learner_id in await self.store.waiting_learners():
+            await self.credential_arrived(learner_id)
+
     async def credential_arrived(self, learner_id: str) -> None:
         """Re-check the learner's incomplete files: the credential may be what one of them lacked."""
         for case_id in await self.store.waiting_cases(learner_id):

@@ -175,6 +175,13 @@ class RecognitionStore:
         document = await self.waiting.find_one({"_id": learner_id})
         return list((document or {}).get("case_ids", []))
 
+    async def waiting_learners(self) -> list[str]:
+        return [d["_id"] async for d in self.waiting.find({"case_ids": {"$ne": []}}, {"_id": 1})]
+
+    async def programmes_of(self, institution_id: str) -> list[str]:
+        cursor = self.registry.find({"kind": "programme", "institution_id": institution_id}, {"_id": 1})
+        return sorted([d["_id"].removeprefix("programme:") async for d in cursor])
+
     async def stop_waiting(self, learner_id: str, case_id: str) -> None:
         await self.waiting.update_one({"_id": learner_id}, {"$pull": {"case_ids": case_id}})
 
