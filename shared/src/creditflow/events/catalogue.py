@@ -137,10 +137,10 @@ class ProgrammePublishedData(ContractModel):
         default="registrar",
         description="automatic: the issuer awards the qualification on completion; registrar: a registrar confirms.",
     )
-    learning_outcomes: list[LearningOutcome] = Field(
-        default_factory=list, description="Outcomes of the qualification, carried by its credential."
+    achievement_id: Identifier | None = Field(
+        default=None,
+        description="The achievement awarded on completion, as the institution published it at the issuer.",
     )
-    field_of_study: Annotated[str, Field(pattern=r"^\d{2,4}$")] | None = None
 
 
 class ProgrammePublished(Event):
@@ -189,6 +189,7 @@ class QualificationCompletedData(ContractModel):
     programme_version: int = Field(ge=1)
     credential_ids: list[Identifier] = Field(min_length=1, description="The credentials the qualification is built from.")
     award_mode: Literal["automatic", "registrar"] = "registrar"
+    achievement_id: Identifier | None = Field(default=None, description="The qualification's achievement, if any.")
 
 
 class QualificationCompleted(LearnerEvent):
