@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from creditflow.events import InstitutionRegisteredData
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import jose, keys, status_list
 

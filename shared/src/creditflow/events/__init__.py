@@ -1,6 +1,7 @@
 """creditflow's event contract: the envelope, every event of the mission, topics and keys, the codec."""
 
 from .catalogue import (
+    EVENT_CLASSES,
     AchievementPublished,
     AnyEvent,
     ArticulationAgreementPublished,
@@ -10,32 +11,31 @@ from .catalogue import (
     CredentialRevoked,
     CredentialRevokedData,
     CreditAllocation,
-    EVENT_CLASSES,
     ElementFinding,
-    RecognitionOverdueData,
-    RecognitionOverdue,
-    RecognitionFileCheckedData,
-    RecognitionFileChecked,
-    RecognitionAppealedData,
-    RecognitionAppealed,
-    QualificationInvalidatedData,
-    QualificationInvalidated,
-    LearnerEnrolledData,
-    LearnerEnrolled,
     Exclusion,
     InstitutionRegistered,
     InstitutionRegisteredData,
     LearnerConsentData,
     LearnerConsentGranted,
     LearnerConsentRevoked,
+    LearnerEnrolled,
+    LearnerEnrolledData,
     Module,
     ProgrammePublished,
     ProgrammePublishedData,
     QualificationCompleted,
     QualificationCompletedData,
+    QualificationInvalidated,
+    QualificationInvalidatedData,
     RecognisedCredit,
+    RecognitionAppealed,
+    RecognitionAppealedData,
     RecognitionDecided,
     RecognitionDecidedData,
+    RecognitionFileChecked,
+    RecognitionFileCheckedData,
+    RecognitionOverdue,
+    RecognitionOverdueData,
     RecognitionPolicyPublished,
     RecognitionPolicyPublishedData,
     RecognitionRequested,
@@ -44,6 +44,9 @@ from .catalogue import (
     StackingProgressUpdated,
     StackingProgressUpdatedData,
 )
+from .codec import UndecodableEvent, decode, encode
+from .envelope import ContractModel, Event, Identifier, LearnerEvent, UtcDatetime, type_of
+from .topics import CONTRACT_TOPICS, DEAD_LETTER_TOPIC, Topic, topic_of
 from .values import (
     Achievement,
     Alignment,
@@ -58,9 +61,6 @@ from .values import (
     QualityAssurance,
     SizeClassification,
 )
-from .codec import UndecodableEvent, decode, encode
-from .envelope import ContractModel, Event, Identifier, LearnerEvent, UtcDatetime, type_of
-from .topics import CONTRACT_TOPICS, DEAD_LETTER_TOPIC, Topic, topic_of
 
 CONTRACT_VERSION = "1.0.0"
 

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import structlog
 from aiokafka import ConsumerRecord
+from creditflow.events import DEAD_LETTER_TOPIC, Event, UndecodableEvent, decode, encode, topic_of
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-
-from creditflow.events import DEAD_LETTER_TOPIC, Event, UndecodableEvent, decode, encode, topic_of
 
 from .settings import Settings
 

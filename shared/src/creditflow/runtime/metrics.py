@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-
 from creditflow.events import DEAD_LETTER_TOPIC
 
 from .kafka import DEAD_LETTERS_WRITTEN

@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from creditflow.events import Event, decode, encode
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.collection import AsyncCollection
-
-from creditflow.events import Event, decode, encode
 
 from .kafka import publish
 from .logging import get_logger

@@ -21,8 +21,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .http import install_http_conventions, problem
 from .kafka import BatchHandler, Handler, make_broker, subscribe, subscribe_batch
-from .metrics import exposition
 from .logging import configure_logging, get_logger
+from .metrics import exposition
 from .mongo import mongo_client
 from .settings import Settings, installed_service_settings
 
@@ -48,6 +48,20 @@ class Runtime:
         group = group_id or self.settings.group_id
         subscribe_batch(self.broker, topics, group, handle, max_records)
         self.subscriptions[group] = topics
+
+    def repeat(self, every_s: float, job: Callable[[], Coroutine[Any, Any, Any]], what: str) -> None:
+        """Run `job` in the background every `every_s` seconds; a failure is logged and the next run tries again."""
+        log = get_logger(f"creditflow.{self.settings.service}")
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await job()
+                except Exception:
+                    log.exception(f"{what} failed; retrying", job=what)
+                await asyncio.sleep(every_s)
+
+        self.background.append(loop)
 
     @property
     def db(self) -> AsyncDatabase:

@@ -9,15 +9,14 @@ import argparse
 import asyncio
 import hashlib
 import secrets
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Header
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .http import Problem
-
 from .mongo import mongo_client
 from .settings import installed_service_settings
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-
 from creditflow.events import CONTRACT_TOPICS, DEAD_LETTER_TOPIC
 from creditflow.events.topics import INBOUND_CREDENTIALS, KEEP_FOREVER
 

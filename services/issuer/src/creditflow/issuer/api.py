@@ -1,15 +1,11 @@
 """The issuer's HTTP API. Every write is authorised by a bearer token tied to one institution (or the operator)."""
 
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Header, Request, Response, status
-from pydantic import BaseModel, Field
-
 from creditflow.credentials import jose, keys, status_list
 from creditflow.credentials.verify import http_status_fetcher, registered_keys, verify
 from creditflow.events import (
@@ -24,19 +20,15 @@ from creditflow.events.values import CountryCode, ShortText, Text
 from creditflow.runtime.http import Problem
 from creditflow.runtime.outbox import flush
 from creditflow.runtime.service import Runtime
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from pydantic import BaseModel, Field
 
 from . import credential, domain
-from .keystore import FileKeyStore
+from .awarding import Awarder, AwardRequest, AwardResult, Options
 from .rules import Institution
 from .store import Conflict, IssuerStore
 
 MAX_BULK = 500
-
-
-@dataclass(frozen=True)
-class Options:
-    public_url: str
-    key_store: FileKeyStore
 
 
 @dataclass(frozen=True)
@@ -75,16 +67,6 @@ class ExternalKey(BaseModel):
     public_key_multibase: str = Field(pattern=r"^z[1-9A-HJ-NP-Za-km-z]+$")
 
 
-class AwardRequest(BaseModel):
-    request_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
-        description="Chosen by the institution; the same request id never issues twice."
-    )
-    learner_id: Identifier
-    achievement_id: Identifier
-    grade: ShortText | None = None
-    awarded_at: datetime | None = Field(default=None, description="Defaults to now; must carry a time zone.")
-
-
 class BulkAwards(BaseModel):
     awards: list[AwardRequest] = Field(min_length=1, max_length=MAX_BULK)
 
@@ -95,12 +77,6 @@ class Revoke(BaseModel):
 
 class Verify(BaseModel):
     credential: dict[str, Any] | str = Field(description="An EnvelopedVerifiableCredential or a compact JWS.")
-
-
-class AwardResult(BaseModel):
-    credential_id: str
-    status: Literal["issued", "duplicate"]
-    credential: dict[str, Any]
 
 
 class BulkItem(BaseModel):
@@ -116,9 +92,8 @@ class VerificationResult(BaseModel):
     reasons: list[str]
 
 
-def router(runtime: Runtime, store: IssuerStore, options: Options) -> APIRouter:
+def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awarder) -> APIRouter:
     api = APIRouter()
-    rng = secrets.SystemRandom()
 
     async def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
@@ -237,50 +212,11 @@ def router(runtime: Runtime, store: IssuerStore, options: Options) -> APIRouter:
 
     # -------------------------------------------------------------------------------------------- awards
 
-    async def award_one(institution_id: str, body: AwardRequest, correlation_id: str) -> AwardResult:
-        credential_id = domain.credential_id_for(institution_id, body.request_id)
-        existing = await store.award(credential_id)
-        if existing is not None:
-            return AwardResult(credential_id=credential_id, status="duplicate",
-                               credential=existing[0].data.credential or {})
-        registration = await store.registration(institution_id)
-        if registration is None:
-            raise domain.AwardRefused([domain.rules.Problem("institution_id", f"{institution_id} is not registered")])
-        achievement = await store.achievement(institution_id, body.achievement_id)
-        if achievement is None:
-            raise domain.AwardRefused([domain.rules.Problem(
-                "achievement_id", f"{body.achievement_id} is not an achievement {institution_id} has published")])
-        key = domain.current_key(registration)
-        if key is None:
-            raise domain.AwardRefused([domain.rules.Problem("institution_id", "no current signing key")])
-        now = datetime.now(UTC)
-        awarded_at = (body.awarded_at or now).astimezone(UTC)
-        index = await store.allocate_status_index(institution_id, rng)
-        event = domain.issue(
-            public_url=options.public_url,
-            request_id=body.request_id,
-            learner_id=body.learner_id,
-            institution=Institution(registration.institution_id, registration.name, registration.country),
-            achievement=achievement,
-            awarded_at=awarded_at,
-            grade=body.grade,
-            status_index=index,
-            signing_key=domain.SigningKey(domain.kid_of(issuer_of(institution_id), key.key_id),
-                                          options.key_store.load(institution_id, key.key_id)),
-            correlation_id=correlation_id,
-        )
-        if not await store.save_award(event, index, body.request_id, now):
-            # The same request raced us in; its award stands, and its index is simply never used.
-            stored, _ = await store.award(credential_id)
-            return AwardResult(credential_id=credential_id, status="duplicate", credential=stored.data.credential or {})
-        await publish_pending(store.awards, credential_id)
-        return AwardResult(credential_id=credential_id, status="issued", credential=event.data.credential or {})
-
     @api.post("/awards", tags=["awards"], response_model=AwardResult,
               responses={201: {"description": "issued"}, 200: {"description": "already issued for this request_id"}})
     async def post_award(body: AwardRequest, caller: Caller, request: Request, response: Response) -> AwardResult:
         try:
-            result = await award_one(caller.institution, body, request.state.correlation_id)
+            result = await awarder.award(caller.institution, body, request.state.correlation_id)
         except domain.AwardRefused as exc:
             raise Problem(422, "Award refused", str(exc),
                           errors=[{"field": p.field, "rule": p.rule} for p in exc.problems]) from exc
@@ -293,7 +229,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options) -> APIRouter:
         results = []
         for index, item in enumerate(body.awards):
             try:
-                done = await award_one(caller.institution, item, request.state.correlation_id)
+                done = await awarder.award(caller.institution, item, request.state.correlation_id)
                 results.append(BulkItem(index=index, request_id=item.request_id, status=done.status,
                                         credential_id=done.credential_id))
             except domain.AwardRefused as exc:
@@ -318,12 +254,8 @@ def router(runtime: Runtime, store: IssuerStore, options: Options) -> APIRouter:
             raise Problem(404, "Not found", f"no credential {credential_id}")
         event, document = found
         caller.require_institution(event.data.institution_id)
-        now = datetime.now(UTC)
-        await store.set_revoked(event.data.institution_id, document["status_index"])
-        revoked = domain.revoke(event, body.reason, now, request.state.correlation_id)
-        if not await store.record_revocation(credential_id, revoked, body.reason, now):
+        if not await awarder.revoke(event, document, body.reason, request.state.correlation_id):
             raise Problem(409, "Conflict", f"credential {credential_id} is already revoked")
-        await publish_pending(store.awards, credential_id)
         return {"credential_id": credential_id, "status": "revoked", "reason": body.reason}
 
     @api.post("/verify", tags=["keys"], response_model=VerificationResult)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from fastapi import FastAPI
 
 from creditflow.runtime.logging import get_logger
 from creditflow.runtime.outbox import relay
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
+from fastapi import FastAPI
 
 from . import api, credential, handlers
+from .awarding import Awarder
 from .keystore import FileKeyStore
 from .store import IssuerStore
 
@@ -44,17 +43,12 @@ def create_app(settings: Settings, options: api.Options | None = None) -> FastAP
     def wire(app: FastAPI, runtime: Runtime) -> None:
         store = IssuerStore(runtime.db)
         resolve_key = store.key_resolver(credential.issuer_id(options.public_url, ""))
+        awarder = Awarder(store, options, runtime.broker)
         runtime.subscribe(handlers.TOPICS, handlers.on_direct_publication(runtime.broker, resolve_key))
-        app.include_router(api.router(runtime, store, options))
+        runtime.subscribe(handlers.QUALIFICATION_TOPICS, handlers.on_qualification(awarder),
+                          group_id=f"{settings.group_id}.qualifications")
+        app.include_router(api.router(runtime, store, options, awarder))
 
-        async def relay_forever() -> None:
-            while True:
-                try:
-                    await relay_once(store, runtime)
-                except Exception:
-                    log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(RELAY_EVERY_S)
-
-        runtime.background.append(relay_forever)
+        runtime.repeat(RELAY_EVERY_S, lambda: relay_once(store, runtime), "outbox relay")
 
     return service_app(settings, "creditflow issuer", wire, max_body_bytes=MAX_BODY_BYTES)

@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from tqdm import tqdm
-
 from creditflow.runtime.tokens import create_token
+from tqdm import tqdm
 
 from .app import HTTP_PORT
 

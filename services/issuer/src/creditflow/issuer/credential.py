@@ -43,6 +43,7 @@ def achievement_credential(
     conversions: list[EctsConversion],
     size: SizeClassification | None,
     status_index: int,
+    built_from: list[str] | None = None,
 ) -> dict[str, Any]:
     issuer = issuer_id(public_url, institution.institution_id)
     ob_achievement: dict[str, Any] = {
@@ -81,6 +82,8 @@ def achievement_credential(
     subject: dict[str, Any] = {"id": learner_id, "type": ["AchievementSubject"], "achievement": ob_achievement}
     if grade:
         subject["result"] = [{"type": ["Result"], "value": grade}]
+    stacked = {"evidence": [{"id": c, "type": ["Evidence"], "name": "credential this qualification is built from"}
+                            for c in built_from]} if built_from else {}
     return {
         "@context": [VC2_CONTEXT, OB3_CONTEXT],
         "id": credential_id,
@@ -101,6 +104,7 @@ def achievement_credential(
             "statusListIndex": str(status_index),
             "statusListCredential": status_list_url(public_url, institution.institution_id),
         },
+        **stacked,
     }
 
 

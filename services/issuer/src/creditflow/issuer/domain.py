@@ -9,8 +9,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from creditflow.credentials import jose
 from creditflow.events import (
     Achievement,
@@ -23,6 +21,7 @@ from creditflow.events import (
     InstitutionRegisteredData,
     PublicKey,
 )
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import credential, rules
 
@@ -59,6 +58,7 @@ def issue(
     status_index: int,
     signing_key: SigningKey,
     correlation_id: str = "",
+    built_from: list[str] | None = None,
 ) -> CredentialAwarded:
     """The signed award, or AwardRefused naming every missing element and broken rule."""
     if achievement.institution_id != institution.institution_id:
@@ -80,6 +80,7 @@ def issue(
         conversions=conversions,
         size=size,
         status_index=status_index,
+        built_from=built_from or [],
     )
     signed = jose.envelope(jose.sign(unsigned, signing_key.private_key, signing_key.kid))
     return CredentialAwarded(
@@ -96,6 +97,7 @@ def issue(
             credit_conversions=conversions,
             size=size,
             credential=signed,
+            built_from=built_from or [],
         ),
     )
 

@@ -1,20 +1,24 @@
-"""Kafka handlers of the issuer: credentials that institutions signed and published themselves.
+"""Kafka handlers of the issuer.
 
-Each is verified against the keys registered to the claimed issuer and forwarded to the learner topic, or
-dead-lettered with the reason; so nothing unverified is ever projected.
+Credentials that institutions signed and published themselves are verified against the keys registered to the
+claimed issuer and forwarded to the learner topic, or dead-lettered with the reason; so nothing unverified is ever
+projected. Qualifications that stacking reports complete are awarded when their programme awards automatically, and
+revoked when stacking reports them broken.
 """
 
 from __future__ import annotations
 
 from creditflow.credentials.verify import KeyResolver, check_proof
-from creditflow.events import CredentialAwarded, Event
-from creditflow.events.topics import INBOUND_CREDENTIALS
+from creditflow.events import CredentialAwarded, Event, QualificationCompleted, QualificationInvalidated
+from creditflow.events.topics import INBOUND_CREDENTIALS, PROGRESS
 from creditflow.runtime.kafka import Delivery, Handler, Rejected, publish
 from faststream.kafka import KafkaBroker
 
-from .domain import direct_publication_problems
+from .awarding import Awarder, AwardRequest
+from .domain import AwardRefused, direct_publication_problems
 
 TOPICS = (INBOUND_CREDENTIALS.name,)
+QUALIFICATION_TOPICS = (PROGRESS.name,)
 
 
 def on_direct_publication(broker: KafkaBroker, resolve_key: KeyResolver) -> Handler:
@@ -33,5 +37,33 @@ def on_direct_publication(broker: KafkaBroker, resolve_key: KeyResolver) -> Hand
         if problems:
             raise Rejected("credential refused: " + "; ".join(problems))
         await publish(broker, event)
+
+    return handle
+
+
+def on_qualification(awarder: Awarder) -> Handler:
+    store = awarder.store
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        if isinstance(event, QualificationCompleted):
+            data = event.data
+            if data.award_mode != "automatic" or data.achievement_id is None:
+                return  # a registrar confirms it and awards through the API
+            # One credential per completion event, however often it is delivered.
+            request = AwardRequest(request_id=f"qualification:{event.event_id}", learner_id=event.learner_id,
+                                   achievement_id=data.achievement_id)
+            try:
+                result = await awarder.award(data.institution_id, request, event.correlation_id,
+                                             built_from=data.credential_ids)
+            except AwardRefused as exc:
+                raise Rejected(f"qualification {data.programme_id} cannot be awarded: {exc}") from exc
+            await store.remember_qualification(data.institution_id, data.programme_id, event.learner_id,
+                                               result.credential_id)
+        elif isinstance(event, QualificationInvalidated):
+            data = event.data
+            credential_id = await store.qualification(data.institution_id, data.programme_id, event.learner_id)
+            found = await store.award(credential_id) if credential_id else None
+            if found is not None and found[1]["revocation"] is None:
+                await awarder.revoke(found[0], found[1], data.reason, event.correlation_id)
 
     return handle

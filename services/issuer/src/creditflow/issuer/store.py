@@ -7,16 +7,14 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
-
 from creditflow.credentials import status_list
 from creditflow.credentials.verify import KeyResolver, RegisteredKey, registered_keys
 from creditflow.events import Achievement, CredentialAwarded, Event, InstitutionRegisteredData, decode, encode
+from creditflow.runtime.outbox import OUTBOX, entries, pending_fields
 from creditflow.runtime.tokens import COLLECTION as TOKENS
 from creditflow.runtime.tokens import TokenStore
-from creditflow.runtime.outbox import OUTBOX, entries, pending_fields
-
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 MAX_ALLOCATION_ATTEMPTS = 50
 
@@ -32,6 +30,8 @@ class IssuerStore:
         self.awards = db["awards"]
         self.status_entries = db["status_entries"]
         self.tokens = TokenStore(db[TOKENS])
+        # (institution, programme, learner) -> the qualification credential awarded on completion
+        self.qualifications = db["qualifications"]
 
     # ------------------------------------------------------------------ institutions
 
@@ -143,3 +143,14 @@ class IssuerStore:
             {"$set": {"revocation": {"reason": reason, "at": now}, **pending_fields([event], now)}},
         )
         return result.modified_count == 1
+
+    # ------------------------------------------------------------------ qualifications
+
+    async def remember_qualification(self, institution_id: str, programme_id: str, learner_id: str,
+                                     credential_id: str) -> None:
+        await self.qualifications.replace_one({"_id": f"{institution_id}\x1f{programme_id}\x1f{learner_id}"},
+                                              {"credential_id": credential_id}, upsert=True)
+
+    async def qualification(self, institution_id: str, programme_id: str, learner_id: str) -> str | None:
+        document = await self.qualifications.find_one({"_id": f"{institution_id}\x1f{programme_id}\x1f{learner_id}"})
+        return document["credential_id"] if document else None

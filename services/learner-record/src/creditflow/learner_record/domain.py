@@ -25,6 +25,7 @@ from creditflow.events import (
     LearnerConsentRevoked,
     Level,
     QualificationCompleted,
+    QualificationInvalidated,
     RecognisedCredit,
     RecognitionDecided,
     RecognitionRequested,
@@ -76,6 +77,7 @@ class AchievementEntry(BaseModel):
     # The learner topics carry only credentials the issuer signed or verified; an award without one is unsigned.
     verification: Literal["verified", "unsigned"] = "verified"
     credential: dict | None = Field(default=None, description="The signed credential, as issued.")
+    built_from: list[str] = Field(default_factory=list, description="For a stacked qualification: its credentials.")
     marker: Marker
 
     @computed_field  # type: ignore[prop-decorator]
@@ -121,6 +123,8 @@ class QualificationEntry(BaseModel):
     programme_id: str
     institution_id: str
     credential_ids: list[str]
+    status: Literal["completed", "invalidated"] = "completed"
+    reason: str | None = Field(default=None, description="Why a completed qualification no longer holds.")
     marker: Marker
 
 
@@ -192,6 +196,7 @@ def _(event: CredentialAwarded, record: LearnerRecord) -> LearnerRecord:
         part_of=sorted(achievement.part_of),
         verification="verified" if data.credential else "unsigned",
         credential=data.credential,
+        built_from=sorted(data.built_from),
         marker=_marker(event),
     )
     # The latest award's content wins; the earliest revocation wins; an award never un-revokes.
@@ -249,6 +254,15 @@ def _(event: QualificationCompleted, record: LearnerRecord) -> LearnerRecord:
     data = event.data
     entry = QualificationEntry(programme_id=data.programme_id, institution_id=data.institution_id,
                                credential_ids=sorted(data.credential_ids), marker=_marker(event))
+    return record.model_copy(update={"qualifications": _upsert(record.qualifications, entry, "programme_id")})
+
+
+@apply.register
+def _(event: QualificationInvalidated, record: LearnerRecord) -> LearnerRecord:
+    data = event.data
+    entry = QualificationEntry(programme_id=data.programme_id, institution_id=data.institution_id,
+                               credential_ids=sorted(data.credential_ids), status="invalidated", reason=data.reason,
+                               marker=_marker(event))
     return record.model_copy(update={"qualifications": _upsert(record.qualifications, entry, "programme_id")})
 
 
@@ -355,13 +369,19 @@ def qualification_id(entry: QualificationEntry) -> str:
 
 
 def associations(record: LearnerRecord) -> list[Association]:
-    """`isPartOf` from each credential to the stacked qualification it was counted into."""
-    return [
+    """`isPartOf` from each credential to the stacked qualification it was counted into: the qualification's own
+    credential when one was awarded (its `built_from`), else the completed qualification of the record."""
+    awarded = [(a.credential_id, c) for a in record.achievements if a.status == "valid" for c in a.built_from]
+    covered = {c for _, c in awarded}
+    found = [Association(associationType="isPartOf", sourceId=c, targetId=q) for q, c in awarded
+             if record.achievement(c) is not None]
+    found += [
         Association(associationType="isPartOf", sourceId=credential_id, targetId=qualification_id(q))
-        for q in record.qualifications
+        for q in record.qualifications if q.status == "completed"
         for credential_id in q.credential_ids
-        if record.achievement(credential_id) is not None
+        if record.achievement(credential_id) is not None and credential_id not in covered
     ]
+    return found
 
 
 def clr_credential(record: LearnerRecord, partial: bool, *, platform_id: str, clr_id: str,
@@ -372,7 +392,7 @@ def clr_credential(record: LearnerRecord, partial: bool, *, platform_id: str, cl
         {"id": qualification_id(q), "type": ["Achievement"], "achievementType": "Certificate",
          "name": f"{q.programme_id} ({q.institution_id})",
          "criteria": {"narrative": f"Completed from {len(q.credential_ids)} credentials"}}
-        for q in record.qualifications
+        for q in record.qualifications if q.status == "completed"
     ]
     return {
         "@context": [

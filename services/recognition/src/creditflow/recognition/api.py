@@ -5,13 +5,12 @@ cases addressed to their own institution; any other case is 404."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
-from pydantic import BaseModel, Field
-
 from creditflow.events import Identifier, RecognitionDecidedData
 from creditflow.events.values import ShortText, Text
 from creditflow.runtime.http import Problem
 from creditflow.runtime.tokens import registrar_of
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field
 
 from .procedure import OPEN, CaseError, CaseState
 from .service import Recognition

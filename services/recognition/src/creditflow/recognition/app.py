@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import timedelta
 
-from fastapi import FastAPI
-
-from creditflow.runtime.logging import get_logger
 from creditflow.runtime.outbox import relay
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
+from fastapi import FastAPI
 
 from . import api, handlers
 from .service import Clock, Recognition, utc_now
@@ -20,8 +17,6 @@ from .store import RecognitionStore
 HTTP_PORT = 8103
 RELAY_EVERY_S = 5.0
 RELAY_GRACE = timedelta(seconds=10)
-
-log = get_logger("creditflow.recognition")
 
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
@@ -37,16 +32,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                           group_id=f"{settings.group_id}.registry")
         app.include_router(api.router(recognition))
 
-        async def every(seconds: float, job, what: str) -> None:
-            while True:
-                try:
-                    await job()
-                except Exception:
-                    log.exception(f"{what} failed; retrying")
-                await asyncio.sleep(seconds)
-
-        runtime.background.append(lambda: every(RELAY_EVERY_S, lambda: relay(
-            store.cases, runtime.broker, clock() - RELAY_GRACE), "outbox relay"))
-        runtime.background.append(lambda: every(overdue_every_s, recognition.sweep_overdue, "overdue sweep"))
+        runtime.repeat(RELAY_EVERY_S, lambda: relay(store.cases, runtime.broker, clock() - RELAY_GRACE),
+                       "outbox relay")
+        runtime.repeat(overdue_every_s, recognition.sweep_overdue, "overdue sweep")
 
     return service_app(settings, "creditflow recognition", wire)

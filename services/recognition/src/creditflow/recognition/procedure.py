@@ -12,10 +12,8 @@ step that does not apply to the state raises `CaseError` without changing anythi
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
-
-from pydantic import BaseModel, Field
 
 from creditflow.events import (
     Event,
@@ -29,6 +27,7 @@ from creditflow.events import (
     RecognitionOverdueData,
     RecognitionRequested,
 )
+from pydantic import BaseModel, Field
 
 from .domain import Decision, Precedent
 

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import httpx
-from faststream.kafka import KafkaBroker
-
 from creditflow.academic import convert
 from creditflow.credentials.verify import http_status_fetcher, verify
 from creditflow.events import (
@@ -21,6 +19,7 @@ from creditflow.events import (
     RecognitionRequested,
 )
 from creditflow.runtime.logging import get_logger
+from faststream.kafka import KafkaBroker
 
 from . import domain, procedure
 from .procedure import CaseError, CaseState

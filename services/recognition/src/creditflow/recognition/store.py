@@ -8,9 +8,6 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from faststream.kafka import KafkaBroker
-from pymongo.asynchronous.database import AsyncDatabase
-
 from creditflow.credentials.verify import KeyResolver, RegisteredKey, registered_keys
 from creditflow.events import (
     ArticulationAgreementPublishedData,
@@ -25,6 +22,8 @@ from creditflow.runtime.mongo import find_by_ids, fold_batch
 from creditflow.runtime.outbox import OUTBOX, entries, flush
 from creditflow.runtime.tokens import COLLECTION as TOKENS
 from creditflow.runtime.tokens import TokenStore
+from faststream.kafka import KafkaBroker
+from pymongo.asynchronous.database import AsyncDatabase
 
 from .domain import Precedent
 from .procedure import CaseState

@@ -1,17 +1,43 @@
-"""Kafka handlers of stacking. The walking skeleton logs what arrives; the stacking issue fills in the decisions."""
+"""Kafka handlers of stacking: learner events update a learner's progress; programmes are checked and stored."""
 
 from __future__ import annotations
 
-import structlog
+from creditflow.events import (
+    CredentialAwarded,
+    CredentialRevoked,
+    Event,
+    LearnerConsentGranted,
+    LearnerConsentRevoked,
+    LearnerEnrolled,
+    ProgrammePublished,
+    RecognitionDecided,
+)
+from creditflow.events.topics import CONSENTS, CREDENTIALS, PROGRAMMES, PROGRESS, RECOGNITIONS
+from creditflow.runtime.kafka import Delivery, Handler, Rejected
 
-from creditflow.events import Event
-from creditflow.events.topics import CREDENTIALS, RECOGNITIONS, PROGRAMMES
-from creditflow.runtime.kafka import Delivery
+from .service import Stacking
 
-TOPICS = tuple(t.name for t in (CREDENTIALS, RECOGNITIONS, PROGRAMMES))
+LEARNER_TOPICS = (CREDENTIALS.name, RECOGNITIONS.name, PROGRESS.name, CONSENTS.name)
+REGISTRY_TOPICS = (PROGRAMMES.name,)
+FOLDED = (CredentialAwarded, CredentialRevoked, RecognitionDecided, LearnerEnrolled, LearnerConsentGranted,
+          LearnerConsentRevoked)
 
-log = structlog.get_logger("creditflow.stacking")
+
+def on_learner_event(stacking: Stacking) -> Handler:
+    async def handle(event: Event, delivery: Delivery) -> None:
+        # Requests, file checks, appeals and stacking's own progress events change nothing here.
+        if isinstance(event, FOLDED):
+            await stacking.learner_event(event)
+
+    return handle
 
 
-async def on_event(event: Event, delivery: Delivery) -> None:
-    log.info("event received", topic=delivery.topic, partition=delivery.partition, offset=delivery.offset)
+def on_programme(stacking: Stacking) -> Handler:
+    async def handle(event: Event, delivery: Delivery) -> None:
+        if isinstance(event, ProgrammePublished):
+            problems = await stacking.programme_published(event)
+            if problems:
+                raise Rejected(f"programme {event.data.programme_id} v{event.data.version} can never be completed: "
+                               + "; ".join(problems))
+
+    return handle

@@ -1,0 +1,102 @@
+"""Awarding and revoking, for the HTTP API and for qualifications that stacking reports complete: look up the
+institution, achievement and key, let the domain issue, store with the event pending, publish."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from creditflow.events import CredentialAwarded, Identifier
+from creditflow.events.values import ShortText
+from creditflow.runtime.outbox import flush
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, Field
+
+from . import credential, domain
+from .keystore import FileKeyStore
+from .rules import Institution, Problem
+from .store import IssuerStore
+
+
+@dataclass(frozen=True)
+class Options:
+    public_url: str
+    key_store: FileKeyStore
+
+
+class AwardRequest(BaseModel):
+    request_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Chosen by the institution; the same request id never issues twice."
+    )
+    learner_id: Identifier
+    achievement_id: Identifier
+    grade: ShortText | None = None
+    awarded_at: datetime | None = Field(default=None, description="Defaults to now; must carry a time zone.")
+
+
+class AwardResult(BaseModel):
+    credential_id: str
+    status: Literal["issued", "duplicate"]
+    credential: dict[str, Any]
+
+
+class Awarder:
+    def __init__(self, store: IssuerStore, options: Options, broker: KafkaBroker) -> None:
+        self.store, self.options, self.broker = store, options, broker
+        self.rng = secrets.SystemRandom()
+
+    def issuer_of(self, institution_id: str) -> str:
+        return credential.issuer_id(self.options.public_url, institution_id)
+
+    async def award(self, institution_id: str, body: AwardRequest, correlation_id: str,
+                    built_from: list[str] | None = None) -> AwardResult:
+        store = self.store
+        credential_id = domain.credential_id_for(institution_id, body.request_id)
+        existing = await store.award(credential_id)
+        if existing is not None:
+            return AwardResult(credential_id=credential_id, status="duplicate",
+                               credential=existing[0].data.credential or {})
+        registration = await store.registration(institution_id)
+        if registration is None:
+            raise domain.AwardRefused([Problem("institution_id", f"{institution_id} is not registered")])
+        achievement = await store.achievement(institution_id, body.achievement_id)
+        if achievement is None:
+            raise domain.AwardRefused([Problem(
+                "achievement_id", f"{body.achievement_id} is not an achievement {institution_id} has published")])
+        key = domain.current_key(registration)
+        if key is None:
+            raise domain.AwardRefused([Problem("institution_id", "no current signing key")])
+        now = datetime.now(UTC)
+        index = await store.allocate_status_index(institution_id, self.rng)
+        event = domain.issue(
+            public_url=self.options.public_url,
+            request_id=body.request_id,
+            learner_id=body.learner_id,
+            institution=Institution(registration.institution_id, registration.name, registration.country),
+            achievement=achievement,
+            awarded_at=(body.awarded_at or now).astimezone(UTC),
+            grade=body.grade,
+            status_index=index,
+            signing_key=domain.SigningKey(domain.kid_of(self.issuer_of(institution_id), key.key_id),
+                                          self.options.key_store.load(institution_id, key.key_id)),
+            correlation_id=correlation_id,
+            built_from=built_from or [],
+        )
+        if not await store.save_award(event, index, body.request_id, now):
+            # The same request raced us in; its award stands, and its index is simply never used.
+            stored, _ = await store.award(credential_id)
+            return AwardResult(credential_id=credential_id, status="duplicate", credential=stored.data.credential or {})
+        await flush(store.awards, credential_id, self.broker)
+        return AwardResult(credential_id=credential_id, status="issued", credential=event.data.credential or {})
+
+    async def revoke(self, award: CredentialAwarded, document: dict, reason: str, correlation_id: str) -> bool:
+        """Revoke in the status list and publish CredentialRevoked; False when it was already revoked."""
+        now = datetime.now(UTC)
+        await self.store.set_revoked(award.data.institution_id, document["status_index"])
+        revoked = domain.revoke(award, reason, now, correlation_id)
+        if not await self.store.record_revocation(award.data.credential_id, revoked, reason, now):
+            return False
+        await flush(self.store.awards, award.data.credential_id, self.broker)
+        return True

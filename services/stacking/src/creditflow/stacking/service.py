@@ -1,0 +1,48 @@
+"""Stacking's use cases: fold a learner event into what stacking knows, recompute progress toward the programmes it
+touches, write, publish only what changed; and answer what-if questions without writing anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from creditflow.events import Event, ProgrammePublished
+from faststream.kafka import KafkaBroker
+
+from . import domain, facts
+from .store import Programmes, StackingStore
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Stacking:
+    def __init__(self, store: StackingStore, broker: KafkaBroker, clock: Clock = utc_now) -> None:
+        self.store, self.broker, self.clock = store, broker, clock
+
+    async def programmes_for(self, known: facts.LearnerFacts) -> Programmes:
+        ids = facts.relevant_programmes(known) | await self.store.programmes_with_options(facts.achievement_ids(known))
+        return await self.store.versions(ids)
+
+    async def learner_event(self, event: Event) -> list[Event]:
+        learner_id = event.learner_id
+        assert learner_id is not None
+        before = await self.store.facts(learner_id) or facts.LearnerFacts(learner_id=learner_id)
+        programmes = await self.programmes_for(facts.apply(before, event))
+
+        def step(current: facts.LearnerFacts):
+            return facts.progress_events(facts.apply(current, event), programmes, self.clock())
+
+        events = await self.store.update(learner_id, step, self.clock())
+        await self.store.publish(learner_id, self.broker)
+        return events
+
+    async def programme_published(self, event: ProgrammePublished) -> list[str]:
+        """Store a programme version; the reasons it can never be completed, if any (then nothing is stored)."""
+        problems = domain.programme_problems(event.data)
+        if not problems:
+            await self.store.put_programme(event.data)
+        return problems

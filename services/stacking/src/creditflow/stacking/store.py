@@ -1,0 +1,73 @@
+"""Stacking's MongoDB state: programme versions (and which programmes each achievement can count toward), and one
+document per learner holding what stacking knows of them and the events it still has to publish."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from creditflow.events import Event, ProgrammePublishedData
+from creditflow.runtime.mongo import find_by_ids, fold_batch
+from creditflow.runtime.outbox import OUTBOX, entries, flush
+from creditflow.runtime.tokens import COLLECTION as TOKENS
+from creditflow.runtime.tokens import TokenStore
+from faststream.kafka import KafkaBroker
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .facts import LearnerFacts
+
+Programmes = dict[str, list[ProgrammePublishedData]]
+
+
+class StackingStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.programmes = db["programmes"]
+        self.learners = db["learners"]
+        self.tokens = TokenStore(db[TOKENS])
+
+    async def put_programme(self, data: ProgrammePublishedData) -> None:
+        await self.programmes.update_one(
+            {"_id": f"programme:{data.programme_id}"},
+            {"$set": {"institution_id": data.institution_id, f"versions.{data.version}": data.model_dump(mode="json")}},
+            upsert=True)
+        # An index by hand (FerretDB has only _id): achievement_id -> programmes it can count toward.
+        for option in {o for r in data.requirements for o in r.options}:
+            await self.programmes.update_one({"_id": f"option:{option}"},
+                                             {"$addToSet": {"programme_ids": data.programme_id}}, upsert=True)
+
+    async def versions(self, programme_ids: set[str]) -> Programmes:
+        found = await find_by_ids(self.programmes, [f"programme:{p}" for p in sorted(programme_ids)])
+        return {doc_id.removeprefix("programme:"): [ProgrammePublishedData.model_validate(v)
+                                                    for v in d.get("versions", {}).values()]
+                for doc_id, d in found.items()}
+
+    async def programmes_with_options(self, options: set[str]) -> set[str]:
+        found = await find_by_ids(self.programmes, [f"option:{o}" for o in sorted(options)])
+        return {p for d in found.values() for p in d.get("programme_ids", [])}
+
+    async def programmes_of(self, institution_id: str) -> list[str]:
+        cursor = self.programmes.find({"institution_id": institution_id}, {"_id": 1})
+        return sorted([d["_id"].removeprefix("programme:") async for d in cursor])
+
+    async def facts(self, learner_id: str) -> LearnerFacts | None:
+        document = await self.learners.find_one({"_id": learner_id}, {"facts": 1})
+        return LearnerFacts.model_validate(document["facts"]) if document else None
+
+    async def update(self, learner_id: str, step, now: datetime) -> list[Event]:
+        """Apply `step(facts) -> (facts, events)` in one single-document write with the events queued in it."""
+        produced: list[Event] = []
+
+        def fold(document: dict | None) -> dict:
+            nonlocal produced
+            before = LearnerFacts.model_validate(document["facts"]) if document else LearnerFacts(
+                learner_id=learner_id)
+            after, produced = step(before)
+            if not produced and after == before:
+                return document or {}
+            return {"facts": after.model_dump(mode="json"),
+                    OUTBOX: {**(document or {}).get(OUTBOX, {}), **entries(produced, now)}}
+
+        await fold_batch(self.learners, {learner_id: fold})
+        return produced
+
+    async def publish(self, learner_id: str, broker: KafkaBroker) -> int:
+        return await flush(self.learners, learner_id, broker)
