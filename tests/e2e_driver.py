@@ -15,6 +15,21 @@ from aiokafka import AIOKafkaProducer
 from creditflow.events import Event, encode, topic_of
 
 
+ACCREDITED = [{"body": "EKKA", "scope": "institutional", "valid_from": "2020-01-01"}]
+
+
+async def eventually(probe, what: str, timeout_s: float = 20.0):
+    """The first truthy result of `probe()`, polled until `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
 def achievement_body(institution_id: str, **overrides: Any) -> dict[str, Any]:
     return {
         "achievement_id": "ach-ml-intro",

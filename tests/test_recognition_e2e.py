@@ -2,12 +2,11 @@
 publishes its programme and policy, a learner asks for recognition, the decision shows in the learner's record; a
 referred case is decided by a registrar over HTTP; a revocation at the issuer invalidates a decision."""
 
-import asyncio
-import time
 import uuid
 from datetime import date
 
 import pytest
+from e2e_driver import ACCREDITED, eventually
 
 from creditflow.events import (
     CreditValue,
@@ -23,20 +22,6 @@ from creditflow.events import (
 )
 
 pytestmark = pytest.mark.e2e
-ACCREDITED = [{"body": "EKKA", "scope": "institutional", "valid_from": "2020-01-01"}]
-
-
-async def eventually(probe, what, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
 async def receiving_institution(driver):
     """An institution with a programme (one machine-learning module) and a policy, known to recognition."""
     institution_id, _ = await driver.institution(quality_assurance=ACCREDITED)

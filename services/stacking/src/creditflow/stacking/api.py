@@ -6,7 +6,7 @@ enrolment, a credential it awarded, a recognition case), and only their institut
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from creditflow.events import CreditValue, Identifier, StackingProgressUpdatedData
+from creditflow.events import CreditValue, Identifier, ProgrammePublishedData, StackingProgressUpdatedData
 from creditflow.events.values import ShortText
 from creditflow.runtime.http import Problem
 from creditflow.runtime.tokens import registrar_of
@@ -75,6 +75,12 @@ def router(stacking: Stacking) -> APIRouter:
         if not versions or versions[0].institution_id != institution_id:
             raise Problem(404, "Not found", f"no programme {programme_id} at {institution_id}")
         return versions
+
+    @api.get("/programmes", response_model=list[ProgrammePublishedData])
+    async def programmes(institution_id: Registrar) -> Any:
+        """The institution's programme versions stacking has accepted (a refused one is in the dead-letter topic)."""
+        found = await store.versions(set(await store.programmes_of(institution_id)))
+        return sorted((v for versions in found.values() for v in versions), key=lambda v: (v.programme_id, v.version))
 
     @api.get("/learners/{learner_id}/programmes/{programme_id}/progress", response_model=ProgressView)
     async def progress(learner_id: Identifier, programme_id: Identifier, institution_id: Registrar) -> Any:

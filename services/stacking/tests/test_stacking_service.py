@@ -1,0 +1,182 @@
+"""Stacking on the real broker and FerretDB: progress published only on change, completion, invalidation after a
+revocation, refused programmes, what-if without side effects, and registrar tenancy."""
+
+import itertools
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+from contract_factories import achievement
+from fastapi import FastAPI
+from kafka_helpers import records
+
+from creditflow.events import (
+    CredentialAwarded,
+    CredentialAwardedData,
+    CredentialRevoked,
+    CredentialRevokedData,
+    CreditValue,
+    LearnerEnrolled,
+    LearnerEnrolledData,
+    ProgrammePublished,
+    ProgrammePublishedData,
+    RecognisedCredit,
+    RecognitionDecided,
+    RecognitionDecidedData,
+    Requirement,
+    decode,
+)
+from creditflow.events.topics import PROGRESS
+from creditflow.runtime.http import install_http_conventions
+from creditflow.runtime.kafka import Delivery, Rejected, make_broker
+from creditflow.runtime.mongo import mongo_client
+from creditflow.stacking import api, handlers
+from creditflow.stacking.service import Stacking
+from creditflow.stacking.store import StackingStore
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 9, 1, tzinfo=UTC)
+HOME = "uni-tartu"
+offsets = itertools.count()
+
+
+def programme(**overrides):
+    fields = dict(programme_id="cert-ds", institution_id=HOME, version=1, effective_from=date(2025, 1, 1),
+                  title="Certificate in Data Science", total_credits=CreditValue(value=15, framework="ects"),
+                  requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"]),
+                                Requirement(requirement_id="electives", kind="elective",
+                                            options=["ach-stats", "ach-viz", "mod-ml"], min_items=2)],
+                  max_recognised_share=0.4, achievement_id="ach-cert-ds", award_mode="automatic")
+    return ProgrammePublishedData(**{**fields, **overrides})
+
+
+class Harness:
+    def __init__(self, stacking, bootstrap):
+        self.stacking, self.bootstrap = stacking, bootstrap
+        self.learner_handler = handlers.on_learner_event(stacking)
+        self.programme_handler = handlers.on_programme(stacking)
+        app = FastAPI()
+        install_http_conventions(app)
+        app.include_router(api.router(stacking))
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stacking")
+
+    async def learner(self, event):
+        await self.learner_handler(event, Delivery("creditflow.learner.x", 0, next(offsets)))
+
+    async def programme(self, data):
+        await self.programme_handler(ProgrammePublished(producer=data.institution_id, data=data),
+                                     Delivery("creditflow.registry.programmes", 0, next(offsets)))
+
+    async def registrar(self, institution_id=HOME):
+        token = await self.stacking.store.tokens.create(institution_id, NOW)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def published(self, learner, at_least):
+        return [decode(r.value) for r in await records(self.bootstrap, PROGRESS.name, learner, at_least=at_least)]
+
+
+@pytest.fixture
+async def harness(servers):
+    settings = servers.settings("stacking", mongodb_database=f"t{uuid.uuid4().hex[:10]}_stacking")
+    client, broker = mongo_client(settings), make_broker(settings)
+    await broker.start()
+    harness = Harness(Stacking(StackingStore(client[settings.mongodb_database]), broker, lambda: NOW),
+                      servers.kafka_bootstrap)
+    await harness.programme(programme())
+    yield harness
+    await harness.http.aclose()
+    await broker.stop()
+    await client.drop_database(settings.mongodb_database)
+    await client.close()
+
+
+def award(learner, achievement_id, credits=5, institution_id="mooc-x"):
+    return CredentialAwarded(producer=institution_id, learner_id=learner, data=CredentialAwardedData(
+        credential_id=f"urn:uuid:{uuid.uuid4()}", institution_id=institution_id,
+        achievement=achievement(achievement_id=achievement_id, institution_id=institution_id, workload_hours=None,
+                                credits=CreditValue(value=credits, framework="ects")),
+        awarded_at=NOW - timedelta(days=30), grade="B"))
+
+
+def recognised(learner, module_id="mod-ml", credits=5):
+    case_id = f"case-{uuid.uuid4().hex[:6]}"
+    return RecognitionDecided(producer="creditflow-recognition", learner_id=learner, data=RecognitionDecidedData(
+        case_id=case_id, decision_id=f"{case_id}.d1", institution_id=HOME, programme_id="cert-ds",
+        outcome="granted", decided_by="automatic", credential_ids=["urn:uuid:elsewhere"],
+        recognised=[RecognisedCredit(module_id=module_id, credits=CreditValue(value=credits, framework="ects"),
+                                     credential_ids=["urn:uuid:elsewhere"])]))
+
+
+def learner_id():
+    return f"learner-{uuid.uuid4().hex[:8]}"
+
+
+async def test_progress_is_published_on_change_only_and_completion_once(harness):
+    learner = learner_id()
+    python, stats = award(learner, "ach-python"), award(learner, "ach-stats")
+    for event in (python, python, stats, stats):  # redeliveries change nothing
+        await harness.learner(event)
+    ml = recognised(learner)
+    await harness.learner(ml)
+    await harness.learner(ml)
+    events = await harness.published(learner, at_least=4)
+    kinds = [e.event_type.split(".")[2:4] for e in events]
+    assert kinds == [["progress", "updated"]] * 3 + [["qualification", "completed"]]
+    first, _, last, completed = events
+    assert first.data.satisfied_requirements == ["core"] and first.data.missing_requirements == ["electives"]
+    assert last.data.complete and last.data.credits_counted == 15
+    assert {a.requirement_id for a in last.data.allocations} == {"core", "electives"}
+    assert completed.data.achievement_id == "ach-cert-ds" and completed.data.award_mode == "automatic"
+    assert sorted(completed.data.credential_ids) == sorted(
+        [python.data.credential_id, stats.data.credential_id, "urn:uuid:elsewhere"])
+
+
+async def test_a_revocation_after_completion_publishes_an_invalidation(harness):
+    learner = learner_id()
+    python, stats, viz = award(learner, "ach-python"), award(learner, "ach-stats"), award(learner, "ach-viz")
+    for event in (python, stats, viz):
+        await harness.learner(event)
+    revoked = CredentialRevoked(producer="mooc-x", learner_id=learner, data=CredentialRevokedData(
+        credential_id=stats.data.credential_id, institution_id="mooc-x", reason="plagiarism"))
+    await harness.learner(revoked)
+    await harness.learner(revoked)
+    events = await harness.published(learner, at_least=6)
+    [invalidated] = [e for e in events if e.event_type.endswith("invalidated.v1")]
+    assert invalidated.data.lost == [stats.data.credential_id]
+    assert "plagiarism" in invalidated.data.reason
+    assert [e.event_type.endswith("completed.v1") for e in events].count(True) == 1
+
+
+async def test_an_unsatisfiable_programme_is_dead_lettered_with_its_reason(harness):
+    impossible = programme(programme_id="cert-impossible", requirements=[
+        Requirement(requirement_id="big", kind="elective", options=["a"], min_credits=40)])
+    with pytest.raises(Rejected, match="requirements.min_credits: the requirements ask for 40 credits"):
+        await harness.programme(impossible)
+    assert await harness.stacking.store.versions({"cert-impossible"}) == {}
+
+
+async def test_what_if_answers_without_changing_anything_and_closest_lists_what_is_missing(harness):
+    learner = learner_id()
+    await harness.learner(LearnerEnrolled(producer=HOME, learner_id=learner, data=LearnerEnrolledData(
+        programme_id="cert-ds", institution_id=HOME, started_on=date(2026, 2, 1))))
+    await harness.learner(award(learner, "ach-python"))
+    before = await harness.stacking.store.facts(learner)
+    registrar = await harness.registrar()
+    path = f"/learners/{learner}/programmes/cert-ds"
+    asked = await harness.http.post(f"{path}/what-if", headers=registrar, json={
+        "credentials": [{"achievement_id": "ach-stats", "credits": {"value": 5, "framework": "ects"}}],
+        "recognitions": [{"module_id": "mod-ml", "credits": {"value": 5, "framework": "ects"}}]})
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["progress"]["complete"] is True
+    assert await harness.stacking.store.facts(learner) == before
+    now = (await harness.http.get(f"{path}/progress", headers=registrar)).json()
+    assert now["progress"]["missing_requirements"] == ["electives"]
+    assert any("counts 5 ects credits toward core" in line for line in now["explanation"])
+    [closest] = (await harness.http.get(f"/learners/{learner}/closest", headers=registrar)).json()
+    assert closest["programme_id"] == "cert-ds" and closest["missing_requirements"] == ["electives"]
+
+    stranger = await harness.registrar("uni-elsewhere")
+    assert (await harness.http.get(f"{path}/progress", headers=stranger)).status_code == 404
+    bad = await harness.http.post(f"{path}/what-if", headers=registrar, json={"credentials": [{"achievement_id": "x"}]})
+    assert bad.status_code == 422 and "credentials.0.credits" in bad.text

@@ -1,0 +1,95 @@
+"""End to end for stacking, every service running as a process on the real broker and FerretDB: an award and a
+recognition arrive, progress updates, the programme completes, the issuer awards the qualification, and it shows in
+the learner record with `isPartOf` associations; what-if answers without changing anything."""
+
+import uuid
+from datetime import date
+
+import pytest
+from e2e_driver import ACCREDITED, achievement_body, eventually
+
+from creditflow.events import (
+    CreditValue,
+    LearningOutcome,
+    Level,
+    Module,
+    ProgrammePublished,
+    ProgrammePublishedData,
+    RecognitionPolicyPublished,
+    RecognitionPolicyPublishedData,
+    RecognitionRequested,
+    RecognitionRequestedData,
+    Requirement,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_an_award_and_a_recognition_complete_a_qualification_the_issuer_awards(driver):
+    home, home_headers = await driver.institution(quality_assurance=ACCREDITED)
+    certificate = await driver.issuer.post("/achievements", headers=home_headers, json=achievement_body(
+        home, achievement_id="ach-cert-ds", title="Certificate in Data Science", achievement_type="Certificate",
+        workload_hours=300, credits={"value": 12, "framework": "ects"}, assessment_type="mixed"))
+    assert certificate.status_code == 201, certificate.text
+    programme = ProgrammePublishedData(
+        programme_id=f"cert-{uuid.uuid4().hex[:6]}", institution_id=home, version=1, effective_from=date(2025, 1, 1),
+        title="Certificate in Data Science", total_credits=CreditValue(value=12, framework="ects"),
+        modules=[Module(module_id="mod-ml", title="Machine learning", credits=CreditValue(value=6, framework="ects"),
+                        level=Level(eqf=6), learning_outcomes=[LearningOutcome(
+                            statement="Train and evaluate a classifier")])],
+        requirements=[Requirement(requirement_id="core", kind="required", options=["ach-ml-intro"]),
+                      Requirement(requirement_id="recognised", kind="elective", options=["mod-ml"], min_items=1)],
+        max_recognised_share=0.5, award_mode="automatic", achievement_id="ach-cert-ds")
+    await driver.publish(ProgrammePublished(producer=home, data=programme), RecognitionPolicyPublished(
+        producer=home, data=RecognitionPolicyPublishedData(institution_id=home, version=1,
+                                                           effective_from=date(2025, 1, 1),
+                                                           accepted_qa_bodies=["EKKA"])))
+    stacking_registrar = driver.registrar(home, service="stacking")
+    recognition_registrar = driver.registrar(home, service="recognition")
+
+    async def programme_known():
+        listed = (await driver.stacking.get("/programmes", headers=stacking_registrar)).json()
+        rules = (await driver.recognition.get("/rules", headers=recognition_registrar)).json()
+        return any(p["programme_id"] == programme.programme_id for p in listed) and rules["policy"] and \
+            programme.programme_id in rules["programmes"]
+
+    await eventually(programme_known, "stacking and recognition to accept the programme")
+
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    own = await driver.award(home_headers, learner)
+    source, source_headers = await driver.institution(quality_assurance=ACCREDITED)
+    elsewhere = await driver.award(source_headers, learner)
+    await driver.publish(RecognitionRequested(producer=home, learner_id=learner, data=RecognitionRequestedData(
+        case_id=f"case-{uuid.uuid4().hex[:8]}", institution_id=home, programme_id=programme.programme_id,
+        module_ids=["mod-ml"], credential_ids=[elsewhere["credential_id"]])))
+
+    registrar = driver.registrar(home)
+    record = await driver.record(learner, registrar, timeout_s=30, until=lambda r: any(
+        a["built_from"] for a in r["achievements"]))
+    [qualification] = [a for a in record["achievements"] if a["built_from"]]
+    assert qualification["achievement_id"] == "ach-cert-ds" and qualification["institution_id"] == home
+    assert qualification["built_from"] == sorted([own["credential_id"], elsewhere["credential_id"]])
+    [progress] = record["progress"]
+    assert progress["programme_id"] == programme.programme_id and progress["missing_requirements"] == []
+    [completed] = record["qualifications"]
+    assert completed["status"] == "completed"
+    full = (await driver.records.get(f"/learners/{learner}/record", headers=registrar)).json()
+    assert {(a["sourceId"], a["targetId"]) for a in full["associations"]} == {
+        (own["credential_id"], qualification["credential_id"]),
+        (elsewhere["credential_id"], qualification["credential_id"])}
+
+    # What-if for a learner who holds only the home credential: the recognition would complete it; nothing changes.
+    other = f"learner-{uuid.uuid4().hex[:8]}"
+    await driver.award(home_headers, other)
+    path = f"/learners/{other}/programmes/{programme.programme_id}"
+
+    async def progress_of_other():
+        response = await driver.stacking.get(f"{path}/progress", headers=stacking_registrar)
+        return response.json() if response.status_code == 200 else None
+
+    before = await eventually(progress_of_other, "the other learner's progress")
+    assert before["progress"]["missing_requirements"] == ["recognised"]
+    asked = await driver.stacking.post(f"{path}/what-if", headers=stacking_registrar, json={
+        "recognitions": [{"module_id": "mod-ml", "credits": {"value": 6, "framework": "ects"}}]})
+    assert asked.status_code == 200 and asked.json()["progress"]["complete"] is True
+    assert await progress_of_other() == before
