@@ -14,13 +14,11 @@ from typing import Any
 
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
-from .kafka import Delivery
 from .settings import Settings
 
 Document = dict[str, Any]
-APPLIED = "_applied"
 REVISION = "_rev"
 
 
@@ -28,68 +26,8 @@ def mongo_client(settings: Settings) -> AsyncMongoClient:
     return AsyncMongoClient(settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=10_000)
 
 
-def _marker_key(delivery: Delivery) -> str:
-    # Field names must not contain dots; Kafka topic names cannot contain '~', so the mapping is reversible.
-    return f"{delivery.topic.replace('.', '~')}:{delivery.partition}"
-
-
-def already_applied(document: Document | None, delivery: Delivery) -> bool:
-    """True when this record, or a later one of the same partition, was already folded into the document."""
-    if document is None:
-        return False
-    return document.get(APPLIED, {}).get(_marker_key(delivery), -1) >= delivery.offset
-
-
-def watermarks_after(document: Document | None, delivery: Delivery) -> dict[str, int]:
-    """The document's watermarks with this record's partition moved to it: one entry per source partition, so they
-    stay bounded however many events are applied."""
-    markers = dict((document or {}).get(APPLIED, {}))
-    markers[_marker_key(delivery)] = delivery.offset
-    return markers
-
-
 class ConcurrentUpdate(Exception):
-    """Another writer changed the document between our read and our write; the record is retried."""
-
-
-async def apply_once(
-    collection: AsyncCollection,
-    doc_id: str,
-    delivery: Delivery,
-    fold: Callable[[Document | None], Document],
-) -> bool:
-    """Fold one record into the document `doc_id`, exactly once per record.
-
-    The new state and the record's watermark are written together in one single-document replace, guarded by the
-    revision read, so a redelivered record (crash before the offset commit) changes nothing and a concurrent writer
-    is detected. Returns False when the record had already been applied.
-    """
-    locks = await _LOCKS.acquire(collection, [doc_id])
-    try:
-        return await _apply_once(collection, doc_id, delivery, fold)
-    finally:
-        for lock in locks:
-            lock.release()
-
-
-async def _apply_once(
-    collection: AsyncCollection, doc_id: str, delivery: Delivery, fold: Callable[[Document | None], Document]
-) -> bool:
-    current = await collection.find_one({"_id": doc_id})
-    if already_applied(current, delivery):
-        return False
-    revision = (current or {}).get(REVISION, 0)
-    new = {**fold(current), "_id": doc_id, APPLIED: watermarks_after(current, delivery), REVISION: revision + 1}
-    if current is None:
-        try:
-            await collection.insert_one(new)
-        except DuplicateKeyError as exc:
-            raise ConcurrentUpdate(doc_id) from exc
-        return True
-    result = await collection.replace_one({"_id": doc_id, REVISION: revision}, new)
-    if result.matched_count != 1:
-        raise ConcurrentUpdate(doc_id)
-    return True
+    """Another writer kept winning the race for a document; the record is retried."""
 
 
 MAX_FOLD_ATTEMPTS = 5

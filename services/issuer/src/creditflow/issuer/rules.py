@@ -145,6 +145,7 @@ def classify_size(achievement: Achievement) -> SizeClassification | None:
 
 # ----------------------------------------------------------------------------------------- conversion to ECTS
 
+
 def to_ects(achievement: Achievement) -> list[EctsConversion]:
     """The ECTS figures for an achievement, each with its rule: by notional hours, and by convention where one
     exists (AQF has none: its volume is hours)."""

@@ -431,16 +431,18 @@ def _assess(module: Module, offered: list[Offered], case: Case, policy: Recognit
 # ------------------------------------------------------------------------------------------------ the decision
 
 
+def _fit(offered: Offered, module: Module) -> float:
+    matches = outcomes.best_matches(module.learning_outcomes,
+                                    [(offered.credential_id, lo) for lo in offered.achievement.learning_outcomes])
+    return sum(m.score for m in matches)
+
+
 def _assign(modules: list[Module], offered: list[Offered]) -> dict[str, list[Offered]]:
     """Each credential counts toward one module only: the one whose outcomes it covers best (ties: request order).
     One module takes every credential."""
     assigned: dict[str, list[Offered]] = {m.module_id: [] for m in modules}
     for o in offered:
-        def score(module: Module) -> float:
-            matches = outcomes.best_matches(module.learning_outcomes,
-                                            [(o.credential_id, lo) for lo in o.achievement.learning_outcomes])
-            return sum(m.score for m in matches)
-        best = max(modules, key=score)  # max keeps the first of equals
+        best = max(modules, key=lambda module, o=o: _fit(o, module))  # max keeps the first of equals
         assigned[best.module_id].append(o)
     return assigned
 

@@ -207,7 +207,7 @@ def progress_events(facts: LearnerFacts, programmes: dict[str, list[ProgrammePub
         data = current.data()
         found: list[Event] = []
 
-        def envelope(kind: str, n: int) -> dict:
+        def envelope(kind: str, n: int, programme_id: str = programme_id) -> dict:
             return {"event_id": uuid.uuid5(_IDS, f"{facts.learner_id}\x1f{programme_id}\x1f{kind}\x1f{n}"),
                     "producer": PRODUCER, "learner_id": facts.learner_id, "occurred_at": now,
                     "correlation_id": facts.correlation_id}
