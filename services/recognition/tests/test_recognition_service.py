@@ -1,18 +1,12 @@
 """Recognition on the real broker and FerretDB, with a fake clock: the procedure from request to review, overdue
 notices, invalidation, policy changes, bad input, and every handler idempotent under redelivery."""
 
-import itertools
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-import httpx
 import pytest
 from contract_factories import achievement
-from fastapi import FastAPI
-from kafka_helpers import records
-from recognition_factories import ACCREDITED, NOW, OUTCOMES, RECEIVER, SOURCE, module, policy, programme
-
 from creditflow.events import (
     CredentialAwarded,
     CredentialAwardedData,
@@ -29,18 +23,17 @@ from creditflow.events import (
     RecognitionPolicyPublished,
     RecognitionRequested,
     RecognitionRequestedData,
-    decode,
 )
 from creditflow.events.topics import RECOGNITIONS
 from creditflow.recognition import api, handlers
 from creditflow.recognition.service import Recognition
 from creditflow.recognition.store import RecognitionStore
-from creditflow.runtime.http import install_http_conventions
-from creditflow.runtime.kafka import Delivery, Rejected, make_broker
+from creditflow.runtime.kafka import Rejected, make_broker
 from creditflow.runtime.mongo import mongo_client
+from recognition_factories import ACCREDITED, NOW, OUTCOMES, RECEIVER, SOURCE, module, policy, programme
+from service_harness import ServiceHarness
 
 pytestmark = pytest.mark.integration
-offsets = itertools.count()
 
 
 class FakeClock:
@@ -51,31 +44,23 @@ class FakeClock:
         return self.now
 
 
-class Harness:
+class Harness(ServiceHarness):
     """The recognition service's parts on real servers, driven through its handlers and its HTTP API."""
 
     def __init__(self, recognition, bootstrap):
-        self.recognition, self.bootstrap = recognition, bootstrap
+        super().__init__(api.router(recognition), recognition.store.tokens, bootstrap, RECOGNITIONS.name)
+        self.recognition = recognition
         self.learner_handler = handlers.on_learner_event(recognition)
         self.registry_handler = handlers.on_registry_event(recognition)
-        app = FastAPI()
-        install_http_conventions(app)
-        app.include_router(api.router(recognition))
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://recognition")
 
     async def learner(self, event):
-        await self.learner_handler(event, Delivery("creditflow.learner.x", 0, next(offsets)))
+        await self.deliver(self.learner_handler, event)
 
     async def registry(self, event):
-        await self.registry_handler(event, Delivery("creditflow.registry.x", 0, next(offsets)))
+        await self.deliver(self.registry_handler, event)
 
     async def registrar(self, institution_id=RECEIVER):
-        token = await self.recognition.store.tokens.create(institution_id, NOW)
-        return {"Authorization": f"Bearer {token}"}
-
-    async def published(self, learner, at_least):
-        found = await records(self.bootstrap, RECOGNITIONS.name, learner, at_least=at_least)
-        return [decode(r.value) for r in found]
+        return await super().registrar(institution_id)
 
 
 @pytest.fixture
@@ -94,7 +79,7 @@ async def harness(servers):
         max_recognised_share=0.3)))
     await harness.registry(RecognitionPolicyPublished(producer=RECEIVER, data=policy()))
     yield harness
-    await harness.http.aclose()
+    await harness.close()
     await broker.stop()
     await client.drop_database(settings.mongodb_database)
     await client.close()

@@ -1,16 +1,11 @@
 """Stacking on the real broker and FerretDB: progress published only on change, completion, invalidation after a
 revocation, refused programmes, what-if without side effects, and registrar tenancy."""
 
-import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-import httpx
 import pytest
 from contract_factories import achievement
-from fastapi import FastAPI
-from kafka_helpers import records
-
 from creditflow.events import (
     CredentialAwarded,
     CredentialAwardedData,
@@ -25,20 +20,18 @@ from creditflow.events import (
     RecognitionDecided,
     RecognitionDecidedData,
     Requirement,
-    decode,
 )
 from creditflow.events.topics import PROGRESS
-from creditflow.runtime.http import install_http_conventions
-from creditflow.runtime.kafka import Delivery, Rejected, make_broker
+from creditflow.runtime.kafka import Rejected, make_broker
 from creditflow.runtime.mongo import mongo_client
 from creditflow.stacking import api, handlers
 from creditflow.stacking.service import Stacking
 from creditflow.stacking.store import StackingStore
+from service_harness import ServiceHarness
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 9, 1, tzinfo=UTC)
 HOME = "uni-tartu"
-offsets = itertools.count()
 
 
 def programme(**overrides):
@@ -51,29 +44,21 @@ def programme(**overrides):
     return ProgrammePublishedData(**{**fields, **overrides})
 
 
-class Harness:
+class Harness(ServiceHarness):
     def __init__(self, stacking, bootstrap):
-        self.stacking, self.bootstrap = stacking, bootstrap
+        super().__init__(api.router(stacking), stacking.store.tokens, bootstrap, PROGRESS.name)
+        self.stacking = stacking
         self.learner_handler = handlers.on_learner_event(stacking)
         self.programme_handler = handlers.on_programme(stacking)
-        app = FastAPI()
-        install_http_conventions(app)
-        app.include_router(api.router(stacking))
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stacking")
 
     async def learner(self, event):
-        await self.learner_handler(event, Delivery("creditflow.learner.x", 0, next(offsets)))
+        await self.deliver(self.learner_handler, event)
 
     async def programme(self, data):
-        await self.programme_handler(ProgrammePublished(producer=data.institution_id, data=data),
-                                     Delivery("creditflow.registry.programmes", 0, next(offsets)))
+        await self.deliver(self.programme_handler, ProgrammePublished(producer=data.institution_id, data=data))
 
     async def registrar(self, institution_id=HOME):
-        token = await self.stacking.store.tokens.create(institution_id, NOW)
-        return {"Authorization": f"Bearer {token}"}
-
-    async def published(self, learner, at_least):
-        return [decode(r.value) for r in await records(self.bootstrap, PROGRESS.name, learner, at_least=at_least)]
+        return await super().registrar(institution_id)
 
 
 @pytest.fixture
@@ -85,7 +70,7 @@ async def harness(servers):
                       servers.kafka_bootstrap)
     await harness.programme(programme())
     yield harness
-    await harness.http.aclose()
+    await harness.close()
     await broker.stop()
     await client.drop_database(settings.mongodb_database)
     await client.close()

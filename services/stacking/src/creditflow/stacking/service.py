@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from creditflow.events import Event, ProgrammePublished
+from creditflow.events import CredentialAwarded, Event, ProgrammePublished
 from faststream.kafka import KafkaBroker
 
 from . import domain, facts
@@ -23,15 +23,20 @@ class Stacking:
     def __init__(self, store: StackingStore, broker: KafkaBroker, clock: Clock = utc_now) -> None:
         self.store, self.broker, self.clock = store, broker, clock
 
-    async def programmes_for(self, known: facts.LearnerFacts) -> Programmes:
-        ids = facts.relevant_programmes(known) | await self.store.programmes_with_options(facts.achievement_ids(known))
+    async def programmes_for(self, known: facts.LearnerFacts, achievement_ids: set[str] | None = None) -> Programmes:
+        """Versions of the programmes the learner's facts reach: declared ones, those already tracked, and those
+        whose requirements name one of `achievement_ids` (default: every achievement the learner holds)."""
+        options = facts.achievement_ids(known) if achievement_ids is None else achievement_ids
+        ids = facts.relevant_programmes(known) | await self.store.programmes_with_options(options)
         return await self.store.versions(ids)
 
     async def learner_event(self, event: Event) -> list[Event]:
         learner_id = event.learner_id
         assert learner_id is not None
         before = await self.store.facts(learner_id) or facts.LearnerFacts(learner_id=learner_id)
-        programmes = await self.programmes_for(facts.apply(before, event))
+        # Programmes an earlier credential counts toward are tracked already; only a new award can reach others.
+        new = {event.data.achievement.achievement_id} if isinstance(event, CredentialAwarded) else set()
+        programmes = await self.programmes_for(facts.apply(before, event), new)
 
         def step(current: facts.LearnerFacts):
             return facts.progress_events(facts.apply(current, event), programmes, self.clock())

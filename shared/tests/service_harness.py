@@ -1,0 +1,42 @@
+"""A service's handlers and HTTP router on the real servers, without its process: for integration tests."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import httpx
+from creditflow.events import Event, decode
+from creditflow.runtime.http import install_http_conventions
+from creditflow.runtime.kafka import Delivery, Handler
+from creditflow.runtime.tokens import TokenStore
+from fastapi import APIRouter, FastAPI
+from kafka_helpers import records
+
+_offsets = itertools.count()
+
+
+class ServiceHarness:
+    def __init__(self, router: APIRouter, tokens: TokenStore, bootstrap: str, output_topic: str) -> None:
+        self.tokens, self.bootstrap, self.output_topic = tokens, bootstrap, output_topic
+        app = FastAPI()
+        install_http_conventions(app)
+        app.include_router(router)
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service")
+
+    @staticmethod
+    async def deliver(handler: Handler, event: Event, topic: str = "creditflow.test") -> None:
+        """Hand the event to a Kafka handler as the runtime would, at a fresh offset."""
+        await handler(event, Delivery(topic, 0, next(_offsets)))
+
+    async def registrar(self, institution_id: str) -> dict[str, str]:
+        token = await self.tokens.create(institution_id, datetime.now(UTC))
+        return {"Authorization": f"Bearer {token}"}
+
+    async def published(self, learner_id: str, at_least: int) -> list[Event]:
+        """What the service published for this learner on its output topic, as read back from the broker."""
+        return [decode(r.value) for r in await records(self.bootstrap, self.output_topic, learner_id,
+                                                       at_least=at_least)]
+
+    async def close(self) -> None:
+        await self.http.aclose()
