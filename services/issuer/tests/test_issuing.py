@@ -14,7 +14,8 @@ from creditflow.credentials.verify import check_proof, verify
 from creditflow.events import decode
 from creditflow.events.topics import CREDENTIALS, INSTITUTIONS
 from creditflow.issuer import api, credential, domain
-from creditflow.issuer.app import create_app, relay_once
+from creditflow.issuer.app import create_app, outboxes
+from creditflow.runtime.outbox import relay_all
 from creditflow.issuer.keystore import FileKeyStore
 from creditflow.issuer.rules import Institution
 from creditflow.issuer.store import IssuerStore
@@ -214,8 +215,8 @@ async def test_a_crash_between_store_and_publish_ends_with_exactly_one_event_aft
     assert await issuer.store.save_award(event, 7, "crash-1", datetime(2000, 1, 1, tzinfo=UTC))
 
     runtime = issuer.app.state.runtime
-    assert await relay_once(issuer.store, runtime) == 1
-    assert await relay_once(issuer.store, runtime) == 0
+    assert await relay_all(outboxes(issuer.store), runtime.broker, datetime.now(UTC)) == 1
+    assert await relay_all(outboxes(issuer.store), runtime.broker, datetime.now(UTC)) == 0
     published = await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner)
     assert [json.loads(r.value)["event_id"] for r in published] == [str(event.event_id)]
     # The institution retries the request: the stored award stands; still one credential, still one event.

@@ -8,7 +8,7 @@ the same event_id, which consumers absorb (at-least-once).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from creditflow.events import Event, decode, encode
@@ -19,6 +19,9 @@ from .kafka import publish
 from .logging import get_logger
 
 OUTBOX = "_outbox"
+RELAY_EVERY_S = 5.0
+# An event younger than this may still be on its way out with the request or handler that queued it.
+RELAY_GRACE = timedelta(seconds=10)
 log = get_logger("creditflow.outbox")
 
 
@@ -55,3 +58,8 @@ async def relay(collection: AsyncCollection, broker: KafkaBroker, queued_before:
             published += count
             log.warning("outbox relay published events left pending", doc_id=document["_id"], count=count)
     return published
+
+
+async def relay_all(collections: list[AsyncCollection], broker: KafkaBroker, now: datetime) -> int:
+    """`relay` over every collection that carries an outbox, for events queued more than RELAY_GRACE before `now`."""
+    return sum([await relay(c, broker, now - RELAY_GRACE) for c in collections])

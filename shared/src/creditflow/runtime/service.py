@@ -7,6 +7,7 @@ connects before the lifespan starts, so importing a service does no I/O.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .http import install_http_conventions, problem
@@ -24,6 +26,7 @@ from .kafka import BatchHandler, Handler, make_broker, subscribe, subscribe_batc
 from .logging import configure_logging, get_logger
 from .metrics import exposition
 from .mongo import mongo_client
+from .outbox import RELAY_EVERY_S, relay_all
 from .settings import Settings, installed_service_settings
 
 
@@ -62,6 +65,10 @@ class Runtime:
                 await asyncio.sleep(every_s)
 
         self.background.append(loop)
+
+    def relay_outboxes(self, collections: list[AsyncCollection], clock: Callable[[], datetime]) -> None:
+        """Publish, in the background, events a crashed writer left in these collections' outboxes."""
+        self.repeat(RELAY_EVERY_S, lambda: relay_all(collections, self.broker, clock()), "outbox relay")
 
     @property
     def db(self) -> AsyncDatabase:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from creditflow.runtime.logging import get_logger
-from creditflow.runtime.outbox import relay
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
 from fastapi import FastAPI
@@ -18,12 +16,7 @@ from .keystore import FileKeyStore
 from .store import IssuerStore
 
 HTTP_PORT = 8101
-RELAY_EVERY_S = 5.0
-# An event younger than this may still be on its way out with the request that queued it.
-RELAY_GRACE = timedelta(seconds=10)
 MAX_BODY_BYTES = 2 << 20  # a bulk of 500 awards fits; anything larger is refused with 413
-
-log = get_logger("creditflow.issuer")
 
 
 def options_from_env(settings: Settings) -> api.Options:
@@ -32,9 +25,8 @@ def options_from_env(settings: Settings) -> api.Options:
     return api.Options(public_url=public_url.rstrip("/"), key_store=FileKeyStore(key_dir))
 
 
-async def relay_once(store: IssuerStore, runtime: Runtime, grace: timedelta = RELAY_GRACE) -> int:
-    before = datetime.now(UTC) - grace
-    return sum([await relay(c, runtime.broker, before) for c in (store.institutions, store.achievements, store.awards)])
+def outboxes(store: IssuerStore) -> list:
+    return [store.institutions, store.achievements, store.awards]
 
 
 def create_app(settings: Settings, options: api.Options | None = None) -> FastAPI:
@@ -49,6 +41,6 @@ def create_app(settings: Settings, options: api.Options | None = None) -> FastAP
                           group_id=f"{settings.group_id}.qualifications")
         app.include_router(api.router(runtime, store, options, awarder))
 
-        runtime.repeat(RELAY_EVERY_S, lambda: relay_once(store, runtime), "outbox relay")
+        runtime.relay_outboxes(outboxes(store), lambda: datetime.now(UTC))
 
     return service_app(settings, "creditflow issuer", wire, max_body_bytes=MAX_BODY_BYTES)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 
-from creditflow.runtime.outbox import relay
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
 from fastapi import FastAPI
@@ -15,8 +13,6 @@ from .service import Clock, Recognition, utc_now
 from .store import RecognitionStore
 
 HTTP_PORT = 8103
-RELAY_EVERY_S = 5.0
-RELAY_GRACE = timedelta(seconds=10)
 
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
@@ -32,8 +28,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                           group_id=f"{settings.group_id}.registry")
         app.include_router(api.router(recognition))
 
-        runtime.repeat(RELAY_EVERY_S, lambda: relay(store.cases, runtime.broker, clock() - RELAY_GRACE),
-                       "outbox relay")
+        runtime.relay_outboxes([store.cases], clock)
         runtime.repeat(overdue_every_s, recognition.sweep_overdue, "overdue sweep")
 
     return service_app(settings, "creditflow recognition", wire)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from creditflow.runtime.outbox import relay
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
 from fastapi import FastAPI
@@ -14,8 +11,6 @@ from .service import Clock, Stacking, utc_now
 from .store import StackingStore
 
 HTTP_PORT = 8104
-RELAY_EVERY_S = 5.0
-RELAY_GRACE = timedelta(seconds=10)
 
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
@@ -26,7 +21,6 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_programme(stacking),
                           group_id=f"{settings.group_id}.registry")
         app.include_router(api.router(stacking))
-        runtime.repeat(RELAY_EVERY_S, lambda: relay(store.learners, runtime.broker, clock() - RELAY_GRACE),
-                       "outbox relay")
+        runtime.relay_outboxes([store.learners], clock)
 
     return service_app(settings, "creditflow stacking", wire)
