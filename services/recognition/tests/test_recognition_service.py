@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from contract_factories import achievement
+from creditflow.credentials import jose, keys
 from creditflow.events import (
     CredentialAwarded,
     CredentialAwardedData,
@@ -18,6 +19,7 @@ from creditflow.events import (
     LearningOutcome,
     Level,
     ProgrammePublished,
+    PublicKey,
     RecognitionAppealed,
     RecognitionAppealedData,
     RecognitionPolicyPublished,
@@ -309,3 +311,37 @@ async def test_a_policy_change_decides_open_cases_and_reports_decided_ones_that_
     unchanged = await harness.recognition.store.case(decided_case.data.case_id)
     assert unchanged.latest.data.outcome == "granted" and len(unchanged.decisions) == 1
     assert json.dumps(report, default=str)  # the report is plain data a registrar can export
+
+
+async def test_credentials_from_outside_creditflow_are_verified_on_arrival_and_a_forged_one_is_refused(harness):
+    holder = keys.generate()
+    issuer_id = "https://mooc.example/issuer"
+    await harness.registry(InstitutionRegistered(producer="mooc-signed", data=InstitutionRegisteredData(
+        institution_id="mooc-signed", name="A MOOC platform", country="FI", credit_frameworks=["ects"],
+        quality_assurance=list(ACCREDITED), issuer_id=issuer_id, public_keys=[PublicKey(
+            key_id="k1", public_key_multibase=keys.to_multibase(holder.public_key()),
+            valid_from=datetime(2020, 1, 1, tzinfo=UTC))])))
+    learner = new_learner()
+
+    def signed(credential_id, key):
+        vc = {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": credential_id,
+              "type": ["VerifiableCredential", "OpenBadgeCredential"], "issuer": {"id": issuer_id},
+              "validFrom": "2026-03-01T00:00:00Z",
+              "credentialSubject": {"id": learner, "achievement": {
+                  "id": f"{issuer_id}/achievements/ach-ml", "name": "Applied machine learning",
+                  "fieldOfStudy": "0613", "euMicroCredential": {
+                      "learningOutcomes": [{"statement": s} for s in OUTCOMES], "workloadHours": 150,
+                      "credits": {"value": 6, "framework": "ects"}, "level": {"eqf": 6},
+                      "assessmentType": "project"}}}}
+        return jose.envelope(jose.sign(vc, key, f"{issuer_id}#k1"))
+
+    for credential_id, key, outcome in (("urn:uuid:outside-1", holder, "granted"),
+                                        ("urn:uuid:forged-1", keys.generate(), "denied")):
+        asked = RecognitionRequested(producer=RECEIVER, learner_id=learner, data=RecognitionRequestedData(
+            case_id=f"case-{uuid.uuid4().hex[:8]}", institution_id=RECEIVER, programme_id="msc-ds",
+            module_ids=["mod-ml"], external_credentials=[signed(credential_id, key)]))
+        await harness.learner(asked)
+        state = await harness.recognition.store.case(asked.data.case_id)
+        assert state.credential_ids == [credential_id]
+        assert state.latest.data.outcome == outcome, state.latest.data.reasons
+    assert "signature does not verify" in " ".join(state.latest.data.reasons)

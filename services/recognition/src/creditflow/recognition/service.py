@@ -40,10 +40,8 @@ def default_policy(institution_id: str) -> RecognitionPolicyPublishedData:
 
 
 class Recognition:
-    def __init__(self, store: RecognitionStore, broker: KafkaBroker, clock: Clock = utc_now,
-                 http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, store: RecognitionStore, broker: KafkaBroker, clock: Clock = utc_now) -> None:
         self.store, self.broker, self.clock = store, broker, clock
-        self.http = http or httpx.AsyncClient()
         self.resolve_key = store.key_resolver()
 
     async def _step(self, case_id: str, step: Step) -> list[Event]:
@@ -132,7 +130,8 @@ class Recognition:
         ids join the case's credential_ids."""
         ids = []
         for index, secured in enumerate(event.data.external_credentials):
-            result = await verify(secured, self.resolve_key, http_status_fetcher(self.http), self.clock())
+            async with httpx.AsyncClient() as http:  # rare: only requests that bring outside credentials
+                result = await verify(secured, self.resolve_key, http_status_fetcher(http), self.clock())
             vc = result.credential or {}
             if not vc.get("id"):
                 raise CaseError(422, f"data.external_credentials[{index}]: not a readable credential "
@@ -149,10 +148,7 @@ class Recognition:
             award = {"credential_id": vc["id"], "institution_id": institution_id,
                      "achievement": achievement.model_dump(mode="json"), "awarded_at": vc.get("validFrom"),
                      "grade": ((subject.get("result") or [{}])[0]).get("value"), "credential": secured}
-            await self.store.credentials.update_one(
-                {"_id": vc["id"]}, {"$set": {"learner_id": event.learner_id, "award": award, "external": True,
-                                             "authenticity": result.status, "reasons": result.reasons}},
-                upsert=True)
+            await self.store.put_external(vc["id"], event.learner_id, award, result.status, result.reasons)
             ids.append(vc["id"])
         return ids
 

@@ -117,19 +117,22 @@ class RecognitionStore:
             {"_id": event.data.credential_id},
             {"$set": {"learner_id": event.learner_id, "award": event.data.model_dump(mode="json")}}, upsert=True)
 
-    async def put_revocation(self, event: CredentialRevoked) -> bool:
-        """Record the revocation once (the earliest counts); False when it was already recorded."""
-        result = await self.credentials.update_one(
-            {"_id": event.data.credential_id, "revocation": {"$exists": False}},
-            {"$set": {"learner_id": event.learner_id,
-                      "revocation": {"reason": event.data.reason, "at": event.occurred_at}}})
-        if result.matched_count == 1:
-            return True
-        if await self.credentials.find_one({"_id": event.data.credential_id}) is None:
-            await self.credentials.insert_one({"_id": event.data.credential_id, "learner_id": event.learner_id,
-                                               "revocation": {"reason": event.data.reason, "at": event.occurred_at}})
-            return True
-        return False
+    async def put_revocation(self, event: CredentialRevoked) -> None:
+        """Record the revocation; the earliest one counts, and one may arrive before its award."""
+        current = await self.credentials.find_one({"_id": event.data.credential_id}, {"revocation": 1})
+        earlier = (current or {}).get("revocation")
+        if earlier is None or earlier["at"] > event.occurred_at:
+            await self.credentials.update_one(
+                {"_id": event.data.credential_id},
+                {"$set": {"learner_id": event.learner_id,
+                          "revocation": {"reason": event.data.reason, "at": event.occurred_at}}}, upsert=True)
+
+    async def put_external(self, credential_id: str, learner_id: str, award: dict, authenticity: str,
+                           reasons: list[str]) -> None:
+        """A credential from outside creditflow, as verified when a request brought it."""
+        await self.credentials.update_one(
+            {"_id": credential_id}, {"$set": {"learner_id": learner_id, "award": award, "external": True,
+                                              "authenticity": authenticity, "reasons": reasons}}, upsert=True)
 
     async def held(self, ids: list[str]) -> dict[str, dict]:
         return await find_by_ids(self.credentials, ids)
