@@ -1,7 +1,6 @@
 """Recognition on the real broker and FerretDB, with a fake clock: the procedure from request to review, overdue
 notices, invalidation, policy changes, bad input, and every handler idempotent under redelivery."""
 
-import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -108,6 +107,16 @@ def new_learner():
     return f"learner-{uuid.uuid4().hex[:8]}"
 
 
+async def awarded_and_asked(harness, **award_fields):
+    """A new learner holding one credential, who asks for it to be recognised toward mod-ml."""
+    learner = new_learner()
+    credential = award(learner, **award_fields)
+    await harness.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    return learner, credential, asked
+
+
 async def test_a_request_is_checked_and_decided_automatically_once_however_often_it_is_delivered(harness):
     learner = new_learner()
     credential = award(learner)
@@ -162,11 +171,7 @@ async def test_a_referred_case_waits_in_the_queue_until_a_registrar_decides_and_
 
 
 async def test_a_registrar_decision_that_breaks_a_rule_is_refused_with_the_field_named(harness):
-    learner = new_learner()
-    credential = award(learner, source="diploma-mill")
-    await harness.learner(credential)
-    asked = request(learner, [credential.data.credential_id])
-    await harness.learner(asked)
+    learner, credential, asked = await awarded_and_asked(harness, source="diploma-mill")
     registrar = await harness.registrar()
     cases = [
         ({"registrar": "A", "outcome": "granted", "recognised": [{"module_id": "mod-stats"}], "reasons": ["x"]},
@@ -183,11 +188,8 @@ async def test_a_registrar_decision_that_breaks_a_rule_is_refused_with_the_field
 
 
 async def test_an_appeal_reopens_the_case_once_and_the_review_supersedes_the_decision(harness):
-    learner = new_learner()
-    credential = award(learner, level=Level(eqf=4))  # below the module: partial, as electives
-    await harness.learner(credential)
-    asked = request(learner, [credential.data.credential_id])
-    await harness.learner(asked)
+    # Below the module's level: partial, as electives.
+    learner, credential, asked = await awarded_and_asked(harness, level=Level(eqf=4))
     state = await harness.recognition.store.case(asked.data.case_id)
     assert state.latest.data.outcome == "partial"
     appealed = RecognitionAppealed(producer=learner, learner_id=learner, data=RecognitionAppealedData(
@@ -210,11 +212,7 @@ async def test_an_appeal_reopens_the_case_once_and_the_review_supersedes_the_dec
 
 
 async def test_an_overdue_case_is_notified_once_and_flagged_in_the_queue(harness):
-    learner = new_learner()
-    credential = award(learner, source="diploma-mill")
-    await harness.learner(credential)
-    asked = request(learner, [credential.data.credential_id])
-    await harness.learner(asked)
+    learner, credential, asked = await awarded_and_asked(harness, source="diploma-mill")
     clock = harness.recognition.clock
     clock.now = NOW + timedelta(days=125)  # 1 September + 4 months is 1 January
     assert await harness.recognition.sweep_overdue() >= 1
@@ -227,11 +225,7 @@ async def test_an_overdue_case_is_notified_once_and_flagged_in_the_queue(harness
 
 
 async def test_revoking_a_credential_invalidates_the_decision_that_relied_on_it(harness):
-    learner = new_learner()
-    credential = award(learner)
-    await harness.learner(credential)
-    asked = request(learner, [credential.data.credential_id])
-    await harness.learner(asked)
+    learner, credential, asked = await awarded_and_asked(harness)
     revoked = CredentialRevoked(producer=SOURCE, learner_id=learner, data=CredentialRevokedData(
         credential_id=credential.data.credential_id, institution_id=SOURCE, reason="academic misconduct"))
     await harness.learner(revoked)
@@ -310,7 +304,6 @@ async def test_a_policy_change_decides_open_cases_and_reports_decided_ones_that_
     assert (difference["decided"], difference["would_now_be"]) == ("granted", "denied")
     unchanged = await harness.recognition.store.case(decided_case.data.case_id)
     assert unchanged.latest.data.outcome == "granted" and len(unchanged.decisions) == 1
-    assert json.dumps(report, default=str)  # the report is plain data a registrar can export
 
 
 async def test_credentials_from_outside_creditflow_are_verified_on_arrival_and_a_forged_one_is_refused(harness):

@@ -183,14 +183,8 @@ def progress(facts: LearnerFacts, versions: list[ProgrammePublishedData], now: d
 
 def _basis(progress: Progress, facts: LearnerFacts) -> list[str]:
     """The credentials behind the allocation: a recognition stands for the credentials it was granted on."""
-    ids = set()
-    for allocation in progress.allocations:
-        if allocation.source == "recognition":
-            item = next(i for i in items_for(facts, progress.programme) if i.item_id == allocation.credential_id)
-            ids |= set(item.credential_ids)
-        else:
-            ids.add(allocation.credential_id)
-    return sorted(ids)
+    items = {i.item_id: i for i in items_for(facts, progress.programme)}
+    return sorted({c for a in progress.allocations for c in items[a.credential_id].basis_ids})
 
 
 def progress_events(facts: LearnerFacts, programmes: dict[str, list[ProgrammePublishedData]],
