@@ -1,6 +1,7 @@
 """End to end for stacking, every service running as a process on the real broker and FerretDB: an award and a
 recognition arrive, progress updates, the programme completes, the issuer awards the qualification, and it shows in
-the learner record with `isPartOf` associations; what-if answers without changing anything."""
+the learner record with `isPartOf` associations; a revocation invalidates it and the issuer revokes it; what-if
+answers without changing anything."""
 
 import uuid
 from datetime import date
@@ -77,6 +78,17 @@ async def test_an_award_and_a_recognition_complete_a_qualification_the_issuer_aw
     assert {(a["sourceId"], a["targetId"]) for a in full["associations"]} == {
         (own["credential_id"], qualification["credential_id"]),
         (elsewhere["credential_id"], qualification["credential_id"])}
+
+    # A revocation breaks it: stacking says so, the issuer revokes the qualification, the record shows both.
+    revoked = await driver.issuer.post(f"/credentials/{own['credential_id']}/revoke", headers=home_headers,
+                                       json={"reason": "awarded in error"})
+    assert revoked.status_code == 200
+    record = await driver.record(learner, registrar, timeout_s=30, until=lambda r: r["qualifications"][0][
+        "status"] == "invalidated" and r["achievements"] and all(
+        a["status"] == "revoked" for a in r["achievements"] if a["built_from"]))
+    assert "awarded in error" in record["qualifications"][0]["reason"]
+    full = (await driver.records.get(f"/learners/{learner}/record", headers=registrar)).json()
+    assert full["associations"] == []
 
     # What-if for a learner who holds only the home credential: the recognition would complete it; nothing changes.
     other = f"learner-{uuid.uuid4().hex[:8]}"
