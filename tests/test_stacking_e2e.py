@@ -65,8 +65,11 @@ async def test_an_award_and_a_recognition_complete_a_qualification_the_issuer_aw
         module_ids=["mod-ml"], credential_ids=[elsewhere["credential_id"]])))
 
     registrar = driver.registrar(home)
+    # Progress and completion travel on the progress topic, the qualification's credential on the credentials
+    # topic: the record may show either first, so wait for both.
     record = await driver.record(learner, registrar, timeout_s=30, until=lambda r: any(
-        a["built_from"] for a in r["achievements"]))
+        a["built_from"] for a in r["achievements"]) and r["qualifications"] and r["progress"] and all(
+        not p["missing_requirements"] for p in r["progress"]))
     [qualification] = [a for a in record["achievements"] if a["built_from"]]
     assert qualification["achievement_id"] == "ach-cert-ds" and qualification["institution_id"] == home
     assert qualification["built_from"] == sorted([own["credential_id"], elsewhere["credential_id"]])
