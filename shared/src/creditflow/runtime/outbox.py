@@ -38,12 +38,21 @@ def pending_fields(events: list[Event], queued_at: datetime) -> dict[str, Any]:
 
 
 async def flush(collection: AsyncCollection, doc_id: str, broker: KafkaBroker) -> int:
-    """Publish the document's pending events in order and remove each once the broker acknowledged it."""
+    """Publish the document's pending events in order, then remove those the broker acknowledged.
+
+    One removal for all of them, not one per event: a learner's award can move progress toward many programmes at
+    once, and on FerretDB every write costs a scan. If publishing fails part way, the acknowledged events are still
+    removed and the rest stay for the relay."""
     document = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
     pending = sorted((document or {}).get(OUTBOX, {}).items(), key=lambda item: (item[1]["queued_at"], item[1]["seq"]))
-    for event_id, entry in pending:
-        await publish(broker, decode(entry["payload"].encode()))
-        await collection.update_one({"_id": doc_id}, {"$unset": {f"{OUTBOX}.{event_id}": ""}})
+    published: list[str] = []
+    try:
+        for event_id, entry in pending:
+            await publish(broker, decode(entry["payload"].encode()))
+            published.append(event_id)
+    finally:
+        if published:
+            await collection.update_one({"_id": doc_id}, {"$unset": {f"{OUTBOX}.{e}": "" for e in published}})
     return len(pending)
 
 
