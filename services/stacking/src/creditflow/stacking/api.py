@@ -95,7 +95,9 @@ def router(stacking: Stacking) -> APIRouter:
         known = await learner(learner_id, institution_id)
         versions = await programme(programme_id, institution_id)
         now = stacking.clock()
-        current = facts.progress(known, versions, now)
+        standing = facts.standing(known, versions, now)
+        assert standing is not None  # `programme` answered 404 when there are no versions
+        measured, at = standing
         extra = [domain.Item(item_id=c.credential_id if c.credential_id != "hypothetical" else f"hypothetical-{i}",
                              source="credential", options=frozenset({c.achievement_id}), credits=c.credits,
                              awarded_at=(c.awarded_at or now).astimezone(UTC), eqf=c.eqf, grade=c.grade,
@@ -104,8 +106,8 @@ def router(stacking: Stacking) -> APIRouter:
                               options=frozenset({r.module_id}) if r.basis == "equivalence" else frozenset(),
                               credits=r.credits, awarded_at=now, credential_ids=(f"hypothetical-recognition-{i}",))
                   for i, r in enumerate(body.recognitions)]
-        items = domain.hypothetical(facts.items_for(known, current.programme), extra)
-        return _view(domain.allocate(current.programme, items, now))
+        items = domain.hypothetical(facts.items_for(known, measured), extra)
+        return _view(domain.allocate(measured, items, at))
 
     @api.get("/learners/{learner_id}/closest", response_model=list[Closest])
     async def closest(learner_id: Identifier, institution_id: Registrar) -> Any:

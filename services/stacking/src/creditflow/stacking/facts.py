@@ -74,6 +74,8 @@ class Tracked(BaseModel):
     institution_id: str
     published: StackingProgressUpdatedData | None = None
     completed_with: list[str] | None = None
+    completed_at: datetime | None = None
+    completed_version: int | None = None
     sequence: int = 0
 
 
@@ -174,11 +176,32 @@ def achievement_ids(facts: LearnerFacts) -> set[str]:
     return {h.award.achievement.achievement_id for h in facts.credentials.values() if h.award}
 
 
-def progress(facts: LearnerFacts, versions: list[ProgrammePublishedData], now: datetime) -> Progress | None:
+def standing(facts: LearnerFacts, versions: list[ProgrammePublishedData],
+             now: datetime) -> tuple[ProgrammePublishedData, datetime] | None:
+    """The programme version the learner is measured against, and as of when.
+
+    A completed qualification stays measured against the version and the moment it was completed: it was earned
+    then, so time passing (a recency window) or a later version of the programme never undoes it; only a
+    revocation or an invalidated recognition can. Anyone else is measured now, against the version for their start."""
     programme_id = versions[0].programme_id if versions else None
-    enrolment = facts.enrolments.get(programme_id) if programme_id else None
+    if programme_id is None:
+        return None
+    tracked = facts.programmes.get(programme_id)
+    if tracked and tracked.completed_with is not None and tracked.completed_at is not None:
+        pinned = next((v for v in versions if v.version == tracked.completed_version), None)
+        if pinned:
+            return pinned, tracked.completed_at
+    enrolment = facts.enrolments.get(programme_id)
     programme = version_for(versions, enrolment.value if enrolment else None)  # type: ignore[arg-type]
-    return allocate(programme, items_for(facts, programme), now) if programme else None
+    return (programme, now) if programme else None
+
+
+def progress(facts: LearnerFacts, versions: list[ProgrammePublishedData], now: datetime) -> Progress | None:
+    found = standing(facts, versions, now)
+    if found is None:
+        return None
+    programme, at = found
+    return allocate(programme, items_for(facts, programme), at)
 
 
 def _basis(progress: Progress, facts: LearnerFacts) -> list[str]:
@@ -193,45 +216,54 @@ def progress_events(facts: LearnerFacts, programmes: dict[str, list[ProgrammePub
     events: list[Event] = []
     tracked = dict(facts.programmes)
     for programme_id in sorted(programmes):
-        current = progress(facts, programmes[programme_id], now)
+        versions = programmes[programme_id]
+        current = progress(facts, versions, now)
         if current is None or (not current.allocations and programme_id not in facts.enrolments
                                and programme_id not in tracked):
             continue
         state = tracked.get(programme_id) or Tracked(institution_id=current.programme.institution_id)
-        data = current.data()
+        sequence = state.sequence
         found: list[Event] = []
 
-        def envelope(kind: str, n: int, programme_id: str = programme_id) -> dict:
-            return {"event_id": uuid.uuid5(_IDS, f"{facts.learner_id}\x1f{programme_id}\x1f{kind}\x1f{n}"),
+        def envelope(kind: str, programme_id: str = programme_id) -> dict:
+            nonlocal sequence
+            sequence += 1
+            return {"event_id": uuid.uuid5(_IDS, f"{facts.learner_id}\x1f{programme_id}\x1f{kind}\x1f{sequence}"),
                     "producer": PRODUCER, "learner_id": facts.learner_id, "occurred_at": now,
                     "correlation_id": facts.correlation_id}
 
-        sequence = state.sequence
+        def common(measured: Progress, programme_id: str = programme_id) -> dict:
+            return {"programme_id": programme_id, "institution_id": measured.programme.institution_id,
+                    "programme_version": measured.programme.version}
+
         completed_with = state.completed_with
-        if data != state.published:
-            sequence += 1
-            found.append(StackingProgressUpdated(**envelope("progress", sequence), data=data))
-        common = {"programme_id": programme_id, "institution_id": current.programme.institution_id,
-                  "programme_version": current.programme.version}
-        if current.complete and completed_with is None:
-            sequence += 1
-            completed_with = [a.credential_id for a in current.allocations]
-            found.append(QualificationCompleted(**envelope("completed", sequence), data=QualificationCompletedData(
-                **common, credential_ids=_basis(current, facts), award_mode=current.programme.award_mode,
-                achievement_id=current.programme.achievement_id)))
-        elif not current.complete and completed_with is not None:
-            sequence += 1
+        completion: dict = {}
+        invalidation: QualificationInvalidatedData | None = None
+        if completed_with is not None and not current.complete:
             gone = lost(completed_with, current) or completed_with
             reasons = {e.credential_id: e.reason for e in current.not_counted}
             why = "; ".join(f"{g}: {reasons.get(g, 'no longer counts')}" for g in gone)
-            found.append(QualificationInvalidated(**envelope("invalidated", sequence),
-                                                  data=QualificationInvalidatedData(
-                **common, credential_ids=completed_with, lost=gone,
-                reason=f"the qualification no longer holds: {why}"[:2000])))
+            invalidation = QualificationInvalidatedData(**common(current), credential_ids=completed_with, lost=gone,
+                                                        reason=f"the qualification no longer holds: {why}"[:2000])
             completed_with = None
+            completion = {"completed_with": None, "completed_at": None, "completed_version": None}
+            # No longer completed, the learner is measured as of now again.
+            current = progress(facts.model_copy(update={"programmes": {
+                **tracked, programme_id: state.model_copy(update=completion)}}), versions, now)
+            assert current is not None
+        data = current.data()
+        if data != state.published:
+            found.append(StackingProgressUpdated(**envelope("progress"), data=data))
+        if invalidation is not None:
+            found.append(QualificationInvalidated(**envelope("invalidated"), data=invalidation))
+        if current.complete and completed_with is None:
+            completion = {"completed_with": [a.credential_id for a in current.allocations], "completed_at": now,
+                          "completed_version": current.programme.version}
+            found.append(QualificationCompleted(**envelope("completed"), data=QualificationCompletedData(
+                **common(current), credential_ids=_basis(current, facts), award_mode=current.programme.award_mode,
+                achievement_id=current.programme.achievement_id)))
         if found:
-            tracked[programme_id] = state.model_copy(update={"published": data, "completed_with": completed_with,
-                                                             "sequence": sequence})
+            tracked[programme_id] = state.model_copy(update={"published": data, "sequence": sequence, **completion})
             events += found
     return facts.model_copy(update={"programmes": tracked}), events
 
