@@ -165,3 +165,19 @@ async def test_what_if_answers_without_changing_anything_and_closest_lists_what_
     assert (await harness.http.get(f"{path}/progress", headers=stranger)).status_code == 404
     bad = await harness.http.post(f"{path}/what-if", headers=registrar, json={"credentials": [{"achievement_id": "x"}]})
     assert bad.status_code == 422 and "credentials.0.credits" in bad.text
+
+
+async def test_a_new_programme_brings_the_learners_it_concerns_up_to_date_and_no_one_else(harness):
+    holder, bystander = learner_id(), learner_id()
+    await harness.learner(award(holder, "ach-python"))
+    await harness.learner(award(bystander, "ach-cooking"))
+    before = len(await harness.published(holder, at_least=1))  # progress toward cert-ds
+    python_only = programme(programme_id="cert-py", title="Certificate in Python", achievement_id="ach-cert-py",
+                            total_credits=CreditValue(value=5, framework="ects"),
+                            requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"])])
+    await harness.programme(python_only)
+    await harness.programme(python_only)  # redelivered: nothing more
+    events = (await harness.published(holder, at_least=before + 2))[before:]
+    assert [(e.event_type.split(".")[2:4], e.data.programme_id) for e in events] == [
+        (["progress", "updated"], "cert-py"), (["qualification", "completed"], "cert-py")]
+    assert await harness.published(bystander, at_least=0) == []

@@ -176,6 +176,13 @@ def achievement_ids(facts: LearnerFacts) -> set[str]:
     return {h.award.achievement.achievement_id for h in facts.credentials.values() if h.award}
 
 
+def reach(facts: LearnerFacts) -> list[str]:
+    """Keys of what a newly published programme may concern in this learner: `achievement:<id>` for each
+    achievement held, `programme:<id>` for each programme the learner is enrolled in or has credits toward."""
+    return sorted({f"achievement:{a}" for a in achievement_ids(facts)}
+                  | {f"programme:{p}" for p in relevant_programmes(facts)})
+
+
 def standing(facts: LearnerFacts, versions: list[ProgrammePublishedData],
              now: datetime) -> tuple[ProgrammePublishedData, datetime] | None:
     """The programme version the learner is measured against, and as of when.

@@ -7,12 +7,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from creditflow.events import CredentialAwarded, Event, ProgrammePublished
+from creditflow.runtime.logging import get_logger
 from faststream.kafka import KafkaBroker
 
 from . import domain, facts
 from .store import Programmes, StackingStore
 
 Clock = Callable[[], datetime]
+REFRESH_LOG_EVERY = 200
+log = get_logger("creditflow.stacking")
 
 
 def utc_now() -> datetime:
@@ -46,8 +49,29 @@ class Stacking:
         return events
 
     async def programme_published(self, event: ProgrammePublished) -> list[str]:
-        """Store a programme version; the reasons it can never be completed, if any (then nothing is stored)."""
+        """Store a programme version and bring the learners it concerns up to date; the reasons it can never be
+        completed, if any (then nothing is stored)."""
         problems = domain.programme_problems(event.data)
         if not problems:
             await self.store.put_programme(event.data)
+            await self.refresh(event.data.programme_id)
         return problems
+
+    async def refresh(self, programme_id: str) -> int:
+        """Recompute every learner the programme may concern, publishing what changed (a learner who already holds
+        enough for a new programme completes it now, not at their next event). Returns how many changed."""
+        programmes = await self.store.versions({programme_id})
+        options = {o for v in programmes.get(programme_id, []) for r in v.requirements for o in r.options}
+        learners = await self.store.learners_reaching(programme_id, options)
+
+        def step(current: facts.LearnerFacts):
+            return facts.progress_events(current, programmes, self.clock())
+
+        changed = 0
+        for done, learner_id in enumerate(learners, 1):
+            changed += bool(await self.store.update(learner_id, step, self.clock()))
+            await self.store.publish(learner_id, self.broker)
+            if done % REFRESH_LOG_EVERY == 0 or done == len(learners):
+                log.info("programme refresh", programme_id=programme_id, learners_done=done, learners=len(learners),
+                         changed=changed)
+        return changed

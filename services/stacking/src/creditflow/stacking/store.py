@@ -13,9 +13,10 @@ from creditflow.runtime.tokens import TokenStore
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .facts import LearnerFacts
+from .facts import LearnerFacts, reach
 
 Programmes = dict[str, list[ProgrammePublishedData]]
+REACH = "reach"  # derived from the facts, so that a new programme finds the learners it may concern
 
 
 class StackingStore:
@@ -48,6 +49,12 @@ class StackingStore:
         cursor = self.programmes.find({"institution_id": institution_id}, {"_id": 1})
         return sorted([d["_id"].removeprefix("programme:") async for d in cursor])
 
+    async def learners_reaching(self, programme_id: str, options: set[str]) -> list[str]:
+        """Learners a programme may concern: those tracking it, enrolled in it or declaring credits toward it, and
+        those holding an achievement it accepts. A collection scan on FerretDB; run on programme publication only."""
+        keys = [f"programme:{programme_id}", *(f"achievement:{o}" for o in sorted(options))]
+        return sorted([d["_id"] async for d in self.learners.find({REACH: {"$in": keys}}, {"_id": 1})])
+
     async def facts(self, learner_id: str) -> LearnerFacts | None:
         document = await self.learners.find_one({"_id": learner_id}, {"facts": 1})
         return LearnerFacts.model_validate(document["facts"]) if document else None
@@ -63,7 +70,7 @@ class StackingStore:
             after, produced = step(before)
             if not produced and after == before:
                 return document or {}
-            return {"facts": after.model_dump(mode="json"),
+            return {"facts": after.model_dump(mode="json"), REACH: reach(after),
                     OUTBOX: {**(document or {}).get(OUTBOX, {}), **entries(produced, now)}}
 
         await fold_batch(self.learners, {learner_id: fold})
