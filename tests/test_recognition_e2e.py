@@ -1,6 +1,7 @@
 """End to end for recognition, every service running as a process on the real broker and FerretDB: an institution
 publishes its programme and policy, a learner asks for recognition, the decision shows in the learner's record; a
-referred case is decided by a registrar over HTTP; a revocation at the issuer invalidates a decision."""
+referred case is decided by a registrar over HTTP, appealed by the learner and reviewed; a revocation at the issuer
+invalidates a decision."""
 
 import uuid
 from datetime import date
@@ -15,6 +16,8 @@ from creditflow.events import (
     Module,
     ProgrammePublished,
     ProgrammePublishedData,
+    RecognitionAppealed,
+    RecognitionAppealedData,
     RecognitionPolicyPublished,
     RecognitionPolicyPublishedData,
     RecognitionRequested,
@@ -77,24 +80,41 @@ async def test_a_request_is_decided_automatically_and_a_revocation_invalidates_i
     assert "awarded in error" in record["recognitions"][0]["reasons"][0]
 
 
-async def test_a_referred_case_is_decided_by_a_registrar_and_shows_in_the_record(driver):
+async def test_a_referred_case_is_decided_by_a_registrar_appealed_and_reviewed_and_shows_in_the_record(driver):
     receiver, programme_id, registrar = await receiving_institution(driver)
     unaccredited, headers = await driver.institution()
     learner = f"learner-{uuid.uuid4().hex[:8]}"
     credential = await driver.award(headers, learner)
     asked = ask(learner, receiver, programme_id, credential["credential_id"])
     await driver.publish(asked)
+    case = f"/cases/{asked.data.case_id}"
 
-    async def queued():
+    async def queued(status):
         queue = (await driver.recognition.get("/cases", headers=registrar)).json()
-        return [c for c in queue if c["case_id"] == asked.data.case_id and c["status"] == "awaiting-registrar"]
+        return [c for c in queue if c["case_id"] == asked.data.case_id and c["status"] == status]
 
-    [item] = await eventually(queued, "the case in the registrar's queue")
+    [item] = await eventually(lambda: queued("awaiting-registrar"), "the case in the registrar's queue")
     assert item["latest_outcome"] == "referred" and item["decision_due"]
-    decided = await driver.recognition.post(f"/cases/{asked.data.case_id}/decisions", headers=registrar, json={
-        "registrar": "Mari Maasikas", "outcome": "granted", "recognised": [{"module_id": "mod-ml"}],
-        "reasons": ["quality assured by a foreign agency, checked by hand"]})
-    assert decided.status_code == 201, decided.text
-    record = await driver.record(learner, driver.registrar(receiver),
+    denied = await driver.recognition.post(f"{case}/decisions", headers=registrar, json={
+        "registrar": "Mari Maasikas", "outcome": "denied",
+        "reasons": ["quality assurance of the provider could not be established"]})
+    assert denied.status_code == 201, denied.text
+    records = driver.registrar(receiver)
+    await driver.record(learner, records, until=lambda r: r["recognitions"] and r["recognitions"][0][
+        "outcome"] == "denied")
+
+    # The learner appeals once; the case returns to the queue and a review board grants it.
+    appeal = RecognitionAppealed(producer=learner, learner_id=learner, data=RecognitionAppealedData(
+        case_id=asked.data.case_id, institution_id=receiver, decision_id=denied.json()["decision_id"],
+        grounds="The provider is accredited by a foreign agency; the certificate is attached."))
+    await driver.publish(appeal)
+    [item] = await eventually(lambda: queued("appealed"), "the appealed case back in the queue")
+    assert item["latest_outcome"] == "denied"
+    reviewed = await driver.recognition.post(f"{case}/decisions", headers=registrar, json={
+        "registrar": "Review board", "outcome": "granted", "recognised": [{"module_id": "mod-ml"}],
+        "reasons": ["the foreign agency is registered in EQAR, checked by hand"]})
+    assert reviewed.status_code == 201, reviewed.text
+    assert reviewed.json()["stage"] == "review" and reviewed.json()["supersedes"] == denied.json()["decision_id"]
+    record = await driver.record(learner, records,
                                  until=lambda r: r["recognitions"] and r["recognitions"][0]["outcome"] == "granted")
-    assert record["recognitions"][0]["decided_by"] == f"registrar Mari Maasikas ({receiver})"
+    assert record["recognitions"][0]["decided_by"] == f"registrar Review board ({receiver})"
