@@ -181,3 +181,21 @@ async def test_a_new_programme_brings_the_learners_it_concerns_up_to_date_and_no
     assert [(e.event_type.split(".")[2:4], e.data.programme_id) for e in events] == [
         (["progress", "updated"], "cert-py"), (["qualification", "completed"], "cert-py")]
     assert await harness.published(bystander, at_least=0) == []
+
+
+async def test_an_enrolment_before_its_programme_is_kept_and_applied_when_the_programme_arrives(harness):
+    learner = learner_id()
+
+    def enrolment(programme_id, institution_id=HOME):
+        return LearnerEnrolled(producer=institution_id, learner_id=learner, data=LearnerEnrolledData(
+            programme_id=programme_id, institution_id=institution_id, started_on=date(2026, 2, 1)))
+
+    await harness.learner(enrolment("cert-later"))
+    await harness.programme(programme(programme_id="cert-later", achievement_id="ach-cert-later"))
+    [progress] = await harness.published(learner, at_least=1)
+    assert progress.data.programme_id == "cert-later" and progress.data.credits_counted == 0
+    assert progress.data.missing_requirements == ["core", "electives"]
+
+    with pytest.raises(Rejected, match="data.institution_id: programme cert-ds belongs to uni-tartu, not uni-other"):
+        await harness.learner(enrolment("cert-ds", institution_id="uni-other"))
+    assert "cert-ds" not in (await harness.stacking.store.facts(learner)).enrolments

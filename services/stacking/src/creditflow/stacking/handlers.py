@@ -26,6 +26,8 @@ FOLDED = (CredentialAwarded, CredentialRevoked, RecognitionDecided, LearnerEnrol
 def on_learner_event(stacking: Stacking) -> Handler:
     async def handle(event: Event, delivery: Delivery) -> None:
         # Requests, file checks, appeals and stacking's own progress events change nothing here.
+        if isinstance(event, LearnerEnrolled) and (problem := await stacking.enrolment_problem(event)):
+            raise Rejected(problem)
         if isinstance(event, FOLDED):
             await stacking.learner_event(event)
 

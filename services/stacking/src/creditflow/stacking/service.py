@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from creditflow.events import CredentialAwarded, Event, ProgrammePublished
+from creditflow.events import CredentialAwarded, Event, LearnerEnrolled, ProgrammePublished
 from creditflow.runtime.logging import get_logger
 from faststream.kafka import KafkaBroker
 
@@ -47,6 +47,20 @@ class Stacking:
         events = await self.store.update(learner_id, step, self.clock())
         await self.store.publish(learner_id, self.broker)
         return events
+
+    async def enrolment_problem(self, event: LearnerEnrolled) -> str | None:
+        """Why an enrolment cannot be kept, if it cannot. An enrolment in a programme not published yet is kept:
+        the programme may simply arrive later on its own topic, and it is applied to the learner then."""
+        data = event.data
+        versions = (await self.store.versions({data.programme_id})).get(data.programme_id)
+        if not versions:
+            log.warning("enrolment in a programme not published (yet); applied when it is",
+                        programme_id=data.programme_id, institution_id=data.institution_id)
+            return None
+        if versions[0].institution_id != data.institution_id:
+            return (f"data.institution_id: programme {data.programme_id} belongs to {versions[0].institution_id}, "
+                    f"not {data.institution_id}")
+        return None
 
     async def programme_published(self, event: ProgrammePublished) -> list[str]:
         """Store a programme version and bring the learners it concerns up to date; the reasons it can never be
