@@ -199,3 +199,26 @@ async def test_an_enrolment_before_its_programme_is_kept_and_applied_when_the_pr
     with pytest.raises(Rejected, match="data.institution_id: programme cert-ds belongs to uni-tartu, not uni-other"):
         await harness.learner(enrolment("cert-ds", institution_id="uni-other"))
     assert "cert-ds" not in (await harness.stacking.store.facts(learner)).enrolments
+
+
+async def test_a_programme_published_while_a_learner_event_is_measured_still_reaches_that_learner(harness,
+                                                                                               monkeypatch):
+    learner = learner_id()
+    python_only = programme(programme_id="cert-py", title="Certificate in Python", achievement_id="ach-cert-py",
+                            total_credits=CreditValue(value=5, framework="ects"),
+                            requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"])])
+    store, real_update = harness.stacking.store, harness.stacking.store.update
+    published: list = []
+
+    async def update_after_a_programme_arrives(*args):
+        # The award was measured against the programmes stored before cert-py; cert-py is stored (and refreshed,
+        # finding no such learner yet) just before the award's write.
+        if not published:
+            published.append(await harness.programme(python_only))
+        return await real_update(*args)
+
+    monkeypatch.setattr(store, "update", update_after_a_programme_arrives)
+    await harness.learner(award(learner, "ach-python"))
+    events = await harness.published(learner, at_least=3)
+    assert {(e.event_type.split(".")[2], e.data.programme_id) for e in events} == {
+        ("progress", "cert-ds"), ("progress", "cert-py"), ("qualification", "cert-py")}

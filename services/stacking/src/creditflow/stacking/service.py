@@ -25,6 +25,9 @@ def utc_now() -> datetime:
 class Stacking:
     def __init__(self, store: StackingStore, broker: KafkaBroker, clock: Clock = utc_now) -> None:
         self.store, self.broker, self.clock = store, broker, clock
+        # Counts programme versions stored by this process, so a learner event measured while one was being
+        # published knows to measure again (one stacking process per database, as on FerretDB).
+        self.programmes_published = 0
 
     async def programmes_for(self, known: facts.LearnerFacts, achievement_ids: set[str] | None = None) -> Programmes:
         """Versions of the programmes the learner's facts reach: declared ones, those already tracked, and those
@@ -36,15 +39,24 @@ class Stacking:
     async def learner_event(self, event: Event) -> list[Event]:
         learner_id = event.learner_id
         assert learner_id is not None
-        before = await self.store.facts(learner_id) or facts.LearnerFacts(learner_id=learner_id)
         # Programmes an earlier credential counts toward are tracked already; only a new award can reach others.
-        new = {event.data.achievement.achievement_id} if isinstance(event, CredentialAwarded) else set()
-        programmes = await self.programmes_for(facts.apply(before, event), new)
+        new: set[str] | None = {event.data.achievement.achievement_id} if isinstance(event, CredentialAwarded) \
+            else set()
+        events: list[Event] = []
+        while True:
+            generation = self.programmes_published
+            before = await self.store.facts(learner_id) or facts.LearnerFacts(learner_id=learner_id)
+            programmes = await self.programmes_for(facts.apply(before, event), new)
 
-        def step(current: facts.LearnerFacts):
-            return facts.progress_events(facts.apply(current, event), programmes, self.clock())
+            def step(current: facts.LearnerFacts, programmes: Programmes = programmes):
+                return facts.progress_events(facts.apply(current, event), programmes, self.clock())
 
-        events = await self.store.update(learner_id, step, self.clock())
+            events += await self.store.update(learner_id, step, self.clock())
+            if self.programmes_published == generation:
+                break
+            # A programme was published meanwhile: its refresh may have missed this learner, or been overwritten by
+            # progress measured against the versions read before it. Measure again against everything held.
+            new = None
         await self.store.publish(learner_id, self.broker)
         return events
 
@@ -68,6 +80,7 @@ class Stacking:
         problems = domain.programme_problems(event.data)
         if not problems:
             await self.store.put_programme(event.data)
+            self.programmes_published += 1
             await self.refresh(event.data.programme_id)
         return problems
 
