@@ -183,18 +183,19 @@ def reach(facts: LearnerFacts) -> list[str]:
                   | {f"programme:{p}" for p in relevant_programmes(facts)})
 
 
-def standing(facts: LearnerFacts, versions: list[ProgrammePublishedData],
-             now: datetime) -> tuple[ProgrammePublishedData, datetime] | None:
+def standing(facts: LearnerFacts, versions: list[ProgrammePublishedData], now: datetime,
+             as_completed: bool = True) -> tuple[ProgrammePublishedData, datetime] | None:
     """The programme version the learner is measured against, and as of when.
 
     A completed qualification stays measured against the version and the moment it was completed: it was earned
     then, so time passing (a recency window) or a later version of the programme never undoes it; only a
-    revocation or an invalidated recognition can. Anyone else is measured now, against the version for their start."""
+    revocation or an invalidated recognition can. Anyone else (and, with `as_completed=False`, a learner whose
+    completion has just been invalidated) is measured now, against the version for their start."""
     programme_id = versions[0].programme_id if versions else None
     if programme_id is None:
         return None
     tracked = facts.programmes.get(programme_id)
-    if tracked and tracked.completed_with is not None and tracked.completed_at is not None:
+    if as_completed and tracked and tracked.completed_with is not None and tracked.completed_at is not None:
         pinned = next((v for v in versions if v.version == tracked.completed_version), None)
         if pinned:
             return pinned, tracked.completed_at
@@ -203,8 +204,9 @@ def standing(facts: LearnerFacts, versions: list[ProgrammePublishedData],
     return (programme, now) if programme else None
 
 
-def progress(facts: LearnerFacts, versions: list[ProgrammePublishedData], now: datetime) -> Progress | None:
-    found = standing(facts, versions, now)
+def progress(facts: LearnerFacts, versions: list[ProgrammePublishedData], now: datetime,
+             as_completed: bool = True) -> Progress | None:
+    found = standing(facts, versions, now, as_completed)
     if found is None:
         return None
     programme, at = found
@@ -215,6 +217,20 @@ def _basis(progress: Progress, facts: LearnerFacts) -> list[str]:
     """The credentials behind the allocation: a recognition stands for the credentials it was granted on."""
     items = {i.item_id: i for i in items_for(facts, progress.programme)}
     return sorted({c for a in progress.allocations for c in items[a.credential_id].basis_ids})
+
+
+def _about(measured: Progress) -> dict:
+    programme = measured.programme
+    return {"programme_id": programme.programme_id, "institution_id": programme.institution_id,
+            "programme_version": programme.version}
+
+
+def _invalidation(completed_with: list[str], measured: Progress) -> QualificationInvalidatedData:
+    gone = lost(completed_with, measured) or completed_with
+    reasons = {e.credential_id: e.reason for e in measured.not_counted}
+    why = "; ".join(f"{g}: {reasons.get(g, 'no longer counts')}" for g in gone)
+    return QualificationInvalidatedData(**_about(measured), credential_ids=completed_with, lost=gone,
+                                        reason=f"the qualification no longer holds: {why}"[:2000])
 
 
 def progress_events(facts: LearnerFacts, programmes: dict[str, list[ProgrammePublishedData]],
@@ -239,24 +255,15 @@ def progress_events(facts: LearnerFacts, programmes: dict[str, list[ProgrammePub
                     "producer": PRODUCER, "learner_id": facts.learner_id, "occurred_at": now,
                     "correlation_id": facts.correlation_id}
 
-        def common(measured: Progress, programme_id: str = programme_id) -> dict:
-            return {"programme_id": programme_id, "institution_id": measured.programme.institution_id,
-                    "programme_version": measured.programme.version}
-
         completed_with = state.completed_with
         completion: dict = {}
         invalidation: QualificationInvalidatedData | None = None
         if completed_with is not None and not current.complete:
-            gone = lost(completed_with, current) or completed_with
-            reasons = {e.credential_id: e.reason for e in current.not_counted}
-            why = "; ".join(f"{g}: {reasons.get(g, 'no longer counts')}" for g in gone)
-            invalidation = QualificationInvalidatedData(**common(current), credential_ids=completed_with, lost=gone,
-                                                        reason=f"the qualification no longer holds: {why}"[:2000])
+            invalidation = _invalidation(completed_with, current)
             completed_with = None
             completion = {"completed_with": None, "completed_at": None, "completed_version": None}
             # No longer completed, the learner is measured as of now again.
-            current = progress(facts.model_copy(update={"programmes": {
-                **tracked, programme_id: state.model_copy(update=completion)}}), versions, now)
+            current = progress(facts, versions, now, as_completed=False)
             assert current is not None
         data = current.data()
         if data != state.published:
@@ -267,7 +274,7 @@ def progress_events(facts: LearnerFacts, programmes: dict[str, list[ProgrammePub
             completion = {"completed_with": [a.credential_id for a in current.allocations], "completed_at": now,
                           "completed_version": current.programme.version}
             found.append(QualificationCompleted(**envelope("completed"), data=QualificationCompletedData(
-                **common(current), credential_ids=_basis(current, facts), award_mode=current.programme.award_mode,
+                **_about(current), credential_ids=_basis(current, facts), award_mode=current.programme.award_mode,
                 achievement_id=current.programme.achievement_id)))
         if found:
             tracked[programme_id] = state.model_copy(update={"published": data, "sequence": sequence, **completion})
