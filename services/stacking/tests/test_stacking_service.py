@@ -167,19 +167,25 @@ async def test_what_if_answers_without_changing_anything_and_closest_lists_what_
     assert bad.status_code == 422 and "credentials.0.credits" in bad.text
 
 
+def python_only():
+    """A programme that a single ach-python credential completes."""
+    return programme(programme_id="cert-py", title="Certificate in Python", achievement_id="ach-cert-py",
+                     total_credits=CreditValue(value=5, framework="ects"),
+                     requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"])])
+
+
 async def test_a_new_programme_brings_the_learners_it_concerns_up_to_date_and_no_one_else(harness):
-    holder, bystander = learner_id(), learner_id()
-    await harness.learner(award(holder, "ach-python"))
+    holders, bystander = [learner_id(), learner_id()], learner_id()
+    for holder in holders:
+        await harness.learner(award(holder, "ach-python"))
     await harness.learner(award(bystander, "ach-cooking"))
-    before = len(await harness.published(holder, at_least=1))  # progress toward cert-ds
-    python_only = programme(programme_id="cert-py", title="Certificate in Python", achievement_id="ach-cert-py",
-                            total_credits=CreditValue(value=5, framework="ects"),
-                            requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"])])
-    await harness.programme(python_only)
-    await harness.programme(python_only)  # redelivered: nothing more
-    events = (await harness.published(holder, at_least=before + 2))[before:]
-    assert [(e.event_type.split(".")[2:4], e.data.programme_id) for e in events] == [
-        (["progress", "updated"], "cert-py"), (["qualification", "completed"], "cert-py")]
+    before = {holder: len(await harness.published(holder, at_least=1)) for holder in holders}  # toward cert-ds
+    await harness.programme(python_only())
+    await harness.programme(python_only())  # redelivered: nothing more
+    for holder in holders:
+        events = (await harness.published(holder, at_least=before[holder] + 2))[before[holder]:]
+        assert [(e.event_type.split(".")[2:4], e.data.programme_id) for e in events] == [
+            (["progress", "updated"], "cert-py"), (["qualification", "completed"], "cert-py")]
     assert await harness.published(bystander, at_least=0) == []
 
 
@@ -204,9 +210,6 @@ async def test_an_enrolment_before_its_programme_is_kept_and_applied_when_the_pr
 async def test_a_programme_published_while_a_learner_event_is_measured_still_reaches_that_learner(harness,
                                                                                                monkeypatch):
     learner = learner_id()
-    python_only = programme(programme_id="cert-py", title="Certificate in Python", achievement_id="ach-cert-py",
-                            total_credits=CreditValue(value=5, framework="ects"),
-                            requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"])])
     store, real_update = harness.stacking.store, harness.stacking.store.update
     published: list = []
 
@@ -214,7 +217,7 @@ async def test_a_programme_published_while_a_learner_event_is_measured_still_rea
         # The award was measured against the programmes stored before cert-py; cert-py is stored (and refreshed,
         # finding no such learner yet) just before the award's write.
         if not published:
-            published.append(await harness.programme(python_only))
+            published.append(await harness.programme(python_only()))
         return await real_update(*args)
 
     monkeypatch.setattr(store, "update", update_after_a_programme_arrives)

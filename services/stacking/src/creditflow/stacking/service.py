@@ -14,7 +14,8 @@ from . import domain, facts
 from .store import Programmes, StackingStore
 
 Clock = Callable[[], datetime]
-REFRESH_LOG_EVERY = 200
+# Learners recomputed per bulk write when a programme is published (one progress log line each).
+REFRESH_BATCH = 200
 log = get_logger("creditflow.stacking")
 
 
@@ -95,10 +96,11 @@ class Stacking:
             return facts.progress_events(current, programmes, self.clock())
 
         changed = 0
-        for done, learner_id in enumerate(learners, 1):
-            changed += bool(await self.store.update(learner_id, step, self.clock()))
-            await self.store.publish(learner_id, self.broker)
-            if done % REFRESH_LOG_EVERY == 0 or done == len(learners):
-                log.info("programme refresh", programme_id=programme_id, learners_done=done, learners=len(learners),
-                         changed=changed)
+        for start in range(0, len(learners), REFRESH_BATCH):
+            produced = await self.store.update_many(learners[start:start + REFRESH_BATCH], step, self.clock())
+            for learner_id in sorted(learner_id for learner_id, events in produced.items() if events):
+                await self.store.publish(learner_id, self.broker)
+                changed += 1
+            log.info("programme refresh", programme_id=programme_id, learners_done=min(start + REFRESH_BATCH,
+                     len(learners)), learners=len(learners), changed=changed)
         return changed

@@ -61,19 +61,25 @@ class StackingStore:
 
     async def update(self, learner_id: str, step, now: datetime) -> list[Event]:
         """Apply `step(facts) -> (facts, events)` in one single-document write with the events queued in it."""
-        produced: list[Event] = []
+        return (await self.update_many([learner_id], step, now))[learner_id]
 
-        def fold(document: dict | None) -> dict:
-            nonlocal produced
-            before = LearnerFacts.model_validate(document["facts"]) if document else LearnerFacts(
-                learner_id=learner_id)
-            after, produced = step(before)
-            if not produced and after == before:
-                return document or {}
-            return {"facts": after.model_dump(mode="json"), REACH: reach(after),
-                    OUTBOX: {**(document or {}).get(OUTBOX, {}), **entries(produced, now)}}
+    async def update_many(self, learner_ids: list[str], step, now: datetime) -> dict[str, list[Event]]:
+        """`update` for many learners in one bulk write (a read per learner); the events queued for each."""
+        produced: dict[str, list[Event]] = {}
 
-        await fold_batch(self.learners, {learner_id: fold})
+        def fold_for(learner_id: str):
+            def fold(document: dict | None) -> dict:
+                before = LearnerFacts.model_validate(document["facts"]) if document else LearnerFacts(
+                    learner_id=learner_id)
+                after, produced[learner_id] = step(before)
+                if not produced[learner_id] and after == before:
+                    return document or {}
+                return {"facts": after.model_dump(mode="json"), REACH: reach(after),
+                        OUTBOX: {**(document or {}).get(OUTBOX, {}), **entries(produced[learner_id], now)}}
+
+            return fold
+
+        await fold_batch(self.learners, {learner_id: fold_for(learner_id) for learner_id in learner_ids})
         return produced
 
     async def publish(self, learner_id: str, broker: KafkaBroker) -> int:
