@@ -2,12 +2,9 @@
 when it completed, so neither time passing beyond a recency window nor a later version of the programme undoes it;
 a revocation still does."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from contract_factories import achievement
 from creditflow.events import (
-    CredentialAwarded,
-    CredentialAwardedData,
     CredentialRevoked,
     CredentialRevokedData,
     CreditValue,
@@ -17,28 +14,23 @@ from creditflow.events import (
     Requirement,
 )
 from creditflow.stacking import facts
+from stacking_factories import HOME, NOW, award, programme
 
-COMPLETED = datetime(2026, 9, 1, tzinfo=UTC)
+COMPLETED = NOW
 YEARS_LATER = COMPLETED + timedelta(days=3 * 365)
-HOME = "uni-tartu"
 
 
-def programme(version: int = 1, *extra: Requirement) -> ProgrammePublishedData:
-    return ProgrammePublishedData(
-        programme_id="cert-ds", institution_id=HOME, version=version, effective_from=date(2025, version, 1),
-        title="Certificate in Data Science", total_credits=CreditValue(value=10, framework="ects"),
-        requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"]),
-                      Requirement(requirement_id="electives", kind="elective", options=["ach-stats"], min_items=1),
-                      *extra],
-        recency_years=2, award_mode="automatic", achievement_id="ach-cert-ds")
+def certificate(version: int = 1, *extra: Requirement) -> ProgrammePublishedData:
+    """10 ECTS: ach-python and ach-stats, each at most two years old."""
+    return programme(version=version, effective_from=date(2025, version, 1),
+                     total_credits=CreditValue(value=10, framework="ects"), recency_years=2,
+                     requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"]),
+                                   Requirement(requirement_id="electives", kind="elective", options=["ach-stats"],
+                                               min_items=1), *extra])
 
 
-def award(learner: str, achievement_id: str) -> CredentialAwarded:
-    return CredentialAwarded(producer="mooc-x", learner_id=learner, data=CredentialAwardedData(
-        credential_id=f"urn:{learner}:{achievement_id}", institution_id="mooc-x",
-        achievement=achievement(achievement_id=achievement_id, institution_id="mooc-x", workload_hours=None,
-                                credits=CreditValue(value=5, framework="ects")),
-        awarded_at=COMPLETED - timedelta(days=30)))
+def held(learner: str, achievement_id: str):
+    return award(learner, achievement_id, credential_id=f"urn:{learner}:{achievement_id}", grade=None)
 
 
 def consent(learner: str) -> LearnerConsentGranted:
@@ -52,14 +44,14 @@ def step(known: facts.LearnerFacts, event, versions: list[ProgrammePublishedData
 
 def completed(learner: str, versions: list[ProgrammePublishedData]) -> facts.LearnerFacts:
     known = facts.LearnerFacts(learner_id=learner)
-    known, _, _ = step(known, award(learner, "ach-python"), versions, COMPLETED)
-    known, kinds, _ = step(known, award(learner, "ach-stats"), versions, COMPLETED)
+    known, _, _ = step(known, held(learner, "ach-python"), versions, COMPLETED)
+    known, kinds, _ = step(known, held(learner, "ach-stats"), versions, COMPLETED)
     assert kinds == [["progress", "updated"], ["qualification", "completed"]]
     return known
 
 
 def test_time_passing_beyond_the_recency_window_does_not_undo_a_completed_qualification():
-    versions = [programme()]
+    versions = [certificate()]
     known = completed("learner-1", versions)
     known, kinds, _ = step(known, consent("learner-1"), versions, YEARS_LATER)
     assert kinds == []
@@ -67,26 +59,26 @@ def test_time_passing_beyond_the_recency_window_does_not_undo_a_completed_qualif
 
     # The same credentials, never completed, are too old three years on.
     fresh = facts.LearnerFacts(learner_id="learner-2")
-    fresh, _, _ = step(fresh, award("learner-2", "ach-python"), versions, YEARS_LATER)
+    fresh, _, _ = step(fresh, held("learner-2", "ach-python"), versions, YEARS_LATER)
     late = facts.progress(fresh, versions, YEARS_LATER)
     assert not late.allocations and "too old" in late.not_counted[0].reason
 
 
 def test_a_later_programme_version_does_not_undo_a_completed_qualification():
-    stricter = programme(2, Requirement(requirement_id="capstone", kind="required", options=["ach-capstone"]))
-    known = completed("learner-1", [programme()])
-    known, kinds, _ = step(known, consent("learner-1"), [programme(), stricter], COMPLETED + timedelta(days=1))
+    stricter = certificate(2, Requirement(requirement_id="capstone", kind="required", options=["ach-capstone"]))
+    known = completed("learner-1", [certificate()])
+    known, kinds, _ = step(known, consent("learner-1"), [certificate(), stricter], COMPLETED + timedelta(days=1))
     assert kinds == []
-    assert facts.progress(known, [programme(), stricter], COMPLETED).complete
+    assert facts.progress(known, [certificate(), stricter], COMPLETED).complete
 
     # A learner who had not completed (and did not enrol) is measured against the version in force.
     other = facts.LearnerFacts(learner_id="learner-2")
-    other, _, events = step(other, award("learner-2", "ach-python"), [programme(), stricter], COMPLETED)
+    other, _, events = step(other, held("learner-2", "ach-python"), [certificate(), stricter], COMPLETED)
     assert events[0].data.programme_version == 2 and "capstone" in events[0].data.missing_requirements
 
 
 def test_a_revocation_years_later_still_invalidates_it_and_names_only_the_revoked_credential():
-    versions = [programme()]
+    versions = [certificate()]
     known = completed("learner-1", versions)
     revoked = CredentialRevoked(producer="mooc-x", learner_id="learner-1", data=CredentialRevokedData(
         credential_id="urn:learner-1:ach-python", institution_id="mooc-x", reason="plagiarism"))

@@ -2,20 +2,16 @@
 revocation, refused programmes, what-if without side effects, and registrar tenancy."""
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pytest
-from contract_factories import achievement
 from creditflow.events import (
-    CredentialAwarded,
-    CredentialAwardedData,
     CredentialRevoked,
     CredentialRevokedData,
     CreditValue,
     LearnerEnrolled,
     LearnerEnrolledData,
     ProgrammePublished,
-    ProgrammePublishedData,
     RecognisedCredit,
     RecognitionDecided,
     RecognitionDecidedData,
@@ -28,20 +24,9 @@ from creditflow.stacking import api, handlers
 from creditflow.stacking.service import Stacking
 from creditflow.stacking.store import StackingStore
 from service_harness import ServiceHarness
+from stacking_factories import HOME, NOW, award, programme
 
 pytestmark = pytest.mark.integration
-NOW = datetime(2026, 9, 1, tzinfo=UTC)
-HOME = "uni-tartu"
-
-
-def programme(**overrides):
-    fields = dict(programme_id="cert-ds", institution_id=HOME, version=1, effective_from=date(2025, 1, 1),
-                  title="Certificate in Data Science", total_credits=CreditValue(value=15, framework="ects"),
-                  requirements=[Requirement(requirement_id="core", kind="required", options=["ach-python"]),
-                                Requirement(requirement_id="electives", kind="elective",
-                                            options=["ach-stats", "ach-viz", "mod-ml"], min_items=2)],
-                  max_recognised_share=0.4, achievement_id="ach-cert-ds", award_mode="automatic")
-    return ProgrammePublishedData(**{**fields, **overrides})
 
 
 class Harness(ServiceHarness):
@@ -74,14 +59,6 @@ async def harness(servers):
     await broker.stop()
     await client.drop_database(settings.mongodb_database)
     await client.close()
-
-
-def award(learner, achievement_id, credits=5, institution_id="mooc-x"):
-    return CredentialAwarded(producer=institution_id, learner_id=learner, data=CredentialAwardedData(
-        credential_id=f"urn:uuid:{uuid.uuid4()}", institution_id=institution_id,
-        achievement=achievement(achievement_id=achievement_id, institution_id=institution_id, workload_hours=None,
-                                credits=CreditValue(value=credits, framework="ects")),
-        awarded_at=NOW - timedelta(days=30), grade="B"))
 
 
 def recognised(learner, module_id="mod-ml", credits=5):
