@@ -41,8 +41,8 @@ class Stacking:
         learner_id = event.learner_id
         assert learner_id is not None
         # Programmes an earlier credential counts toward are tracked already; only a new award can reach others.
-        new: set[str] | None = {event.data.achievement.achievement_id} if isinstance(event, CredentialAwarded) \
-            else set()
+        new: set[str] | None = (
+            {event.data.achievement.achievement_id} if isinstance(event, CredentialAwarded) else set())
         events: list[Event] = []
         while True:
             generation = self.programmes_published
