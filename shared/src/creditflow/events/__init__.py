@@ -45,7 +45,7 @@ from .catalogue import (
     StackingProgressUpdatedData,
 )
 from .codec import UndecodableEvent, decode, encode
-from .envelope import ContractModel, Event, Identifier, LearnerEvent, UtcDatetime, type_of
+from .envelope import Actor, ContractModel, Event, Identifier, LearnerEvent, UtcDatetime, type_of
 from .topics import CONTRACT_TOPICS, DEAD_LETTER_TOPIC, Topic, topic_of
 from .values import (
     Achievement,
@@ -67,6 +67,7 @@ CONTRACT_VERSION = "1.0.0"
 __all__ = [
     "Achievement",
     "AchievementPublished",
+    "Actor",
     "Alignment",
     "AnyEvent",
     "ArticulationAgreementPublished",

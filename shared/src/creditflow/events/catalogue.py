@@ -391,6 +391,9 @@ class RecognitionOverdue(LearnerEvent):
 class LearnerConsentData(ContractModel):
     institution_id: Identifier = Field(description="The institution whose registrars may (no longer) see the record.")
     valid_until: UtcDatetime | None = None
+    evidence: Text | None = Field(
+        default=None, description="What the learner gave the institution that recorded the consent for them."
+    )
 
 
 class LearnerConsentGranted(LearnerEvent):

@@ -34,6 +34,14 @@ class ContractModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class Actor(ContractModel):
+    """The authenticated person behind an event caused by an HTTP request (docs/decisions/0002)."""
+
+    person: str = Field(min_length=1, max_length=300, description="The token's subject: a person or an integration.")
+    institution_id: Identifier | None = Field(description="The institution the person acted for; null: the operator.")
+    roles: list[str] = Field(default_factory=list, description="The token's roles when it acted.")
+
+
 class Event(ContractModel):
     """Envelope fields shared by all events; subclasses pin `event_type` to one Literal and type `data`."""
 
@@ -50,6 +58,9 @@ class Event(ContractModel):
     )
     causation_id: str | None = Field(default=None, max_length=200, description="event_id of the event that caused this one.")
     learner_id: Identifier | None = Field(default=None, description="The learner this event is about, where there is one.")
+    actor: Actor | None = Field(
+        default=None, description="Who caused it over HTTP, from their token; absent for facts a service derived."
+    )
 
     @model_validator(mode="after")
     def _default_correlation(self) -> Event:
