@@ -3,10 +3,13 @@
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import httpx
 import jwt
 import pytest
+from creditflow.cli import main as cli
+from creditflow.events.catalogue import Role
 from creditflow.runtime import identity
 from creditflow.runtime.auth import OPERATOR_REFUSED, Identity, acting_for, authenticated
 from creditflow.runtime.http import install_http_conventions
@@ -88,6 +91,12 @@ def test_claims_that_break_a_rule_are_refused_when_signed_and_when_verified():
 def test_a_revoked_token_is_refused():
     signed = token()
     assert refusal(signed, revoked={identity.verify(signed, PUBLIC).jti}) == "the token has been revoked"
+
+
+def test_the_roles_are_the_same_in_tokens_the_contract_and_the_command_line():
+    # Three lists because the command line and the signer start without the contract's models (start-up time).
+    assert identity.ROLES == get_args(Role)
+    assert set(cli.ROLES) == set(identity.ROLES) - {"operator"}
 
 
 def test_lifetimes_are_read_as_days_hours_or_minutes():
