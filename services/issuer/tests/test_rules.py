@@ -88,8 +88,9 @@ def test_credits_must_fit_the_workload_for_their_framework(value, framework, hou
         (5, CreditFramework.NZQF, 50, 5, "micro", rules.NZQA_RULE),
         (40, CreditFramework.NZQF, 400, 5, "micro", rules.NZQA_RULE),
         (41, CreditFramework.NZQF, 410, 5, "larger", rules.NZQA_RULE),
-        (4, CreditFramework.ECTS, 100, 4, "micro", rules.CMF_RULE),
+        (4, CreditFramework.ECTS, 100, 6, "micro", rules.CMF_RULE),
         (5, CreditFramework.ECTS, 150, 7, "micro", rules.CMF_RULE),
+        (4, CreditFramework.ECTS, 100, 4, "micro", rules.NZQA_RULE + ", applied by hours"),  # the CMF is EQF 6-7
         (5, CreditFramework.ECTS, 150, 8, "micro", rules.NZQA_RULE + ", applied by hours"),  # EQF 8 is outside the CMF
         (1, CreditFramework.ECTS, 30, 6, "nano", rules.NANO_RULE),
         (16, CreditFramework.ECTS, 400, 6, "micro", rules.NZQA_RULE + ", applied by hours"),
@@ -99,6 +100,28 @@ def test_credits_must_fit_the_workload_for_their_framework(value, framework, hou
 def test_size_band_and_the_rule_that_applied(value, framework, hours, eqf, band, rule):
     size = rules.classify_size(achievement(credits=credits(value, framework), workload_hours=hours, level=Level(eqf=eqf)))
     assert (size.band, size.rule) == (band, rule)
+
+
+def test_each_framework_band_says_whether_the_award_fits_and_names_the_figure_outside():
+    # 8 ECTS / 200 h at EQF 5: micro by NZQA hours, but outside every CMF bound and the nano convention.
+    size = rules.classify_size(achievement(credits=credits(8, CreditFramework.ECTS), workload_hours=200,
+                                           level=Level(eqf=5)), ects=8)
+    checks = {(c.framework, c.unit): c for c in size.checks}
+    assert checks[(rules.NZQA, "h")].fits and checks[(rules.NZQA, "h")].figure == 200
+    cmf_hours = checks[(rules.CMF, "h")]
+    assert (cmf_hours.fits, cmf_hours.lower, cmf_hours.upper, cmf_hours.figure) == (False, 100, 150, 200)
+    assert cmf_hours.explanation == ("outside the Common Microcredential Framework micro band 100-150 h: "
+                                     "the award's 200 h is above it")
+    assert (checks[(rules.CMF, "ECTS")].fits, checks[(rules.CMF, "ECTS")].figure) == (False, 8)
+    assert "the award's 5 EQF level is below it" in checks[(rules.CMF, "EQF level")].explanation
+    assert not checks[(rules.NANO, "h")].fits
+
+
+def test_nzqf_credits_are_checked_in_credits_against_the_nzqa_and_nano_bands():
+    size = rules.classify_size(achievement(credits=credits(45, CreditFramework.NZQF), workload_hours=450))
+    nzqa = next(c for c in size.checks if c.framework == rules.NZQA)
+    assert (size.band, nzqa.unit, nzqa.figure, nzqa.fits) == ("larger", "credits", 45, False)
+    assert "5-40 credits: the award's 45 credits is above it" in nzqa.explanation
 
 
 @pytest.mark.parametrize(

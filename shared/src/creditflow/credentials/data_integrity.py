@@ -66,7 +66,8 @@ def hash_data(unsecured: dict[str, Any], proof_options: dict[str, Any], loader: 
 
 
 def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    # Full precision: truncating could put the signing time before the valid_from of a key made the same second.
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def proof_options(document: dict[str, Any], verification_method: str, created: datetime) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from .values import (
     ParticipationForm,
     PublicKey,
     QualityAssurance,
+    SizeBandCheck,
     SizeClassification,
 )
 
@@ -123,6 +124,7 @@ __all__ = [
     "RecognitionRequested",
     "RecognitionRequestedData",
     "Requirement",
+    "SizeBandCheck",
     "SizeClassification",
     "StackingProgressUpdated",
     "StackingProgressUpdatedData",
