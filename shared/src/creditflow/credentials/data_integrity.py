@@ -52,11 +52,26 @@ def static_loader(extra: Mapping[str, dict[str, Any]] | None = None) -> Document
 LOADER = static_loader()
 
 
+class CanonicalisationError(ValueError):
+    pass
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None or getattr(exc, "cause", None) is not None:
+        exc = exc.__cause__ or exc.cause
+    return exc
+
+
 def canonical(document: dict[str, Any], loader: DocumentLoader = LOADER) -> str:
-    """The RDFC-1.0 canonical N-Quads of a JSON-LD document."""
-    return jsonld.normalize(
-        document, {"algorithm": "URDNA2015", "format": "application/n-quads", "documentLoader": loader}
-    )
+    """The RDFC-1.0 canonical N-Quads of a JSON-LD document; CanonicalisationError names what stopped it (e.g. a
+    context creditflow does not bundle)."""
+    try:
+        return jsonld.normalize(
+            document, {"algorithm": "URDNA2015", "format": "application/n-quads", "documentLoader": loader}
+        )
+    except jsonld.JsonLdError as exc:
+        cause = _root_cause(exc)
+        raise CanonicalisationError(str(cause.args[0] if cause.args else cause)) from exc
 
 
 def hash_data(unsecured: dict[str, Any], proof_options: dict[str, Any], loader: DocumentLoader = LOADER) -> bytes:
@@ -117,7 +132,7 @@ def split(secured: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def signature_valid(secured: dict[str, Any], public_key: Ed25519PublicKey, loader: DocumentLoader = LOADER) -> bool:
     """Whether the embedded proof verifies with `public_key`; raises ProofError when the proof is malformed and
-    UnknownContext / jsonld errors when the document cannot be canonicalised."""
+    CanonicalisationError when the document cannot be canonicalised."""
     unsecured, proof = split(secured)
     value = proof["proofValue"]
     if not value.startswith("z"):

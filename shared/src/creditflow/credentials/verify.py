@@ -21,7 +21,6 @@ import httpx
 from creditflow.events import InstitutionRegisteredData
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pyld.jsonld import JsonLdError
 
 from . import data_integrity, jose, keys, ob_jwt, status_list
 
@@ -120,7 +119,7 @@ async def _check_data_integrity(secured: dict[str, Any], resolve_key: KeyResolve
     try:
         return await _judge(secured, key_reference(proof["verificationMethod"]), _instant(proof["created"]),
                             "proof.created", resolve_key, Ed25519PublicKey, signature_ok, "data-integrity")
-    except (data_integrity.ProofError, data_integrity.UnknownContext, JsonLdError) as exc:
+    except (data_integrity.ProofError, data_integrity.CanonicalisationError) as exc:
         return Verification("invalid", [f"cannot canonicalise the credential: {exc}"], secured,
                             format="data-integrity")
 
