@@ -148,3 +148,10 @@ def signature_valid(secured: dict[str, Any], public_key: Ed25519PublicKey, loade
         return True
     except InvalidSignature:
         return False
+
+
+def multikey_document(verification_method: str, controller: str, public_key_multibase: str) -> dict[str, Any]:
+    """The Multikey document a proof's `verificationMethod` URL dereferences to; `controller` is the issuer Profile,
+    which lists the method in its assertionMethod."""
+    return {"@context": contexts.MULTIKEY_V1, "id": verification_method, "type": "Multikey",
+            "controller": controller, "publicKeyMultibase": public_key_multibase}

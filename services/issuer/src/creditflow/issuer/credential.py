@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from creditflow.academic import eqf_level
-from creditflow.credentials import contexts
+from creditflow.credentials import contexts, data_integrity
 from creditflow.credentials.subjects import learner_subject_id
 from creditflow.credentials.verify import verification_method
 from creditflow.events import Achievement, EctsConversion, InstitutionRegisteredData, SizeClassification
@@ -158,12 +158,5 @@ def profile(public_url: str, registration: InstitutionRegisteredData) -> dict[st
 
 
 def multikey(public_url: str, institution_id: str, key_id: str, public_key_multibase: str) -> dict[str, Any]:
-    """The verification method document a proof's `verificationMethod` URL dereferences to."""
     issuer = issuer_id(public_url, institution_id)
-    return {
-        "@context": contexts.MULTIKEY_V1,
-        "id": verification_method(issuer, key_id),
-        "type": "Multikey",
-        "controller": issuer,
-        "publicKeyMultibase": public_key_multibase,
-    }
+    return data_integrity.multikey_document(verification_method(issuer, key_id), issuer, public_key_multibase)
