@@ -212,7 +212,7 @@ async def test_clr_export_carries_both_institutions_credentials_and_the_stacked_
 
     response = await service.get(f"/learners/{learner}/clr", tartu.institution_id)
     # The platform key as a verifier finds it: the proof's verification method, which the platform Profile lists.
-    method = response.json()["proof"]["verificationMethod"]
+    method = response.json()["proof"][0]["verificationMethod"]
     assert method in (await service.client.get("/platform")).json()["assertionMethod"]
     document = (await service.client.get(method.removeprefix(PLATFORM))).json()
     platform = RegisteredKey(key_reference(method), "creditflow", f"{PLATFORM}/platform",

@@ -102,12 +102,15 @@ def sign(
     verification_method: str,
     created: datetime,
     loader: DocumentLoader = LOADER,
+    *,
+    proof_set: bool = False,
 ) -> dict[str, Any]:
-    """The document with an embedded `eddsa-rdfc-2022` proof."""
+    """The document with an embedded `eddsa-rdfc-2022` proof; with `proof_set`, `proof` is a list of that one proof,
+    as the Open Badges 3.0 and CLR 2.0 JSON Schemas require (the same RDF: `proof` is a graph container)."""
     options = proof_options(unsecured, verification_method, created)
     signature = private_key.sign(hash_data(unsecured, options, loader))
-    proof = {k: v for k, v in options.items() if k != "@context"}
-    return {**unsecured, "proof": {**proof, "proofValue": "z" + keys.b58encode(signature)}}
+    proof = {**{k: v for k, v in options.items() if k != "@context"}, "proofValue": "z" + keys.b58encode(signature)}
+    return {**unsecured, "proof": [proof] if proof_set else proof}
 
 
 class ProofError(ValueError):
@@ -117,8 +120,10 @@ class ProofError(ValueError):
 def split(secured: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(unsecured document, proof) of a document with one embedded eddsa-rdfc-2022 proof; raises ProofError."""
     proof = secured.get("proof")
+    if isinstance(proof, list) and len(proof) == 1:
+        proof = proof[0]
     if not isinstance(proof, dict):
-        raise ProofError("proof: one embedded Data Integrity proof object is required")
+        raise ProofError("proof: one embedded Data Integrity proof is required (an object, or a list of one)")
     if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
         raise ProofError(f"proof: type {PROOF_TYPE} with cryptosuite {CRYPTOSUITE} is required, "
                          f"not {proof.get('type')!r}/{proof.get('cryptosuite')!r}")

@@ -86,7 +86,8 @@ def issue(
         status_index=status_index,
         built_from=built_from or [],
     )
-    signed = data_integrity.sign(unsigned, signing_key.private_key, signing_key.verification_method, signed_at)
+    signed = data_integrity.sign(unsigned, signing_key.private_key, signing_key.verification_method, signed_at,
+                                 proof_set=True)
     return CredentialAwarded(
         producer=institution.institution_id,
         learner_id=learner_id,

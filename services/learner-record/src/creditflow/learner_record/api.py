@@ -147,7 +147,7 @@ def router(store: RecordStore, directory: InstitutionDirectory, options: Options
         now = datetime.now(UTC)
         clr = domain.clr_credential(record, partial, platform_id=options.platform_id,
                                     clr_id=f"urn:uuid:{uuid.uuid4()}", issued_at=now)
-        signed = data_integrity.sign(clr, options.platform_key, options.verification_method, now)
+        signed = data_integrity.sign(clr, options.platform_key, options.verification_method, now, proof_set=True)
         return JSONResponse(signed, headers=PERSONAL)
 
     @api.get("/platform", tags=["keys"], response_class=JSONResponse,
