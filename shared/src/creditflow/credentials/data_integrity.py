@@ -43,8 +43,9 @@ def static_loader(extra: Mapping[str, dict[str, Any]] | None = None) -> Document
             document = contexts.document(url)
         else:
             raise UnknownContext(f"context {url} is not bundled with creditflow; documents are never fetched")
-        # pyld must never alter the cached original.
-        return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document)}
+        # pyld must never alter the cached original. `tag: static` lets pyld keep the resolved context in its
+        # process-wide cache (it caches nothing otherwise): contexts are immutable, so each is processed once.
+        return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document), "tag": "static"}
 
     return load
 
