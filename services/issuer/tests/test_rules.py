@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from contract_factories import achievement
 
+from creditflow.academic import eqf_level
 from creditflow.events import CreditFramework, CreditValue, Level
 from creditflow.issuer import rules
 
@@ -141,3 +142,21 @@ def test_conversion_to_ects_gives_each_figure_with_its_rule(value, framework, ho
     assert all(f.rule for f in figures)
     if framework in (CreditFramework.UK_CATS, CreditFramework.US_SEMESTER):
         assert "convention" in figures[0].rule and "h per ECTS credit" in figures[1].rule
+
+
+@pytest.mark.parametrize(
+    ("eqf", "framework", "national", "expected", "source"),
+    [
+        (None, "NZQF", 7, 6, "New Zealand Qualifications Framework: Joint Technical Report"),
+        (7, "NZQF", 8, 7, "NZQF level 8 has no EQF level"),  # left unlevelled: the issuer's level stands
+        (5, "SCQF", 8, 5, "SCQF) to the EQF, Report 2019"),
+        (None, "RQF", 3, 4, "qualifications frameworks of the United Kingdom"),
+        (6, "AQF", 7, 6, "not transcribed into creditflow; the issuer's stated level is kept"),
+        (6, "US", None, 6, "no national qualifications framework"),
+        (6, "KNQF", 6, 6, "creditflow knows no published EQF referencing of KNQF; the issuer's stated level is kept"),
+        (6, None, None, 6, "stated by the issuer as an EQF level"),
+    ],
+)
+def test_eqf_level_by_published_referencing_with_its_source(eqf, framework, national, expected, source):
+    level = eqf_level(eqf, framework, national)
+    assert level.eqf == expected and source in level.source

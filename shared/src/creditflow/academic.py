@@ -117,6 +117,8 @@ EQF_REFERENCING: dict[str, Referencing] = {
     "SCQF": Referencing({3: 1, 4: 2, 5: 3, 6: 4, 7: 5, 8: 5, 9: 6, 10: 6, 11: 7, 12: 8}, _SCQF_2019),
     "NZQF": Referencing({1: 2, 2: 3, 3: 4, 4: 4, 5: 5, 6: 5, 7: 6, 8: None, 9: 7, 10: 8}, _NZQF_2016),
     "AQF": Referencing({}, _AQF_2016),
+    "US": Referencing({}, "the United States has no national qualifications framework, so none is referenced to "
+                          "the EQF"),
 }
 EQF_REFERENCING["NZQCF"] = EQF_REFERENCING["NZQF"]
 KEPT = "the issuer's stated level is kept"
@@ -131,11 +133,11 @@ class EqfLevel:
 def eqf_level(eqf: int | None, national_framework: str | None, national_level: int | None) -> EqfLevel:
     """The EQF level of a stated level, by the published referencing of its national framework where that gives a
     level-to-level table, else the issuer's stated EQF level; always with the source, or why there is none."""
-    referencing = EQF_REFERENCING.get((national_framework or "").strip().upper())
+    if not national_framework:
+        return EqfLevel(eqf, "stated by the issuer as an EQF level; no national framework named")
+    referencing = EQF_REFERENCING.get(national_framework.strip().upper())
     if referencing is None:
-        name = national_framework or "the stated level"
-        return EqfLevel(eqf, f"no published EQF referencing of {name} is known to creditflow (US credit hours have "
-                             f"no national qualifications framework); {KEPT}")
+        return EqfLevel(eqf, f"creditflow knows no published EQF referencing of {national_framework}; {KEPT}")
     if not referencing.levels or national_level is None:
         return EqfLevel(eqf, f"{referencing.source}; {KEPT}")
     if national_level not in referencing.levels or referencing.levels[national_level] is None:
