@@ -284,3 +284,4 @@ def test_creditflow_verify_accepts_every_format_it_issues_and_refuses_a_changed_
     changed = httpx.post(issued["issuer"] + "/verify", json={"credential": one_character_changed(
         issued["credentials"]["stacked qualification"])}, timeout=30).json()
     assert changed["status"] == "invalid"
+
