@@ -211,7 +211,7 @@ def pyld_problems(document: dict) -> list[str]:
     # Values typed @vocab (proofPurpose, statusPurpose...) expand to the vocabulary IRI they name.
     vocabulary = [json.loads(v) for v in after if isinstance(json.loads(v), str)]
     dropped = [v for v in sorted((before - after).elements())
-               if not any(i.endswith("#" + json.loads(v)) for i in vocabulary)]
+               if not (isinstance(json.loads(v), str) and any(i.endswith("#" + json.loads(v)) for i in vocabulary))]
     problems = [f"dropped by expansion: {value}" for value in dropped]
     problems += [f"undefined type {t!r}" for t in expanded_types if ":" not in t]
     if len(compact_types) != len(expanded_types):
