@@ -50,6 +50,15 @@ class Issuer:
         assert response.status_code == 201, response.text
         return body["achievement_id"]
 
+    async def issued(self, **award):
+        """A new institution and achievement, and one award of it (the POST /awards answer), with its token."""
+        institution_id, headers = await self.institution()
+        await self.achievement(institution_id, headers)
+        body = {"request_id": "r-1", "learner_id": "l-1", "achievement_id": "ach-1", **award}
+        response = await self.client.post("/awards", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return institution_id, headers, response.json()
+
     async def verify(self, secured):
         """The shared verification function, as POST /verify runs it, with the status list read in-process."""
         resolve = self.store.key_resolver(credential.issuer_id(PUBLIC_URL, ""))
@@ -265,21 +274,15 @@ async def test_a_registration_that_failed_after_its_key_was_written_can_be_retri
 
 async def test_an_award_dated_before_its_key_existed_verifies_valid(issuer):
     # Defect 4: a late-recorded award (validFrom years back) is signed now, and the key is judged at signing time.
-    institution_id, headers = await issuer.institution()
-    await issuer.achievement(institution_id, headers)
-    award = {"request_id": "old-1", "learner_id": "l-1", "achievement_id": "ach-1",
-             "awarded_at": "2019-06-14T12:00:00+00:00"}
-    issued = (await issuer.client.post("/awards", json=award, headers=headers)).json()["credential"]
+    _, _, answer = await issuer.issued(awarded_at="2019-06-14T12:00:00+00:00")
+    issued = answer["credential"]
     assert issued["validFrom"] == "2019-06-14T12:00:00Z" and issued["proof"][0]["created"] > "2026"
     result = await issuer.verify(issued)
     assert (result.status, result.reasons, result.format) == ("valid", [], "data-integrity")
 
 
 async def test_a_verifier_dereferences_the_profile_the_key_the_context_and_the_jwks(issuer):
-    institution_id, headers = await issuer.institution()
-    await issuer.achievement(institution_id, headers)
-    issued = (await issuer.client.post("/awards", json={"request_id": "r-1", "learner_id": "l-1",
-                                                          "achievement_id": "ach-1"}, headers=headers)).json()
+    institution_id, headers, issued = await issuer.issued()
     method = issued["credential"]["proof"][0]["verificationMethod"]
     assert method == f"{PUBLIC_URL}/institutions/{institution_id}/keys/key-1"
 
@@ -298,10 +301,7 @@ async def test_a_verifier_dereferences_the_profile_the_key_the_context_and_the_j
 
 
 async def test_the_open_badges_jwt_form_verifies_here_and_with_pyjwt(issuer):
-    institution_id, headers = await issuer.institution()
-    await issuer.achievement(institution_id, headers)
-    issued = (await issuer.client.post("/awards", json={"request_id": "r-1", "learner_id": "l-1",
-                                                          "achievement_id": "ach-1"}, headers=headers)).json()
+    institution_id, headers, issued = await issuer.issued()
     response = await issuer.client.get(f"/credentials/{issued['credential_id']}?format=jwt", headers=headers)
     token = response.text
     header = jwt.get_unverified_header(token)
@@ -315,10 +315,7 @@ async def test_the_open_badges_jwt_form_verifies_here_and_with_pyjwt(issuer):
 
 
 async def test_a_one_character_change_fails_each_format(issuer):
-    institution_id, headers = await issuer.institution()
-    await issuer.achievement(institution_id, headers)
-    issued = (await issuer.client.post("/awards", json={"request_id": "r-1", "learner_id": "l-1",
-                                                          "achievement_id": "ach-1"}, headers=headers)).json()
+    institution_id, headers, issued = await issuer.issued()
     tampered = json.loads(json.dumps(issued["credential"]))
     tampered["credentialSubject"]["achievement"]["euMicroCredential"]["workloadHours"] = 126
     result = await issuer.verify(tampered)
