@@ -35,7 +35,8 @@ from creditflow.events import (
     Requirement,
 )
 
-pytestmark = pytest.mark.e2e
+# The module fixture builds a stacked qualification through four services: allow it more than the default 120 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
 HERE = Path(__file__).parent
 VERIFIERS = HERE / "verifiers"
@@ -80,7 +81,7 @@ async def issued(running_stack):
             listed = (await driver.stacking.get("/programmes", headers=stacking)).json()
             return any(p["programme_id"] == programme.programme_id for p in listed)
 
-        await eventually(programme_known, "stacking to accept the programme")
+        await eventually(programme_known, "stacking to accept the programme", timeout_s=60)
         learner = f"learner-{uuid.uuid4().hex[:8]}"
         ml = await driver.award(headers, learner, grade="A")
         stats = await driver.award(headers, learner, achievement_id="ach-stats")
@@ -88,7 +89,8 @@ async def issued(running_stack):
             "request_id": "historical", "learner_id": f"{learner}-2019", "achievement_id": "ach-ml-intro",
             "awarded_at": "2019-06-14T12:00:00+00:00"})
         registrar = driver.registrar(home)
-        record = await driver.record(learner, registrar, timeout_s=40,
+        # In the whole suite stacking first catches up on every award earlier tests published: allow for it.
+        record = await driver.record(learner, registrar, timeout_s=180,
                                      until=lambda r: any(a["built_from"] for a in r["achievements"])
                                      and r["qualifications"])
         [qualification] = [a for a in record["achievements"] if a["built_from"]]

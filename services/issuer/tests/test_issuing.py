@@ -290,7 +290,7 @@ async def test_a_verifier_dereferences_the_profile_the_key_the_context_and_the_j
     assert key.headers["content-type"] == "application/ld+json"
     assert key.json()["type"] == "Multikey" and key.json()["controller"] == issued["credential"]["issuer"]["id"]
     profile = await issuer.client.get(f"/institutions/{institution_id}")
-    assert profile.json()["type"] == ["Profile"] and method in profile.json()["assertionMethod"]
+    assert profile.json()["type"] == ["Profile"] and profile.json()["assertionMethod"] == [method]
     context = await issuer.client.get("/contexts/creditflow/v1")
     assert context.headers["content-type"] == "application/ld+json"
     assert context.content == contexts.raw(contexts.CREDITFLOW_V1)

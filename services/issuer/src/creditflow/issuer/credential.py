@@ -153,7 +153,9 @@ def profile(public_url: str, registration: InstitutionRegisteredData) -> dict[st
         "type": ["Profile"],
         "name": registration.name,
         "address": {"type": ["Address"], "addressCountry": registration.country},
-        "assertionMethod": [verification_method(issuer, k.key_id) for k in registration.public_keys],
+        # Ed25519 keys only: they sign the Data Integrity proofs; a P-256 key's URL serves a JWK for the OB JWT form.
+        "assertionMethod": [verification_method(issuer, k.key_id) for k in registration.public_keys
+                            if k.algorithm == "Ed25519"],
     }
 
 
