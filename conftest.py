@@ -101,9 +101,11 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
     processes: dict[str, subprocess.Popen] = {}
     urls: dict[str, str] = {}
     envs: dict[str, dict[str, str]] = {}
-    for service in ("issuer", "learner-record", "recognition", "stacking"):
+    services = ("issuer", "learner-record", "recognition", "stacking")
+    ports = {service: _free_port() for service in services}
+    for service in services:
         s = servers.settings(service)
-        port = _free_port()
+        port = ports[service]
         prefix = "CREDITFLOW_" + service.upper().replace("-", "_") + "_"
         env = {
             **os.environ,
@@ -118,6 +120,8 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
         if service == "issuer":
             env["CREDITFLOW_ISSUER_KEY_DIR"] = str(tmp_path_factory.mktemp("issuer-keys"))
             env["CREDITFLOW_ISSUER_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+            # POST /verify trusts the learner-record platform's key for CLRs.
+            env["CREDITFLOW_LEARNER_RECORD_PUBLIC_URL"] = f"http://127.0.0.1:{ports['learner-record']}"
         if service == "learner-record":
             env["CREDITFLOW_LEARNER_RECORD_KEY_FILE"] = str(tmp_path_factory.mktemp("platform") / "key.pem")
             env["CREDITFLOW_LEARNER_RECORD_PUBLIC_URL"] = f"http://127.0.0.1:{port}"

@@ -120,7 +120,7 @@ async def test_a_revocation_reaches_the_record_and_verification_over_http_says_r
     institution_id, headers = await driver.institution()
     issued = await driver.award(headers, learner)
     before = await driver.issuer.post("/verify", json={"credential": issued["credential"]})
-    assert before.json() == {"status": "valid", "reasons": []}
+    assert before.json() == {"status": "valid", "reasons": [], "format": "data-integrity"}
 
     revoked = await driver.issuer.post(f"/credentials/{issued['credential_id']}/revoke", headers=headers,
                                        json={"reason": "assessment found to be compromised"})

@@ -55,6 +55,9 @@ def main() -> int:
         "CREDITFLOW_MONGODB_URL": cfg.mongodb_url,
         "CREDITFLOW_ISSUER_KEY_DIR": str(cfg.state_dir / "issuer-keys"),
         "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(cfg.state_dir / "learner-record" / "platform-key.pem"),
+        # learner-record signs CLRs under it; the issuer's POST /verify trusts the platform key found there.
+        "CREDITFLOW_LEARNER_RECORD_PUBLIC_URL": os.environ.get(
+            "CREDITFLOW_LEARNER_RECORD_PUBLIC_URL", f"http://127.0.0.1:{_port('learner-record', 8102)}"),
     }
     logs = cfg.state_dir / "logs"
     processes: dict[str, subprocess.Popen] = {}

@@ -73,3 +73,15 @@ if [ ! -x "$ferret_dir/ferretdb" ]; then
 else
   step "FerretDB $ferretdb_version cached"
 fi
+
+# --- Independent credential verifiers for the test suite (npm: Digital Bazaar's VC stack, jsonld.js, jose) ----------
+verifiers="$repo/tests/verifiers"
+want=$(sha256sum "$verifiers/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$verifiers/node_modules/.creditflow-stamp" 2>/dev/null)" != "$want" ]; then
+  step "Independent verifiers (npm ci) into $verifiers/node_modules"
+  command -v node >/dev/null && command -v npm >/dev/null || { echo "node and npm are required for the tests' independent verifiers" >&2; exit 1; }
+  (cd "$verifiers" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$verifiers/node_modules/.creditflow-stamp"
+else
+  step "Independent verifiers up to date"
+fi

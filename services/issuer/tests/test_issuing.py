@@ -6,11 +6,13 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
+import jwt
 import pytest
 from kafka_helpers import records
 
-from creditflow.credentials import keys, status_list
-from creditflow.credentials.verify import check_proof, verify
+from creditflow.credentials import contexts, keys, status_list
+from creditflow.credentials.subjects import learner_subject_id
+from creditflow.credentials.verify import check_proof, verification_method, verify
 from creditflow.events import decode
 from creditflow.events.topics import CREDENTIALS, INSTITUTIONS
 from creditflow.issuer import api, credential, domain
@@ -48,6 +50,20 @@ class Issuer:
         assert response.status_code == 201, response.text
         return body["achievement_id"]
 
+    async def issued(self, **award):
+        """A new institution and achievement, and one award of it (the POST /awards answer), with its token."""
+        institution_id, headers = await self.institution()
+        await self.achievement(institution_id, headers)
+        body = {"request_id": "r-1", "learner_id": "l-1", "achievement_id": "ach-1", **award}
+        response = await self.client.post("/awards", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return institution_id, headers, response.json()
+
+    async def verify(self, secured):
+        """The shared verification function, as POST /verify runs it, with the status list read in-process."""
+        resolve = self.store.key_resolver(credential.issuer_id(PUBLIC_URL, ""))
+        return await verify(secured, resolve, self.status_list, datetime.now(UTC))
+
     async def status_list(self, url):
         response = await self.client.get(url.removeprefix(PUBLIC_URL))
         return response.text if response.status_code == 200 else None
@@ -79,7 +95,8 @@ async def test_first_award_is_signed_verifiable_and_published_once(issuer):
     proof = await check_proof(first.json()["credential"], resolve)
     assert proof.valid, proof.reasons
     subject = proof.credential["credentialSubject"]
-    assert subject["id"] == learner and subject["achievement"]["name"] == "Data literacy"
+    assert subject["id"] == learner_subject_id(learner) and subject["achievement"]["name"] == "Data literacy"
+    assert proof.format == "data-integrity" and first.json()["credential"]["proof"][0]["cryptosuite"] == "eddsa-rdfc-2022"
     size = subject["achievement"]["euMicroCredential"]["sizeBand"]
     assert size["band"] == "micro" and "Common Microcredential Framework" in size["rule"]  # 125 h at EQF 6
     assert proof.credential["issuer"]["address"]["addressCountry"] == "EE"
@@ -95,8 +112,8 @@ async def test_registration_publishes_the_public_keys_and_keeps_private_keys_pri
     [record] = await records(issuer.servers.kafka_bootstrap, INSTITUTIONS.name, institution_id)
     assert decode(record.value).data.public_keys[0].public_key_multibase.startswith("z6Mk")
     assert b"PRIVATE" not in record.value
-    [pem] = list((tmp_path / "keys").rglob("*.pem"))
-    assert pem.stat().st_mode & 0o777 == 0o600
+    pems = list((tmp_path / "keys").rglob("*.pem"))
+    assert len(pems) == 2 and all(pem.stat().st_mode & 0o777 == 0o600 for pem in pems)  # Ed25519 and P-256
     jwks = (await issuer.client.get(f"/institutions/{institution_id}/jwks")).json()
     assert jwks["keys"][0]["kid"] == f"{PUBLIC_URL}/institutions/{institution_id}#key-1"
 
@@ -210,8 +227,10 @@ async def test_a_crash_between_store_and_publish_ends_with_exactly_one_event_aft
         institution=Institution(institution_id, registration.name, registration.country),
         achievement=await issuer.store.achievement(institution_id, "ach-1"), awarded_at=datetime.now(UTC),
         grade=None, status_index=7,
-        signing_key=domain.SigningKey(domain.kid_of(credential.issuer_id(PUBLIC_URL, institution_id), key.key_id),
+        signing_key=domain.SigningKey(verification_method(credential.issuer_id(PUBLIC_URL, institution_id),
+                                                          key.key_id),
                                       issuer.key_store.load(institution_id, key.key_id)),
+        signed_at=datetime.now(UTC),
     )
     assert await issuer.store.save_award(event, 7, "crash-1", datetime(2000, 1, 1, tzinfo=UTC))
 
@@ -252,3 +271,57 @@ async def test_a_registration_that_failed_after_its_key_was_written_can_be_retri
     issuer.key_store.save(institution_id, "key-1", leftover)  # the first attempt died right after this
     registered, _ = await issuer.institution(institution_id=institution_id)
     assert registered == institution_id
+
+
+async def test_an_award_dated_before_its_key_existed_verifies_valid(issuer):
+    # Defect 4: a late-recorded award (validFrom years back) is signed now, and the key is judged at signing time.
+    _, _, answer = await issuer.issued(awarded_at="2019-06-14T12:00:00+00:00")
+    issued = answer["credential"]
+    assert issued["validFrom"] == "2019-06-14T12:00:00Z" and issued["proof"][0]["created"] > "2026"
+    result = await issuer.verify(issued)
+    assert (result.status, result.reasons, result.format) == ("valid", [], "data-integrity")
+
+
+async def test_a_verifier_dereferences_the_profile_the_key_the_context_and_the_jwks(issuer):
+    institution_id, headers, issued = await issuer.issued()
+    method = issued["credential"]["proof"][0]["verificationMethod"]
+    assert method == f"{PUBLIC_URL}/institutions/{institution_id}/keys/key-1"
+
+    key = await issuer.client.get(method.removeprefix(PUBLIC_URL))
+    assert key.headers["content-type"] == "application/ld+json"
+    assert key.json()["type"] == "Multikey" and key.json()["controller"] == issued["credential"]["issuer"]["id"]
+    profile = await issuer.client.get(f"/institutions/{institution_id}")
+    assert profile.json()["type"] == ["Profile"] and profile.json()["assertionMethod"] == [method]
+    context = await issuer.client.get("/contexts/creditflow/v1")
+    assert context.headers["content-type"] == "application/ld+json"
+    assert context.content == contexts.raw(contexts.CREDITFLOW_V1)
+    jwks = await issuer.client.get(f"/institutions/{institution_id}/jwks")
+    assert jwks.headers["content-type"] == "application/jwk-set+json"
+    assert sorted(k["alg"] for k in jwks.json()["keys"]) == ["ES256", "EdDSA"]
+    assert (await issuer.client.get(f"/institutions/{institution_id}/keys/key-9")).status_code == 404
+
+
+async def test_the_open_badges_jwt_form_verifies_here_and_with_pyjwt(issuer):
+    institution_id, headers, issued = await issuer.issued()
+    response = await issuer.client.get(f"/credentials/{issued['credential_id']}?format=jwt", headers=headers)
+    token = response.text
+    header = jwt.get_unverified_header(token)
+    assert (header["alg"], header["typ"]) == ("ES256", "JWT")
+    jwk = (await issuer.client.get(header["kid"].removeprefix(PUBLIC_URL))).json()
+    claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["ES256"], options={"verify_aud": False})
+    assert claims["jti"] == issued["credential_id"] and claims["sub"] == learner_subject_id("l-1")
+    assert set(claims) >= {"iss", "jti", "nbf", "sub", "iat", "vc"} and "proof" not in claims["vc"]
+    result = await issuer.verify(token)
+    assert (result.status, result.reasons, result.format) == ("valid", [], "ob-jwt")
+
+
+async def test_a_one_character_change_fails_each_format(issuer):
+    institution_id, headers, issued = await issuer.issued()
+    tampered = json.loads(json.dumps(issued["credential"]))
+    tampered["credentialSubject"]["achievement"]["euMicroCredential"]["workloadHours"] = 126
+    result = await issuer.verify(tampered)
+    assert result.status == "invalid" and "signature does not verify" in result.reasons[0]
+    token = (await issuer.client.get(f"/credentials/{issued['credential_id']}?format=jwt", headers=headers)).text
+    head, payload, signature = token.split(".")
+    flipped = f"{head}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
+    assert (await issuer.verify(flipped)).status == "invalid"

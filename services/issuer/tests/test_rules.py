@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from contract_factories import achievement
 
+from creditflow.academic import eqf_level
 from creditflow.events import CreditFramework, CreditValue, Level
 from creditflow.issuer import rules
 
@@ -88,8 +89,9 @@ def test_credits_must_fit_the_workload_for_their_framework(value, framework, hou
         (5, CreditFramework.NZQF, 50, 5, "micro", rules.NZQA_RULE),
         (40, CreditFramework.NZQF, 400, 5, "micro", rules.NZQA_RULE),
         (41, CreditFramework.NZQF, 410, 5, "larger", rules.NZQA_RULE),
-        (4, CreditFramework.ECTS, 100, 4, "micro", rules.CMF_RULE),
+        (4, CreditFramework.ECTS, 100, 6, "micro", rules.CMF_RULE),
         (5, CreditFramework.ECTS, 150, 7, "micro", rules.CMF_RULE),
+        (4, CreditFramework.ECTS, 100, 4, "micro", rules.NZQA_RULE + ", applied by hours"),  # the CMF is EQF 6-7
         (5, CreditFramework.ECTS, 150, 8, "micro", rules.NZQA_RULE + ", applied by hours"),  # EQF 8 is outside the CMF
         (1, CreditFramework.ECTS, 30, 6, "nano", rules.NANO_RULE),
         (16, CreditFramework.ECTS, 400, 6, "micro", rules.NZQA_RULE + ", applied by hours"),
@@ -99,6 +101,28 @@ def test_credits_must_fit_the_workload_for_their_framework(value, framework, hou
 def test_size_band_and_the_rule_that_applied(value, framework, hours, eqf, band, rule):
     size = rules.classify_size(achievement(credits=credits(value, framework), workload_hours=hours, level=Level(eqf=eqf)))
     assert (size.band, size.rule) == (band, rule)
+
+
+def test_each_framework_band_says_whether_the_award_fits_and_names_the_figure_outside():
+    # 8 ECTS / 200 h at EQF 5: micro by NZQA hours, but outside every CMF bound and the nano convention.
+    size = rules.classify_size(achievement(credits=credits(8, CreditFramework.ECTS), workload_hours=200,
+                                           level=Level(eqf=5)), ects=8)
+    checks = {(c.framework, c.unit): c for c in size.checks}
+    assert checks[(rules.NZQA, "h")].fits and checks[(rules.NZQA, "h")].figure == 200
+    cmf_hours = checks[(rules.CMF, "h")]
+    assert (cmf_hours.fits, cmf_hours.lower, cmf_hours.upper, cmf_hours.figure) == (False, 100, 150, 200)
+    assert cmf_hours.explanation == ("outside the Common Microcredential Framework micro band 100-150 h: "
+                                     "the award's 200 h is above it")
+    assert (checks[(rules.CMF, "ECTS")].fits, checks[(rules.CMF, "ECTS")].figure) == (False, 8)
+    assert "the award's 5 EQF level is below it" in checks[(rules.CMF, "EQF level")].explanation
+    assert not checks[(rules.NANO, "h")].fits
+
+
+def test_nzqf_credits_are_checked_in_credits_against_the_nzqa_and_nano_bands():
+    size = rules.classify_size(achievement(credits=credits(45, CreditFramework.NZQF), workload_hours=450))
+    nzqa = next(c for c in size.checks if c.framework == rules.NZQA)
+    assert (size.band, nzqa.unit, nzqa.figure, nzqa.fits) == ("larger", "credits", 45, False)
+    assert "5-40 credits: the award's 45 credits is above it" in nzqa.explanation
 
 
 @pytest.mark.parametrize(
@@ -118,3 +142,21 @@ def test_conversion_to_ects_gives_each_figure_with_its_rule(value, framework, ho
     assert all(f.rule for f in figures)
     if framework in (CreditFramework.UK_CATS, CreditFramework.US_SEMESTER):
         assert "convention" in figures[0].rule and "h per ECTS credit" in figures[1].rule
+
+
+@pytest.mark.parametrize(
+    ("eqf", "framework", "national", "expected", "source"),
+    [
+        (None, "NZQF", 7, 6, "New Zealand Qualifications Framework: Joint Technical Report"),
+        (7, "NZQF", 8, 7, "NZQF level 8 has no EQF level"),  # left unlevelled: the issuer's level stands
+        (5, "SCQF", 8, 5, "SCQF) to the EQF, Report 2019"),
+        (None, "RQF", 3, 4, "qualifications frameworks of the United Kingdom"),
+        (6, "AQF", 7, 6, "not transcribed into creditflow; the issuer's stated level is kept"),
+        (6, "US", None, 6, "no national qualifications framework"),
+        (6, "KNQF", 6, 6, "creditflow knows no published EQF referencing of KNQF; the issuer's stated level is kept"),
+        (6, None, None, 6, "stated by the issuer as an EQF level"),
+    ],
+)
+def test_eqf_level_by_published_referencing_with_its_source(eqf, framework, national, expected, source):
+    level = eqf_level(eqf, framework, national)
+    assert level.eqf == expected and source in level.source

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from contract_factories import achievement, awarded
 
-from creditflow.credentials import jose, keys
-from creditflow.credentials.verify import RegisteredKey, check_proof
+from creditflow.credentials import contexts, data_integrity, keys
+from creditflow.credentials.subjects import learner_subject_id
+from creditflow.credentials.verify import RegisteredKey, check_proof, key_reference
 from creditflow.events import (
     InstitutionRegistered,
     InstitutionRegisteredData,
@@ -49,12 +49,18 @@ class Institution:
                                    valid_from=datetime(2020, 1, 1, tzinfo=UTC))]))
 
     def award(self, learner, credential_id, **kw):
-        vc = {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": credential_id,
+        made = achievement(institution_id=self.institution_id, **kw)
+        vc = {"@context": [contexts.VC2, contexts.OB3], "id": credential_id,
               "type": ["VerifiableCredential", "OpenBadgeCredential"], "issuer": {"id": self.issuer_id},
-              "validFrom": "2026-06-01T12:00:00Z", "credentialSubject": {"id": learner}}
-        signed = jose.envelope(jose.sign(vc, self.key, f"{self.issuer_id}#key-1"))
-        return awarded(learner, credential_id, credential=signed,
-                       achievement=achievement(institution_id=self.institution_id, **kw))
+              "validFrom": "2026-06-01T12:00:00Z",
+              "credentialSubject": {"id": learner_subject_id(learner), "type": ["AchievementSubject"],
+                                    "achievement": {"id": self.achievement_iri(made.achievement_id),
+                                                    "type": ["Achievement"], "name": made.title}}}
+        signed = data_integrity.sign(vc, self.key, f"{self.issuer_id}/keys/key-1", datetime.now(UTC))
+        return awarded(learner, credential_id, credential=signed, achievement=made)
+
+    def achievement_iri(self, achievement_id):
+        return f"{self.issuer_id}/achievements/{achievement_id}"
 
 
 class LearnerRecordService:
@@ -204,11 +210,12 @@ async def test_clr_export_carries_both_institutions_credentials_and_the_stacked_
     await service.until(learner, lambda r: len(r.achievements) == 2 and r.qualifications and r.consents)
 
     response = await service.get(f"/learners/{learner}/clr", tartu.institution_id)
-    # The platform key as a verifier finds it: from the published JWKS.
-    jwk = (await service.client.get("/.well-known/jwks.json")).json()["keys"][0]
-    platform = RegisteredKey(jwk["kid"], "creditflow", PLATFORM,
-                             Ed25519PublicKey.from_public_bytes(keys.b64url_decode(jwk["x"])),
-                             datetime(2020, 1, 1, tzinfo=UTC))
+    # The platform key as a verifier finds it: the proof's verification method, which the platform Profile lists.
+    method = response.json()["proof"][0]["verificationMethod"]
+    assert method in (await service.client.get("/platform")).json()["assertionMethod"]
+    document = (await service.client.get(method.removeprefix(PLATFORM))).json()
+    platform = RegisteredKey(key_reference(method), "creditflow", f"{PLATFORM}/platform",
+                             keys.from_multibase(document["publicKeyMultibase"]), datetime(2020, 1, 1, tzinfo=UTC))
 
     async def resolve(kid):
         return platform if kid == platform.kid else None
@@ -217,12 +224,17 @@ async def test_clr_export_carries_both_institutions_credentials_and_the_stacked_
     assert proof.valid, proof.reasons
     clr = proof.credential
     assert clr["type"] == ["VerifiableCredential", "ClrCredential"] and clr["partial"] is False
-    associations = {(a["associationType"], a["sourceId"]) for a in clr["credentialSubject"]["association"]}
-    assert associations == {("isPartOf", first), ("isPartOf", second)}
-    assert clr["credentialSubject"]["achievement"][0]["id"].endswith(f"{tartu.institution_id}:cert-data")
+    qualification = clr["credentialSubject"]["achievement"][0]
+    assert qualification["id"].endswith(f"{tartu.institution_id}:cert-data") and qualification["description"]
+    # CLR 2.0: associations link achievement ids, and `type` is a string.
+    associations = {(a["type"], a["associationType"], a["sourceId"], a["targetId"])
+                    for a in clr["credentialSubject"]["association"]}
+    assert associations == {("Association", "isPartOf", helsinki.achievement_iri("ach-data-101"), qualification["id"]),
+                            ("Association", "isPartOf", tartu.achievement_iri("ach-data-101"), qualification["id"])}
 
     # The credentials inside verify with their issuers' registered keys, through the same shared function.
     directory_keys = {i.issuer_id + "#key-1": i for i in (helsinki, tartu)}
+    assert all("proof" in vc for vc in clr["credentialSubject"]["verifiableCredential"])  # embedded, not enveloped
 
     async def issuers(kid):
         institution = directory_keys.get(kid)

@@ -7,6 +7,7 @@ comes with the rule that produced it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from creditflow.events import CreditFramework, CreditValue
 
@@ -81,3 +82,65 @@ def grade_meets(grade: str | None, minimum: str | None) -> bool | None:
     if g.upper() in _LETTERS and m.upper() in _LETTERS:
         return _LETTERS.index(g.upper()) <= _LETTERS.index(m.upper())
     return None
+
+
+# ------------------------------------------------------------------------------------------------ EQF referencing
+
+_UK_2010 = ("Referencing the qualifications frameworks of the United Kingdom to the European Qualifications "
+            "Framework (UK EQF National Coordination Points, 2009, published 2010)")
+_SCQF_2019 = ("Referencing the Scottish Credit and Qualifications Framework (SCQF) to the EQF, Report 2019 (SCQF "
+              "Partnership; accepted by the EQF Advisory Group, December 2018), confirming the 2010 referencing")
+_NZQF_2016 = ("Comparative Analysis of the European Qualifications Framework and the New Zealand Qualifications "
+              "Framework: Joint Technical Report (European Commission and NZQA, 2016, ISBN 978-92-79-63854-1); "
+              "NZQF level 8 was left unlevelled")
+_AQF_2016 = ("Comparative Analysis of the Australian Qualifications Framework and the EQF for Lifelong Learning: Joint "
+             "Technical Report (Australian Government and European Commission, 2016, ISBN 978-92-79-63855-8); its "
+             "level comparison is not transcribed into creditflow")
+
+
+@dataclass(frozen=True)
+class Referencing:
+    """How a national framework's levels relate to the EQF, and the published source that says so."""
+
+    levels: dict[int, int | None]  # national level -> EQF level; None: published as unlevelled
+    source: str
+
+
+_ENGLAND_WALES_NI = Referencing({1: 2, 2: 3, 3: 4, 4: 5, 5: 5, 6: 6, 7: 7, 8: 8}, _UK_2010)
+# National qualifications frameworks of the credit systems creditflow accepts, by the name an issuer states in
+# `level.national_framework`. A framework with no level table (`levels` empty) keeps the issuer's stated EQF level.
+EQF_REFERENCING: dict[str, Referencing] = {
+    "RQF": _ENGLAND_WALES_NI,  # England and Northern Ireland (uk-cats); entry levels 1-3 map to EQF 1
+    "QCF": _ENGLAND_WALES_NI,
+    "FHEQ": _ENGLAND_WALES_NI,  # higher education in England, Wales and Northern Ireland, levels 4-8
+    "CQFW": _ENGLAND_WALES_NI,  # Wales
+    "SCQF": Referencing({3: 1, 4: 2, 5: 3, 6: 4, 7: 5, 8: 5, 9: 6, 10: 6, 11: 7, 12: 8}, _SCQF_2019),
+    "NZQF": Referencing({1: 2, 2: 3, 3: 4, 4: 4, 5: 5, 6: 5, 7: 6, 8: None, 9: 7, 10: 8}, _NZQF_2016),
+    "AQF": Referencing({}, _AQF_2016),
+    "US": Referencing({}, "the United States has no national qualifications framework, so none is referenced to "
+                          "the EQF"),
+}
+EQF_REFERENCING["NZQCF"] = EQF_REFERENCING["NZQF"]
+KEPT = "the issuer's stated level is kept"
+
+
+@dataclass(frozen=True)
+class EqfLevel:
+    eqf: int | None
+    source: str
+
+
+def eqf_level(eqf: int | None, national_framework: str | None, national_level: int | None) -> EqfLevel:
+    """The EQF level of a stated level, by the published referencing of its national framework where that gives a
+    level-to-level table, else the issuer's stated EQF level; always with the source, or why there is none."""
+    if not national_framework:
+        return EqfLevel(eqf, "stated by the issuer as an EQF level; no national framework named")
+    referencing = EQF_REFERENCING.get(national_framework.strip().upper())
+    if referencing is None:
+        return EqfLevel(eqf, f"creditflow knows no published EQF referencing of {national_framework}; {KEPT}")
+    if not referencing.levels or national_level is None:
+        return EqfLevel(eqf, f"{referencing.source}; {KEPT}")
+    if national_level not in referencing.levels or referencing.levels[national_level] is None:
+        return EqfLevel(eqf, f"{national_framework} level {national_level} has no EQF level in {referencing.source}; "
+                             f"{KEPT}")
+    return EqfLevel(referencing.levels[national_level], referencing.source)

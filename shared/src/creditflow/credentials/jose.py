@@ -1,9 +1,9 @@
 """VC-JOSE-COSE securing (W3C, 2025): the credential is the payload of a compact JWS signed with EdDSA (Ed25519).
 
-Chosen over Data Integrity `eddsa-rdfc-2022`, which needs RDF canonicalisation (slow in Python and a heavy
-dependency), and over `eddsa-jcs-2022` because any JOSE library can check a JWS, so institutions and verifiers need
-nothing creditflow-specific. In events and CLRs the secured credential travels as a VC 2.0
-EnvelopedVerifiableCredential (`id` = `data:application/vc+jwt,<jws>`).
+Legacy for credentials: creditflow issued awards in this form before it moved to Data Integrity (eddsa-rdfc-2022)
+proofs, and those keep verifying; new awards are no longer issued in it. It still secures the Bitstring Status List
+credential (served as application/vc+jwt). A secured credential travels as a VC 2.0 EnvelopedVerifiableCredential
+(`id` = `data:application/vc+jwt,<jws>`).
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ from .values import (
     ParticipationForm,
     PublicKey,
     QualityAssurance,
+    SizeBandCheck,
     SizeClassification,
 )
 
@@ -128,6 +129,7 @@ __all__ = [
     "RecognitionRequested",
     "RecognitionRequestedData",
     "Requirement",
+    "SizeBandCheck",
     "SizeClassification",
     "StackingProgressUpdated",
     "StackingProgressUpdatedData",

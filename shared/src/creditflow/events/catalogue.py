@@ -71,7 +71,10 @@ class CredentialAwardedData(ContractModel):
     credit_conversions: list[EctsConversion] = Field(default_factory=list)
     size: SizeClassification | None = None
     credential: dict[str, Any] | None = Field(
-        default=None, description="The signed Open Badges 3.0 AchievementCredential (W3C VC 2.0), as issued."
+        default=None,
+        description="The signed Open Badges 3.0 AchievementCredential (W3C VC 2.0), as issued: since #13 a JSON "
+        "object with an embedded Data Integrity proof (eddsa-rdfc-2022); before, a VC-JOSE "
+        "EnvelopedVerifiableCredential. Consumers accept both (creditflow.credentials.verify).",
     )
     built_from: list[Identifier] = Field(
         default_factory=list,

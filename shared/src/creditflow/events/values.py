@@ -92,9 +92,14 @@ class PublicKey(ContractModel):
     """An institution's public signing key. Private keys never travel in events."""
 
     key_id: Identifier
-    algorithm: Literal["Ed25519"] = "Ed25519"
+    algorithm: Literal["Ed25519", "P-256"] = Field(
+        default="Ed25519",
+        description="Ed25519 signs Data Integrity proofs (and legacy VC-JOSE); P-256 signs the Open Badges 3.0 JWT "
+        "form (ES256). Each kind rotates on its own.",
+    )
     public_key_multibase: Annotated[str, StringConstraints(pattern=r"^z[1-9A-HJ-NP-Za-km-z]+$")] = Field(
-        description="Multibase (base58-btc) Ed25519 public key with the multicodec prefix 0xed01."
+        description="Multibase (base58-btc) Multikey: an Ed25519 key with the multicodec prefix 0xed01, or a "
+        "compressed P-256 key with the prefix 0x1200."
     )
     valid_from: UtcDatetime
     retired_at: UtcDatetime | None = Field(
@@ -124,8 +129,24 @@ class Achievement(ContractModel):
     part_of: list[Identifier] = Field(default_factory=list, description="programme_ids this achievement stacks into.")
 
 
+class SizeBandCheck(ContractModel):
+    """One framework band checked against the award: whether it fits and, if not, the figure outside the bounds."""
+
+    framework: ShortText = Field(description="The framework band, e.g. 'NZQA micro-credential'.")
+    band: Literal["nano", "micro"]
+    lower: float
+    upper: float
+    unit: ShortText = Field(description="What the bounds count: credits, h, ECTS or EQF level.")
+    figure: float | None = Field(description="The award's figure in `unit`; null when the award states none.")
+    fits: bool
+    explanation: ShortText
+
+
 class SizeClassification(ContractModel):
-    """Size band of an award under a named framework rule."""
+    """Size band of an award under a named framework rule, and every framework band it was checked against."""
 
     band: Literal["nano", "micro", "larger"]
     rule: ShortText = Field(description="The rule that applied, e.g. 'NZQA micro-credential: 5-40 credits'.")
+    checks: list[SizeBandCheck] = Field(
+        default_factory=list, description="Each framework band checked: NZQA, the CMF (hours, ECTS, EQF level), nano."
+    )

@@ -5,8 +5,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
-from creditflow.credentials import jose, keys, status_list
-from creditflow.credentials.verify import http_status_fetcher, registered_keys, verify
+from creditflow.credentials import contexts, jose, keys, ob_jwt, status_list
+from creditflow.credentials.verify import (
+    any_of,
+    http_status_fetcher,
+    platform_key_resolver,
+    registered_keys,
+    verification_method,
+    verify,
+)
 from creditflow.events import (
     Achievement,
     CreditFramework,
@@ -21,7 +28,9 @@ from creditflow.runtime.http import Problem
 from creditflow.runtime.identity import Principal
 from creditflow.runtime.outbox import flush
 from creditflow.runtime.service import Runtime
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, Field
 
 from . import credential, domain
@@ -30,6 +39,8 @@ from .rules import Institution
 from .store import Conflict, IssuerStore
 
 MAX_BULK = 500
+JSON_LD = "application/ld+json"
+JWK_SET = "application/jwk-set+json"
 
 
 def require_institution(caller: Principal, institution_id: str) -> None:
@@ -70,7 +81,9 @@ class Revoke(BaseModel):
 
 
 class Verify(BaseModel):
-    credential: dict[str, Any] | str = Field(description="An EnvelopedVerifiableCredential or a compact JWS.")
+    credential: dict[str, Any] | str = Field(
+        description="A credential with an embedded Data Integrity proof, an Open Badges 3.0 JWT, or a legacy "
+        "VC-JOSE EnvelopedVerifiableCredential / compact JWS.")
 
 
 class BulkItem(BaseModel):
@@ -84,6 +97,7 @@ class BulkItem(BaseModel):
 class VerificationResult(BaseModel):
     status: Literal["valid", "revoked", "invalid", "unknown"]
     reasons: list[str]
+    format: Literal["data-integrity", "ob-jwt", "vc-jose"] | None = None
 
 
 def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awarder) -> APIRouter:
@@ -110,17 +124,13 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
               response_model=InstitutionRegisteredData)
     async def register_institution(body: RegisterInstitution, _: Operator, request: Request) -> Any:
         now = datetime.now(UTC)
-        key_id = domain.next_key_id(None)
-        private = keys.generate()
+        generated = new_keys(None, now)
         registration = InstitutionRegisteredData(
-            **body.model_dump(),
-            issuer_id=issuer_of(body.institution_id),
-            public_keys=[PublicKey(key_id=key_id, public_key_multibase=keys.to_multibase(private.public_key()),
-                                   valid_from=now)],
-        )
+            **body.model_dump(), issuer_id=issuer_of(body.institution_id), public_keys=[k for k, _ in generated])
         if await store.registration(body.institution_id) is not None:
             raise Problem(409, "Conflict", f"institution {body.institution_id} is already registered")
-        options.key_store.save(body.institution_id, key_id, private)
+        for key, private in generated:
+            options.key_store.save(body.institution_id, key.key_id, private)
         try:
             await store.register(registration, domain.registered(registration, now, request.state.correlation_id), now)
         except Conflict as exc:
@@ -128,13 +138,25 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         await publish_pending(store.institutions, body.institution_id)
         return registration
 
-    async def add_key(institution_id: str, key: PublicKey, request: Request) -> InstitutionRegisteredData:
+    def new_keys(registration: InstitutionRegisteredData | None, now: datetime) -> list[tuple[PublicKey, Any]]:
+        """A fresh Ed25519 key (Data Integrity proofs) and P-256 key (the OB 3.0 JWT form), with their private
+        halves."""
+        made = []
+        for algorithm, private in (("Ed25519", keys.generate()), ("P-256", keys.generate_p256())):
+            made.append((PublicKey(key_id=domain.next_key_id(registration, algorithm), algorithm=algorithm,
+                                   public_key_multibase=keys.to_multibase(private.public_key()), valid_from=now),
+                         private))
+        return made
+
+    async def add_keys(institution_id: str, added: list[PublicKey], request: Request) -> InstitutionRegisteredData:
         registration = await store.registration(institution_id)
         if registration is None:
             raise Problem(404, "Not found", f"institution {institution_id} is not registered")
-        updated = domain.with_new_key(registration, key)
-        await store.update_registration(updated, domain.registered(updated, key.valid_from,
-                                                                   request.state.correlation_id), key.valid_from)
+        updated = registration
+        for key in added:
+            updated = domain.with_new_key(updated, key)
+        at = added[0].valid_from
+        await store.update_registration(updated, domain.registered(updated, at, request.state.correlation_id), at)
         await publish_pending(store.institutions, institution_id)
         return updated
 
@@ -143,32 +165,72 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
     async def rotate_key(institution_id: Identifier, caller: KeyHolder, request: Request) -> Any:
         require_institution(caller, institution_id)
         registration = await store.registration(institution_id)
-        private = keys.generate()
-        key = PublicKey(key_id=domain.next_key_id(registration), valid_from=datetime.now(UTC),
-                        public_key_multibase=keys.to_multibase(private.public_key()))
+        generated = new_keys(registration, datetime.now(UTC))
         if registration is not None:
-            options.key_store.save(institution_id, key.key_id, private)
-        return await add_key(institution_id, key, request)
+            for key, private in generated:
+                options.key_store.save(institution_id, key.key_id, private)
+        return await add_keys(institution_id, [k for k, _ in generated], request)
 
     @api.post("/institutions/{institution_id}/keys", tags=["institutions"], response_model=InstitutionRegisteredData)
     async def register_external_key(institution_id: Identifier, body: ExternalKey, caller: KeyHolder,
                                     request: Request) -> Any:
         require_institution(caller, institution_id)
         try:
-            keys.from_multibase(body.public_key_multibase)
+            decoded = keys.from_multibase(body.public_key_multibase)
         except ValueError as exc:
             raise Problem(422, "Invalid key", f"public_key_multibase: {exc}") from exc
+        algorithm = "Ed25519" if isinstance(decoded, Ed25519PublicKey) else "P-256"
         registration = await store.registration(institution_id)
-        key = PublicKey(key_id=domain.next_key_id(registration), valid_from=datetime.now(UTC),
-                        public_key_multibase=body.public_key_multibase)
-        return await add_key(institution_id, key, request)
+        key = PublicKey(key_id=domain.next_key_id(registration, algorithm), algorithm=algorithm,
+                        valid_from=datetime.now(UTC), public_key_multibase=body.public_key_multibase)
+        return await add_keys(institution_id, [key], request)
 
-    @api.get("/institutions/{institution_id}/jwks", tags=["keys"])
-    async def jwks(institution_id: Identifier) -> dict[str, Any]:
+    async def registered(institution_id: str) -> InstitutionRegisteredData:
         registration = await store.registration(institution_id)
         if registration is None:
             raise Problem(404, "Not found", f"institution {institution_id} is not registered")
-        return {"keys": [keys.to_jwk(k.public_key, k.kid) for k in registered_keys(registration)]}
+        return registration
+
+    @api.get("/institutions/{institution_id}", tags=["keys"], response_class=JSONResponse,
+             responses={200: {"content": {JSON_LD: {}}}})
+    async def issuer_profile(institution_id: Identifier) -> Response:
+        """The issuer's Open Badges 3.0 Profile (its `issuer.id`), listing its verification methods."""
+        document = credential.profile(options.public_url, await registered(institution_id))
+        return JSONResponse(document, media_type=JSON_LD)
+
+    @api.get("/institutions/{institution_id}/keys/{key_id}", tags=["keys"], response_class=JSONResponse,
+             responses={200: {"content": {JSON_LD: {}, "application/jwk+json": {}}}})
+    async def key_document(institution_id: Identifier, key_id: Identifier) -> Response:
+        """A proof's verification method: a Multikey document for an Ed25519 key; for a P-256 key (the kid of the
+        Open Badges 3.0 JWT form) the JWK, as OB 3.0 §8.2 wants a kid to dereference to."""
+        registration = await registered(institution_id)
+        key = next((k for k in registration.public_keys if k.key_id == key_id), None)
+        if key is None:
+            raise Problem(404, "Not found", f"institution {institution_id} has no key {key_id}")
+        if key.algorithm == "P-256":
+            url = verification_method(issuer_of(institution_id), key_id)
+            return JSONResponse(keys.to_jwk(keys.from_multibase(key.public_key_multibase), url),
+                                media_type="application/jwk+json")
+        return JSONResponse(credential.multikey(options.public_url, institution_id, key_id, key.public_key_multibase),
+                            media_type=JSON_LD)
+
+    @api.get("/institutions/{institution_id}/jwks", tags=["keys"], response_class=JSONResponse,
+             responses={200: {"content": {JWK_SET: {}}}})
+    async def jwks(institution_id: Identifier) -> Response:
+        """Every key as a JWK. Ed25519 keys keep the kid their VC-JOSE signatures carry (`<issuer>#<key_id>`);
+        P-256 keys have the kid their OB 3.0 JWTs carry, the key's URL."""
+        registration = await registered(institution_id)
+        found = [keys.to_jwk(k.public_key, k.kid if isinstance(k.public_key, Ed25519PublicKey)
+                             else verification_method(issuer_of(institution_id), k.kid.rpartition("#")[2]))
+                 for k in registered_keys(registration)]
+        return JSONResponse({"keys": found}, media_type=JWK_SET)
+
+    @api.get("/contexts/creditflow/v1", tags=["keys"], response_class=Response,
+             responses={200: {"content": {JSON_LD: {}}}})
+    async def creditflow_context() -> Response:
+        """creditflow's JSON-LD context (https://w3id.org/creditflow/v1), byte-identical to the bundled copy."""
+        return Response(contexts.raw(contexts.CREDITFLOW_V1), media_type=JSON_LD,
+                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
     @api.get("/institutions/{institution_id}/status/revocation", tags=["keys"],
              response_class=Response, responses={200: {"content": {jose.MEDIA_TYPE: {}}}})
@@ -230,14 +292,32 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         return results
 
     @api.get("/credentials/{credential_id}", tags=["awards"])
-    async def get_credential(credential_id: Identifier, caller: Reader) -> dict[str, Any]:
+    async def get_credential(credential_id: Identifier, caller: Reader,
+                             format: Literal["data-integrity", "jwt"] = Query(  # noqa: A002 - the query's name
+                                 "data-integrity", description="jwt: the Open Badges 3.0 JWT form (ES256)")) -> Any:
         found = await store.award(credential_id)
         if found is None:
             raise Problem(404, "Not found", f"no credential {credential_id}")
         event, document = found
         own_credential(caller, event.data.institution_id, credential_id)
+        secured = event.data.credential
+        if format == "jwt":
+            return Response(await as_jwt(event.data.institution_id, secured or {}), media_type="application/jwt")
         return {"credential_id": credential_id, "learner_id": event.learner_id,
-                "revocation": document["revocation"], "credential": event.data.credential}
+                "revocation": document["revocation"], "credential": secured}
+
+    async def as_jwt(institution_id: str, secured: dict[str, Any]) -> str:
+        """The award in the Open Badges 3.0 JWT form, signed now with the institution's current P-256 key."""
+        if "proof" not in secured:
+            raise Problem(409, "Conflict", "this credential was issued as VC-JOSE before the OB 3.0 JWT form existed")
+        registration = await registered(institution_id)
+        key = domain.current_key(registration, "P-256")
+        if key is None:
+            raise Problem(409, "Conflict", f"{institution_id} has no P-256 key: rotate its keys to get one")
+        private = options.key_store.load(institution_id, key.key_id)
+        unsecured = {k: v for k, v in secured.items() if k != "proof"}
+        return ob_jwt.sign(unsecured, private, verification_method(issuer_of(institution_id), key.key_id),
+                           datetime.now(UTC))
 
     @api.post("/credentials/{credential_id}/revoke", tags=["awards"])
     async def revoke(credential_id: Identifier, body: Revoke, caller: Integration,
@@ -255,7 +335,9 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
     async def verify_credential(body: Verify, request: Request) -> VerificationResult:
         """The shared verification function, as a service: valid, revoked, invalid (with reasons) or unknown."""
         async with httpx.AsyncClient() as client:
-            result = await verify(body.credential, resolve_key, http_status_fetcher(client), datetime.now(UTC))
-        return VerificationResult(status=result.status, reasons=result.reasons)
+            resolver = any_of(resolve_key, platform_key_resolver(options.platform_issuer_id, client)) \
+                if options.platform_issuer_id else resolve_key
+            result = await verify(body.credential, resolver, http_status_fetcher(client), datetime.now(UTC))
+        return VerificationResult(status=result.status, reasons=result.reasons, format=result.format)
 
     return api

@@ -22,7 +22,9 @@ MAX_BODY_BYTES = 2 << 20  # a bulk of 500 awards fits; anything larger is refuse
 def options_from_env(settings: Settings) -> api.Options:
     public_url = os.environ.get("CREDITFLOW_ISSUER_PUBLIC_URL", f"http://127.0.0.1:{settings.http_port}")
     key_dir = Path(os.environ.get("CREDITFLOW_ISSUER_KEY_DIR", ".state/issuer-keys"))
-    return api.Options(public_url=public_url.rstrip("/"), key_store=FileKeyStore(key_dir))
+    platform_url = os.environ.get("CREDITFLOW_LEARNER_RECORD_PUBLIC_URL", "http://127.0.0.1:8102").rstrip("/")
+    return api.Options(public_url=public_url.rstrip("/"), key_store=FileKeyStore(key_dir),
+                       platform_issuer_id=f"{platform_url}/platform")
 
 
 def outboxes(store: IssuerStore) -> list:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from creditflow.credentials.verify import verification_method
 from creditflow.events import CredentialAwarded, Identifier
 from creditflow.events.values import ShortText
 from creditflow.runtime.outbox import flush
@@ -24,6 +25,8 @@ from .store import IssuerStore
 class Options:
     public_url: str
     key_store: FileKeyStore
+    # The learner-record platform's issuer id ({its public url}/platform): POST /verify trusts its key for CLRs.
+    platform_issuer_id: str | None = None
 
 
 class AwardRequest(BaseModel):
@@ -79,8 +82,9 @@ class Awarder:
             awarded_at=(body.awarded_at or now).astimezone(UTC),
             grade=body.grade,
             status_index=index,
-            signing_key=domain.SigningKey(domain.kid_of(self.issuer_of(institution_id), key.key_id),
+            signing_key=domain.SigningKey(verification_method(self.issuer_of(institution_id), key.key_id),
                                           self.options.key_store.load(institution_id, key.key_id)),
+            signed_at=now,
             correlation_id=correlation_id,
             built_from=built_from or [],
         )

@@ -1,9 +1,10 @@
-"""The Open Badges 3.0 AchievementCredential (a W3C VC 2.0) for an award, before it is signed.
+"""The Open Badges 3.0 AchievementCredential (a W3C VC 2.0) for an award, before it is signed, and the documents a
+verifier dereferences: the issuer Profile and its keys.
 
 Open Badges lacks several EU 2022 Annex I elements; creditflow carries them in `achievement.euMicroCredential`
-(level, workload, learning outcomes, assessment, participation, quality assurance, credits with their ECTS
-conversions and size band). The VC 2.0 context maps undefined terms under its `@vocab`, so the extension stays valid
-JSON-LD without a context of its own. docs/credentials.md describes every field.
+(level with its EQF referencing, workload, learning outcomes, assessment, participation, quality assurance, credits
+with their ECTS conversions and size band checks), every term defined by creditflow's own context
+(https://w3id.org/creditflow/v1), none left to `@vocab`. docs/credentials.md describes every field.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from creditflow.events import Achievement, EctsConversion, SizeClassification
+from creditflow.academic import eqf_level
+from creditflow.credentials import contexts, data_integrity
+from creditflow.credentials.subjects import learner_subject_id
+from creditflow.credentials.verify import verification_method
+from creditflow.events import Achievement, EctsConversion, InstitutionRegisteredData, SizeClassification
 
 from .rules import Institution
 
-OB3_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
-VC2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+OB3_CONTEXT = contexts.OB3
+VC2_CONTEXT = contexts.VC2
+AWARD_CONTEXT = [contexts.VC2, contexts.OB3, contexts.CREDITFLOW_V1]
 
 
 def issuer_id(public_url: str, institution_id: str) -> str:
@@ -29,6 +35,15 @@ def status_list_url(public_url: str, institution_id: str) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def _level(achievement: Achievement) -> dict[str, Any] | None:
+    if achievement.level is None:
+        return None
+    level = achievement.level
+    referenced = eqf_level(level.eqf, level.national_framework, level.national_level)
+    return {**level.model_dump(mode="json", exclude_none=True),
+            "eqfReferencing": {"eqf": referenced.eqf, "source": referenced.source}}
 
 
 def achievement_credential(
@@ -56,7 +71,7 @@ def achievement_credential(
         "euMicroCredential": {
             "learningOutcomes": [o.model_dump(mode="json", exclude_none=True) for o in achievement.learning_outcomes],
             "workloadHours": achievement.workload_hours,
-            "level": achievement.level.model_dump(mode="json", exclude_none=True) if achievement.level else None,
+            "level": _level(achievement),
             "assessmentType": achievement.assessment_type,
             "participationForm": achievement.participation_form,
             "qualityAssuranceType": achievement.quality_assurance_type,
@@ -79,13 +94,14 @@ def achievement_credential(
                 "targetFramework": "European Qualifications Framework",
             }
         ]
-    subject: dict[str, Any] = {"id": learner_id, "type": ["AchievementSubject"], "achievement": ob_achievement}
+    subject: dict[str, Any] = {"id": learner_subject_id(learner_id), "type": ["AchievementSubject"],
+                               "achievement": ob_achievement}
     if grade:
         subject["result"] = [{"type": ["Result"], "value": grade}]
     stacked = {"evidence": [{"id": c, "type": ["Evidence"], "name": "credential this qualification is built from"}
                             for c in built_from]} if built_from else {}
     return {
-        "@context": [VC2_CONTEXT, OB3_CONTEXT],
+        "@context": AWARD_CONTEXT,
         "id": credential_id,
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": achievement.title,
@@ -125,3 +141,24 @@ def status_list_credential(
             "encodedList": encoded_list,
         },
     }
+
+
+def profile(public_url: str, registration: InstitutionRegisteredData) -> dict[str, Any]:
+    """The issuer's Open Badges 3.0 Profile at its `issuer.id`, listing the keys it signs with (assertionMethod):
+    a Data Integrity verifier checks that the proof's verification method is one of them."""
+    issuer = issuer_id(public_url, registration.institution_id)
+    return {
+        "@context": [contexts.VC2, contexts.OB3, contexts.CREDITFLOW_V1],
+        "id": issuer,
+        "type": ["Profile"],
+        "name": registration.name,
+        "address": {"type": ["Address"], "addressCountry": registration.country},
+        # Ed25519 keys only: they sign the Data Integrity proofs; a P-256 key's URL serves a JWK for the OB JWT form.
+        "assertionMethod": [verification_method(issuer, k.key_id) for k in registration.public_keys
+                            if k.algorithm == "Ed25519"],
+    }
+
+
+def multikey(public_url: str, institution_id: str, key_id: str, public_key_multibase: str) -> dict[str, Any]:
+    issuer = issuer_id(public_url, institution_id)
+    return data_integrity.multikey_document(verification_method(issuer, key_id), issuer, public_key_multibase)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
-from creditflow.credentials import jose
+from creditflow.credentials import data_integrity
+from creditflow.credentials.subjects import learner_id_of
 from creditflow.events import (
     Achievement,
     AchievementPublished,
@@ -36,7 +38,7 @@ def credential_id_for(institution_id: str, request_id: str) -> str:
 
 @dataclass(frozen=True)
 class SigningKey:
-    kid: str
+    verification_method: str  # {issuer}/institutions/{id}/keys/{key_id}, which dereferences to a Multikey document
     private_key: Ed25519PrivateKey
 
 
@@ -57,10 +59,12 @@ def issue(
     grade: str | None,
     status_index: int,
     signing_key: SigningKey,
+    signed_at: datetime,
     correlation_id: str = "",
     built_from: list[str] | None = None,
 ) -> CredentialAwarded:
-    """The signed award, or AwardRefused naming every missing element and broken rule."""
+    """The award with its Data Integrity proof (created = `signed_at`, which the key's validity is judged at, so an
+    award dated in the past verifies), or AwardRefused naming every missing element and broken rule."""
     if achievement.institution_id != institution.institution_id:
         raise AwardRefused([rules.Problem("achievement_id", f"not an achievement of {institution.institution_id}")])
     problems = rules.award_problems(learner_id, institution, achievement, awarded_at)
@@ -68,7 +72,7 @@ def issue(
         raise AwardRefused(problems)
     credential_id = credential_id_for(institution.institution_id, request_id)
     conversions = rules.to_ects(achievement)
-    size = rules.classify_size(achievement)
+    size = rules.classify_size(achievement, conversions[0].ects if conversions else None)
     unsigned = credential.achievement_credential(
         public_url=public_url,
         credential_id=credential_id,
@@ -82,7 +86,8 @@ def issue(
         status_index=status_index,
         built_from=built_from or [],
     )
-    signed = jose.envelope(jose.sign(unsigned, signing_key.private_key, signing_key.kid))
+    signed = data_integrity.sign(unsigned, signing_key.private_key, signing_key.verification_method, signed_at,
+                                 proof_set=True)
     return CredentialAwarded(
         producer=institution.institution_id,
         learner_id=learner_id,
@@ -122,19 +127,27 @@ def kid_of(issuer: str, key_id: str) -> str:
     return f"{issuer}#{key_id}"
 
 
-def next_key_id(registration: InstitutionRegisteredData | None) -> str:
-    return f"key-{len(registration.public_keys) + 1 if registration else 1}"
+Algorithm = Literal["Ed25519", "P-256"]
+_KEY_ID_PREFIX: dict[str, str] = {"Ed25519": "key", "P-256": "es256-key"}
+
+
+def next_key_id(registration: InstitutionRegisteredData | None, algorithm: Algorithm = "Ed25519") -> str:
+    """`key-N` for Ed25519 (as before), `es256-key-N` for P-256; never reused."""
+    count = sum(k.algorithm == algorithm for k in registration.public_keys) if registration else 0
+    return f"{_KEY_ID_PREFIX[algorithm]}-{count + 1}"
 
 
 def with_new_key(registration: InstitutionRegisteredData, key: PublicKey) -> InstitutionRegisteredData:
-    """Rotation: the new key signs from its valid_from on; the keys still current retire then, and keep verifying
-    what they signed before."""
-    kept = [k if k.retired_at else k.model_copy(update={"retired_at": key.valid_from}) for k in registration.public_keys]
+    """Rotation: the new key signs from its valid_from on; the keys of its algorithm still current retire then,
+    and keep verifying what they signed before."""
+    kept = [k if k.retired_at or k.algorithm != key.algorithm else k.model_copy(update={"retired_at": key.valid_from})
+            for k in registration.public_keys]
     return registration.model_copy(update={"public_keys": [*kept, key]})
 
 
-def current_key(registration: InstitutionRegisteredData) -> PublicKey | None:
-    return next((k for k in reversed(registration.public_keys) if k.retired_at is None), None)
+def current_key(registration: InstitutionRegisteredData, algorithm: Algorithm = "Ed25519") -> PublicKey | None:
+    return next((k for k in reversed(registration.public_keys) if k.retired_at is None and k.algorithm == algorithm),
+                None)
 
 
 def registered(registration: InstitutionRegisteredData, at: datetime, correlation_id: str = "") -> InstitutionRegistered:
@@ -154,7 +167,7 @@ def direct_publication_problems(event: CredentialAwarded, verified: dict) -> lis
     subject = verified.get("credentialSubject", {})
     checks = [
         (verified.get("id") == event.data.credential_id, "credential id differs from data.credential_id"),
-        (subject.get("id") == event.learner_id, "credentialSubject.id differs from learner_id"),
+        (learner_id_of(str(subject.get("id"))) == event.learner_id, "credentialSubject.id differs from learner_id"),
         (event.producer == event.data.institution_id, "producer is not the awarding institution"),
     ]
     return [problem for ok, problem in checks if not ok]

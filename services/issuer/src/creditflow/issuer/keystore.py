@@ -9,6 +9,7 @@ import base64
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -16,6 +17,9 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
+
+
+PrivateKey = Ed25519PrivateKey | EllipticCurvePrivateKey
 
 
 class FileKeyStore:
@@ -27,7 +31,7 @@ class FileKeyStore:
         folder = base64.urlsafe_b64encode(institution_id.encode()).decode().rstrip("=")
         return self.root / folder / f"{key_id}.pem"
 
-    def save(self, institution_id: str, key_id: str, key: Ed25519PrivateKey) -> None:
+    def save(self, institution_id: str, key_id: str, key: PrivateKey) -> None:
         path = self._path(institution_id, key_id)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.root, 0o700)
@@ -40,7 +44,7 @@ class FileKeyStore:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
 
-    def load(self, institution_id: str, key_id: str) -> Ed25519PrivateKey:
+    def load(self, institution_id: str, key_id: str) -> PrivateKey:
         key = load_pem_private_key(self._path(institution_id, key_id).read_bytes(), password=None)
-        assert isinstance(key, Ed25519PrivateKey)
+        assert isinstance(key, Ed25519PrivateKey | EllipticCurvePrivateKey)
         return key

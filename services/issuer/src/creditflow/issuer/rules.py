@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from creditflow.academic import CONVENTIONS, ECTS_HOURS
-from creditflow.events import Achievement, CreditFramework, EctsConversion, SizeClassification
+from creditflow.events import Achievement, CreditFramework, EctsConversion, SizeBandCheck, SizeClassification
 
 # ----------------------------------------------------------------------------------------- EU 2022 Annex I
 
@@ -119,28 +119,62 @@ NANO_RULE = (
     "(S. Martin, 'What is the future of Micro, Nano and Digital credentialing?')"
 )
 NZQA_RULE = "NZQA micro-credential: 5-40 credits (50-400 h)"
-CMF_RULE = "European MOOC Consortium Common Microcredential Framework: 100-150 h at EQF 4-7"
+CMF_RULE = "European MOOC Consortium Common Microcredential Framework: 100-150 h (4-6 ECTS) at EQF 6-7"
+NZQA, CMF, NANO = "NZQA micro-credential", "Common Microcredential Framework", "nano-credential convention"
+# Frameworks whose credit is 10 notional hours, the unit the NZQA and nano bands count in.
+_TEN_HOUR_CREDITS = {CreditFramework.NZQF, CreditFramework.UK_CATS, CreditFramework.SCQF}
 
 
-def classify_size(achievement: Achievement) -> SizeClassification | None:
+def _check(framework: str, band: str, lower: float, upper: float, unit: str, figure: float | None) -> SizeBandCheck:
+    bounds = f"{framework} {band} band {lower:g}-{upper:g} {unit}"
+    if figure is None:
+        return SizeBandCheck(framework=framework, band=band, lower=lower, upper=upper, unit=unit, figure=None,
+                             fits=False, explanation=f"outside the {bounds}: the award states no {unit}")
+    fits = lower <= figure <= upper
+    where = "within" if fits else "below" if figure < lower else "above"
+    return SizeBandCheck(framework=framework, band=band, lower=lower, upper=upper, unit=unit, figure=figure, fits=fits,
+                         explanation=f"{'fits' if fits else 'outside'} the {bounds}: the award's {figure:g} {unit} "
+                                     f"is {where} it")
+
+
+def size_checks(achievement: Achievement, ects: float | None) -> list[SizeBandCheck]:
+    """The award against each framework band: NZQA (in credits for 10-hour credits, else hours), the CMF (hours,
+    ECTS and EQF level, each on its own), and the nano convention (like NZQA)."""
+    hours = notional_hours(achievement)
+    credits = achievement.credits
+    in_credits = credits is not None and credits.framework in _TEN_HOUR_CREDITS
+    eqf = achievement.level.eqf if achievement.level else None
+    return [
+        _check(NZQA, "micro", 5, 40, "credits", credits.value) if in_credits
+        else _check(NZQA, "micro", 50, 400, "h", hours),
+        _check(CMF, "micro", 100, 150, "h", hours),
+        _check(CMF, "micro", 4, 6, "ECTS", ects),
+        _check(CMF, "micro", 6, 7, "EQF level", eqf),
+        _check(NANO, "nano", 1, 4, "credits", credits.value) if in_credits else _check(NANO, "nano", 10, 40, "h", hours),
+    ]
+
+
+def classify_size(achievement: Achievement, ects: float | None = None) -> SizeClassification | None:
     """Nano / micro / larger, under the first rule that applies, in this order:
-    the NZQA listing rule for NZQF credits; the CMF for 100-150 h at EQF 4-7; otherwise the NZQA band by hours,
-    with the nano convention below it."""
+    the NZQA listing rule for NZQF credits; the CMF for 100-150 h at EQF 6-7; otherwise the NZQA band by hours,
+    with the nano convention below it. Every band is also checked on its own (`checks`)."""
     hours = notional_hours(achievement)
     if hours is None:
         return None
+    checks = size_checks(achievement, ects)
     credits = achievement.credits
+    eqf = achievement.level.eqf if achievement.level else None
     if credits is not None and credits.framework == CreditFramework.NZQF:
         value = credits.value
         if value < 5:
-            return SizeClassification(band="nano", rule=NANO_RULE)
-        return SizeClassification(band="micro" if value <= 40 else "larger", rule=NZQA_RULE)
-    eqf = achievement.level.eqf if achievement.level else None
-    if eqf is not None and 4 <= eqf <= 7 and 100 <= hours <= 150:
-        return SizeClassification(band="micro", rule=CMF_RULE)
+            return SizeClassification(band="nano", rule=NANO_RULE, checks=checks)
+        return SizeClassification(band="micro" if value <= 40 else "larger", rule=NZQA_RULE, checks=checks)
+    if eqf is not None and 6 <= eqf <= 7 and 100 <= hours <= 150:
+        return SizeClassification(band="micro", rule=CMF_RULE, checks=checks)
     if hours < 50:
-        return SizeClassification(band="nano", rule=NANO_RULE)
-    return SizeClassification(band="micro" if hours <= 400 else "larger", rule=NZQA_RULE + ", applied by hours")
+        return SizeClassification(band="nano", rule=NANO_RULE, checks=checks)
+    return SizeClassification(band="micro" if hours <= 400 else "larger", rule=NZQA_RULE + ", applied by hours",
+                              checks=checks)
 
 
 # ----------------------------------------------------------------------------------------- conversion to ECTS

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from creditflow.credentials import jose, keys
+from creditflow.credentials import contexts, data_integrity, keys
+from creditflow.credentials.verify import verification_method
 from creditflow.events import CreditFramework, Identifier
 from creditflow.runtime.http import Problem
 from creditflow.runtime.auth import acting_for
@@ -31,8 +32,17 @@ class Options:
     platform_key: Ed25519PrivateKey
 
     @property
+    def platform_id(self) -> str:
+        """The CLR's `issuer.id`, which serves the platform's Profile."""
+        return f"{self.public_url}/platform"
+
+    @property
     def kid(self) -> str:
-        return f"{self.public_url}#{PLATFORM_KEY_ID}"
+        return f"{self.platform_id}#{PLATFORM_KEY_ID}"
+
+    @property
+    def verification_method(self) -> str:
+        return verification_method(self.platform_id, PLATFORM_KEY_ID)
 
 
 class RecordView(BaseModel):
@@ -131,12 +141,30 @@ def router(store: RecordStore, directory: InstitutionDirectory, options: Options
 
     @api.get("/learners/{learner_id}/clr")
     async def get_clr(learner_id: Identifier, institution_id: Registrar) -> JSONResponse:
-        """The record as a 1EdTech CLR 2.0 ClrCredential, signed by the platform (VC-JOSE), as an
-        EnvelopedVerifiableCredential; `partial` is true when this registrar may see only part of the record."""
+        """The record as a 1EdTech CLR 2.0 ClrCredential with the platform's Data Integrity proof (eddsa-rdfc-2022);
+        `partial` is true when this registrar may see only part of the record."""
         record, partial = await visible(learner_id, institution_id)
-        clr = domain.clr_credential(record, partial, platform_id=options.public_url,
-                                    clr_id=f"urn:uuid:{uuid.uuid4()}", issued_at=datetime.now(UTC))
-        return JSONResponse(jose.envelope(jose.sign(clr, options.platform_key, options.kid)), headers=PERSONAL)
+        now = datetime.now(UTC)
+        clr = domain.clr_credential(record, partial, platform_id=options.platform_id,
+                                    clr_id=f"urn:uuid:{uuid.uuid4()}", issued_at=now)
+        signed = data_integrity.sign(clr, options.platform_key, options.verification_method, now, proof_set=True)
+        return JSONResponse(signed, headers=PERSONAL)
+
+    @api.get("/platform", tags=["keys"], response_class=JSONResponse,
+             responses={200: {"content": {"application/ld+json": {}}}})
+    async def platform_profile() -> JSONResponse:
+        """The Profile of the CLR's issuer, listing the platform key as its assertion method."""
+        return JSONResponse({"@context": [contexts.VC2, contexts.OB3, contexts.CREDITFLOW_V1],
+                             "id": options.platform_id, "type": ["Profile"], "name": "creditflow learner-record",
+                             "assertionMethod": [options.verification_method]}, media_type="application/ld+json")
+
+    @api.get(f"/platform/keys/{PLATFORM_KEY_ID}", tags=["keys"], response_class=JSONResponse,
+             responses={200: {"content": {"application/ld+json": {}}}})
+    async def platform_key() -> JSONResponse:
+        """The verification method of the CLR's proof."""
+        document = data_integrity.multikey_document(options.verification_method, options.platform_id,
+                                                    keys.to_multibase(options.platform_key.public_key()))
+        return JSONResponse(document, media_type="application/ld+json")
 
     @api.get("/.well-known/jwks.json", tags=["keys"])
     async def jwks() -> dict[str, Any]:

@@ -15,6 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from creditflow.credentials import contexts, jose
+from creditflow.credentials.subjects import learner_subject_id
+
 from creditflow.events import (
     CredentialAwarded,
     CredentialRevoked,
@@ -384,22 +387,48 @@ def associations(record: LearnerRecord) -> list[Association]:
     return found
 
 
+def _achievement_iri(entry: AchievementEntry) -> str:
+    """The id of the OB 3.0 Achievement inside an entry's credential (what CLR associations link), read from the
+    credential as issued: a Data Integrity object, or the payload of a legacy VC-JOSE envelope."""
+    issued = entry.credential or {}
+    if issued and "proof" not in issued:
+        try:
+            issued = jose.parse(jose.unwrap(issued))[1]
+        except jose.MalformedJws:
+            issued = {}
+    subject = issued.get("credentialSubject")
+    achievement = subject.get("achievement") if isinstance(subject, dict) else None
+    found = achievement.get("id") if isinstance(achievement, dict) else None
+    return found or f"urn:creditflow:achievement:{entry.institution_id}:{entry.achievement_id}"
+
+
+def clr_associations(record: LearnerRecord) -> list[dict]:
+    """The record's associations as CLR 2.0 has them: between achievement ids, `type` a string."""
+    pairs = {}
+    for association in associations(record):
+        source = record.achievement(association.sourceId)
+        target = record.achievement(association.targetId)
+        target_id = _achievement_iri(target) if target is not None else association.targetId
+        pairs[(association.associationType, _achievement_iri(source), target_id)] = None
+    return [{"type": "Association", "associationType": kind, "sourceId": source, "targetId": target}
+            for kind, source, target in pairs]
+
+
 def clr_credential(record: LearnerRecord, partial: bool, *, platform_id: str, clr_id: str,
                    issued_at: datetime) -> dict:
-    """The learner's record as a 1EdTech CLR 2.0 ClrCredential (unsigned): the credentials as issued, the stacked
-    qualifications as achievements, and their associations."""
+    """The learner's record as a 1EdTech CLR 2.0 ClrCredential (unsigned): the credentials as issued, embedded
+    (legacy VC-JOSE ones stay EnvelopedVerifiableCredentials: their proof is the JWS), the completed
+    qualifications as achievements, and the associations between achievements."""
     qualifications = [
         {"id": qualification_id(q), "type": ["Achievement"], "achievementType": "Certificate",
          "name": f"{q.programme_id} ({q.institution_id})",
+         "description": f"Qualification {q.programme_id} of {q.institution_id}, completed from "
+                        f"{len(q.credential_ids)} credentials",
          "criteria": {"narrative": f"Completed from {len(q.credential_ids)} credentials"}}
         for q in record.qualifications if q.status == "completed"
     ]
     return {
-        "@context": [
-            "https://www.w3.org/ns/credentials/v2",
-            "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json",
-            "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
-        ],
+        "@context": [contexts.VC2, contexts.CLR2, contexts.OB3, contexts.CREDITFLOW_V1],
         "id": clr_id,
         "type": ["VerifiableCredential", "ClrCredential"],
         "name": f"Comprehensive Learner Record of {record.learner_id}",
@@ -407,10 +436,10 @@ def clr_credential(record: LearnerRecord, partial: bool, *, platform_id: str, cl
         "validFrom": issued_at.isoformat().replace("+00:00", "Z"),
         "partial": partial,
         "credentialSubject": {
-            "id": record.learner_id,
+            "id": learner_subject_id(record.learner_id),
             "type": ["ClrSubject"],
             "verifiableCredential": [a.credential for a in record.achievements if a.credential],
             "achievement": qualifications,
-            "association": [{"type": ["Association"], **a.model_dump()} for a in associations(record)],
+            "association": clr_associations(record),
         },
     }

@@ -8,7 +8,6 @@ overlap change nothing, and none is missed.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from datetime import UTC, datetime

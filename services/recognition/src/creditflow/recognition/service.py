@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 import httpx
 from creditflow.academic import convert
+from creditflow.credentials.subjects import learner_id_of
 from creditflow.credentials.verify import http_status_fetcher, verify
 from creditflow.events import (
     CredentialAwardedData,
@@ -137,7 +138,7 @@ class Recognition:
                 raise CaseError(422, f"data.external_credentials[{index}]: not a readable credential "
                                      f"({'; '.join(result.reasons)})")
             subject = vc.get("credentialSubject") or {}
-            if result.key is not None and subject.get("id") != event.learner_id:
+            if result.key is not None and learner_id_of(str(subject.get("id"))) != event.learner_id:
                 raise CaseError(403, f"data.external_credentials[{index}]: credentialSubject.id is not "
                                      f"{event.learner_id}")
             institution_id = result.key.institution_id if result.key else "unregistered-issuer"

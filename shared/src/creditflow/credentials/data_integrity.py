@@ -1,0 +1,163 @@
+"""W3C Data Integrity proofs with the `eddsa-rdfc-2022` cryptosuite (Data Integrity EdDSA Cryptosuites v1.0, §3.3).
+
+The document and the proof options are each canonicalised with RDFC-1.0 (pyld's URDNA2015, the same algorithm under
+its earlier name), hashed with SHA-256, and the Ed25519 signature covers proof-options hash || document hash.
+
+Contexts come from a static document loader over the contexts bundled in this package: canonicalisation never
+touches the network, and an unknown context is an error, not a fetch. pyld keeps resolved contexts in its own
+process-wide LRU cache, so each context is parsed once per process; canonicalisation itself is the expensive step.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pyld import jsonld
+
+from . import contexts, keys
+
+CRYPTOSUITE = "eddsa-rdfc-2022"
+PROOF_TYPE = "DataIntegrityProof"
+
+DocumentLoader = Callable[[str, dict], dict[str, Any]]
+
+
+class UnknownContext(ValueError):
+    pass
+
+
+def static_loader(extra: Mapping[str, dict[str, Any]] | None = None) -> DocumentLoader:
+    """A pyld document loader that serves the bundled contexts (and `extra`, URL to document) and nothing else."""
+    documents = dict(extra or {})
+
+    def load(url: str, options: dict | None = None) -> dict[str, Any]:
+        if url in documents:
+            document = documents[url]
+        elif url in contexts.FILES:
+            document = contexts.document(url)
+        else:
+            raise UnknownContext(f"context {url} is not bundled with creditflow; documents are never fetched")
+        # pyld must never alter the cached original. `tag: static` lets pyld keep the resolved context in its
+        # process-wide cache (it caches nothing otherwise): contexts are immutable, so each is processed once.
+        return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document), "tag": "static"}
+
+    return load
+
+
+LOADER = static_loader()
+
+
+class CanonicalisationError(ValueError):
+    pass
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None or getattr(exc, "cause", None) is not None:
+        exc = exc.__cause__ or exc.cause
+    return exc
+
+
+def canonical(document: dict[str, Any], loader: DocumentLoader = LOADER) -> str:
+    """The RDFC-1.0 canonical N-Quads of a JSON-LD document; CanonicalisationError names what stopped it (e.g. a
+    context creditflow does not bundle)."""
+    try:
+        return jsonld.normalize(
+            document, {"algorithm": "URDNA2015", "format": "application/n-quads", "documentLoader": loader}
+        )
+    except jsonld.JsonLdError as exc:
+        cause = _root_cause(exc)
+        raise CanonicalisationError(str(cause.args[0] if cause.args else cause)) from exc
+
+
+def hash_data(unsecured: dict[str, Any], proof_options: dict[str, Any], loader: DocumentLoader = LOADER) -> bytes:
+    proof_hash = hashlib.sha256(canonical(proof_options, loader).encode()).digest()
+    document_hash = hashlib.sha256(canonical(unsecured, loader).encode()).digest()
+    return proof_hash + document_hash
+
+
+def _iso(moment: datetime) -> str:
+    # Full precision: truncating could put the signing time before the valid_from of a key made the same second.
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def proof_options(document: dict[str, Any], verification_method: str, created: datetime) -> dict[str, Any]:
+    return {
+        "type": PROOF_TYPE,
+        "cryptosuite": CRYPTOSUITE,
+        "created": _iso(created),
+        "verificationMethod": verification_method,
+        "proofPurpose": "assertionMethod",
+        "@context": document["@context"],
+    }
+
+
+def sign(
+    unsecured: dict[str, Any],
+    private_key: Ed25519PrivateKey,
+    verification_method: str,
+    created: datetime,
+    loader: DocumentLoader = LOADER,
+    *,
+    proof_set: bool = False,
+) -> dict[str, Any]:
+    """The document with an embedded `eddsa-rdfc-2022` proof; with `proof_set`, `proof` is a list of that one proof,
+    as the Open Badges 3.0 and CLR 2.0 JSON Schemas require (the same RDF: `proof` is a graph container)."""
+    options = proof_options(unsecured, verification_method, created)
+    signature = private_key.sign(hash_data(unsecured, options, loader))
+    proof = {**{k: v for k, v in options.items() if k != "@context"}, "proofValue": "z" + keys.b58encode(signature)}
+    return {**unsecured, "proof": [proof] if proof_set else proof}
+
+
+class ProofError(ValueError):
+    pass
+
+
+def split(secured: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(unsecured document, proof) of a document with one embedded eddsa-rdfc-2022 proof; raises ProofError."""
+    proof = secured.get("proof")
+    if isinstance(proof, list) and len(proof) == 1:
+        proof = proof[0]
+    if not isinstance(proof, dict):
+        raise ProofError("proof: one embedded Data Integrity proof is required (an object, or a list of one)")
+    if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
+        raise ProofError(f"proof: type {PROOF_TYPE} with cryptosuite {CRYPTOSUITE} is required, "
+                         f"not {proof.get('type')!r}/{proof.get('cryptosuite')!r}")
+    if proof.get("proofPurpose") != "assertionMethod":
+        raise ProofError(f"proof.proofPurpose: assertionMethod is required, not {proof.get('proofPurpose')!r}")
+    for name in ("verificationMethod", "created", "proofValue"):
+        if not isinstance(proof.get(name), str):
+            raise ProofError(f"proof.{name}: required")
+    return {k: v for k, v in secured.items() if k != "proof"}, proof
+
+
+def signature_valid(secured: dict[str, Any], public_key: Ed25519PublicKey, loader: DocumentLoader = LOADER) -> bool:
+    """Whether the embedded proof verifies with `public_key`; raises ProofError when the proof is malformed and
+    CanonicalisationError when the document cannot be canonicalised."""
+    unsecured, proof = split(secured)
+    value = proof["proofValue"]
+    if not value.startswith("z"):
+        raise ProofError("proof.proofValue: must be multibase base58-btc ('z...')")
+    try:
+        signature = keys.b58decode(value[1:])
+    except ValueError as exc:
+        raise ProofError(f"proof.proofValue: {exc}") from exc
+    options = {k: v for k, v in proof.items() if k != "proofValue"}
+    options["@context"] = secured.get("@context")
+    try:
+        public_key.verify(signature, hash_data(unsecured, options, loader))
+        return True
+    except InvalidSignature:
+        return False
+
+
+def multikey_document(verification_method: str, controller: str, public_key_multibase: str) -> dict[str, Any]:
+    """The Multikey document a proof's `verificationMethod` URL dereferences to; `controller` is the issuer Profile,
+    which lists the method in its assertionMethod."""
+    return {"@context": contexts.MULTIKEY_V1, "id": verification_method, "type": "Multikey",
+            "controller": controller, "publicKeyMultibase": public_key_multibase}
