@@ -75,7 +75,7 @@ async def issued(running_stack):
                           Requirement(requirement_id="stats", kind="required", options=["ach-stats"])],
             award_mode="automatic", achievement_id="ach-cert-ds")
         await driver.publish(ProgrammePublished(producer=home, data=programme))
-        stacking = driver.registrar(home, service="stacking")
+        stacking = driver.registrar(home)
 
         async def programme_known():
             listed = (await driver.stacking.get("/programmes", headers=stacking)).json()
