@@ -60,7 +60,7 @@ class Driver:
 
     async def publish(self, *events: Event) -> None:
         """Publish events as an institution integrating with creditflow does: to their contract topic and key."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.stack.servers.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=self.stack.servers.admin, acks="all")
         await producer.start()
         try:
             for event in events:

@@ -62,7 +62,7 @@ async def test_a_forged_direct_publication_is_dead_lettered_and_a_genuine_one_is
     forged = self_signed_award(url, institution_id, learner, keys.generate(), key_id, "urn:uuid:forged")
     genuine = self_signed_award(url, institution_id, learner, own_key, key_id, "urn:uuid:genuine")
 
-    producer = AIOKafkaProducer(bootstrap_servers=running_stack.servers.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=running_stack.servers.admin)
     await producer.start()
     for event in (forged, genuine):  # same key, same partition: the genuine one is handled after the forged one
         await producer.send_and_wait(INBOUND_CREDENTIALS.name, encode(event), key=learner.encode())
@@ -70,7 +70,7 @@ async def test_a_forged_direct_publication_is_dead_lettered_and_a_genuine_one_is
 
     record = await driver.record(learner, driver.registrar(institution_id), until=lambda r: r["achievements"])
     assert [a["credential_id"] for a in record["achievements"]] == ["urn:uuid:genuine"]
-    [letter] = await records(running_stack.servers.kafka_bootstrap, DEAD_LETTER_TOPIC, learner)
+    [letter] = await records(running_stack.servers.admin, DEAD_LETTER_TOPIC, learner)
     reason = dict(letter.headers)["dlq.reason"].decode()
     assert reason.startswith("credential refused: signature does not verify")
     assert json.loads(letter.value)["data"]["credential_id"] == "urn:uuid:forged"

@@ -21,7 +21,7 @@ def _port(service: str, default: int) -> int:
 
 def _healthy(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as response:
             return response.status == 200
     except OSError:
         return False
@@ -46,7 +46,6 @@ def main() -> int:
     started = start(cfg)
     env = {
         **os.environ,
-        "CREDITFLOW_KAFKA_BOOTSTRAP": cfg.bootstrap,
         "CREDITFLOW_MONGODB_URL": cfg.mongodb_url,
         "CREDITFLOW_ISSUER_KEY_DIR": str(cfg.state_dir / "issuer-keys"),
         "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(cfg.state_dir / "learner-record" / "platform-key.pem"),
@@ -65,8 +64,10 @@ def main() -> int:
         for service in SERVICES:
             module = "creditflow." + service.replace("-", "_")
             log = open(logs / f"{service}.log", "ab")  # noqa: SIM115 - held open for the child's lifetime
+            # Each service logs in to Kafka as its own principal, its password read from a file by the service.
             processes[service] = subprocess.Popen(
-                [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", module], env={**env, **cfg.service_env(service)}, stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
         pending = dict(SERVICES)
@@ -81,7 +82,9 @@ def main() -> int:
             raise SystemExit(f"not healthy after 60s: {', '.join(pending)}; see {logs}")
         if not stopping:
             print("\ncreditflow is running:")
-            print(f"  Kafka           {cfg.bootstrap}")
+            print(f"  Kafka           {cfg.bootstrap} SASL/SCRAM-SHA-512" + (
+                f", SASL_SSL {cfg.tls_bootstrap} (services use it)" if cfg.tls else ""))
+            print(f"  Kafka secrets   {cfg.secrets_dir}  (admin: creditflow-admin; services: svc-<service>)")
             print(f"  MongoDB (wire)  {cfg.mongodb_url}   FerretDB, SQLite data in {cfg.state_dir / 'ferretdb'}")
             for service, default_port in SERVICES.items():
                 port = _port(service, default_port)

@@ -9,6 +9,7 @@ import httpx
 from creditflow.events import Event, decode
 from creditflow.runtime.http import install_http_conventions
 from creditflow.runtime.kafka import Delivery, Handler
+from creditflow.runtime.settings import KafkaLogin
 from creditflow.runtime.tokens import TokenStore
 from fastapi import APIRouter, FastAPI
 from kafka_helpers import records
@@ -17,8 +18,8 @@ _offsets = itertools.count()
 
 
 class ServiceHarness:
-    def __init__(self, router: APIRouter, tokens: TokenStore, bootstrap: str, output_topic: str) -> None:
-        self.tokens, self.bootstrap, self.output_topic = tokens, bootstrap, output_topic
+    def __init__(self, router: APIRouter, tokens: TokenStore, admin: KafkaLogin, output_topic: str) -> None:
+        self.tokens, self.admin, self.output_topic = tokens, admin, output_topic
         app = FastAPI()
         install_http_conventions(app)
         app.include_router(router)
@@ -35,7 +36,7 @@ class ServiceHarness:
 
     async def published(self, learner_id: str, at_least: int) -> list[Event]:
         """What the service published for this learner on its output topic, as read back from the broker."""
-        return [decode(r.value) for r in await records(self.bootstrap, self.output_topic, learner_id,
+        return [decode(r.value) for r in await records(self.admin, self.output_topic, learner_id,
                                                        at_least=at_least)]
 
     async def close(self) -> None:

@@ -70,7 +70,7 @@ async def harness(servers):
     client, broker = mongo_client(settings), make_broker(settings)
     await broker.start()
     harness = Harness(Recognition(RecognitionStore(client[settings.mongodb_database]), broker, FakeClock(NOW)),
-                      servers.kafka_bootstrap)
+                      servers.admin)
     for institution_id, quality in ((RECEIVER, ACCREDITED), (SOURCE, ACCREDITED), ("diploma-mill", ())):
         await harness.registry(InstitutionRegistered(producer=institution_id, data=InstitutionRegisteredData(
             institution_id=institution_id, name=institution_id, country="EE", credit_frameworks=["ects"],

@@ -52,7 +52,7 @@ async def harness(servers):
     client, broker = mongo_client(settings), make_broker(settings)
     await broker.start()
     harness = Harness(Stacking(StackingStore(client[settings.mongodb_database]), broker, lambda: NOW),
-                      servers.kafka_bootstrap)
+                      servers.admin)
     await harness.programme(programme())
     yield harness
     await harness.close()

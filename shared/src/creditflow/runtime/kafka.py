@@ -20,6 +20,7 @@ from creditflow.events import DEAD_LETTER_TOPIC, Event, UndecodableEvent, decode
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.security import SASLScram512
 
 from .settings import Settings
 
@@ -57,9 +58,14 @@ Handler = Callable[[Event, Delivery], Awaitable[None]]
 
 
 def make_broker(settings: Settings) -> KafkaBroker:
-    """A broker whose producer waits for all in-sync replicas and never writes a record twice on retry."""
+    """A broker that logs in as the service's own principal, whose producer waits for all in-sync replicas and
+    never writes a record twice on retry."""
+    login = settings.kafka_login
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        login.bootstrap,
+        security=SASLScram512(login.username, login.secret(), ssl_context=login.ssl_context(),
+                              use_ssl=login.security_protocol == "SASL_SSL"),
+        metadata_max_age_ms=login.metadata_max_age_ms,
         client_id=f"creditflow-{settings.service}",
         acks="all",
         enable_idempotence=True,
@@ -107,11 +113,14 @@ async def dead_letter(broker: KafkaBroker, record: ConsumerRecord, reason: str, 
     )
 
 
-def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: Handler) -> None:
-    """Register `handle` for every event on `topics`, decoded, with dead-lettering and commit-after-success."""
+def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: Handler,
+              pattern: str | None = None) -> None:
+    """Register `handle` for every event on `topics` (or on every topic matching the regular expression `pattern`),
+    decoded, with dead-lettering and commit-after-success."""
 
     @broker.subscriber(
         *topics,
+        pattern=pattern,
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -27,7 +27,11 @@ from .logging import configure_logging, get_logger
 from .metrics import exposition
 from .mongo import mongo_client
 from .outbox import RELAY_EVERY_S, relay_all
+from .principals import diagnose
 from .settings import Settings, installed_service_settings
+
+
+KAFKA_RETRY_S = 10.0
 
 
 @dataclass
@@ -37,13 +41,21 @@ class Runtime:
     mongo: AsyncMongoClient
     # Long-running jobs (an outbox relay, a clock for overdue cases) started after the broker, cancelled at stop.
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-    # consumer group -> topics, for the lag metrics
-    subscriptions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # consumer group -> its topics (or the pattern it subscribes by), for the lag metrics
+    subscriptions: dict[str, tuple[str, ...] | str] = field(default_factory=dict)
+    # Why Kafka cannot be used right now (a refused login, say), for /readyz and operators; None when connected.
+    kafka_problem: str | None = None
 
     def subscribe(self, topics: tuple[str, ...], handle: Handler, group_id: str | None = None) -> None:
         group = group_id or self.settings.group_id
         subscribe(self.broker, topics, group, handle)
         self.subscriptions[group] = topics
+
+    def subscribe_pattern(self, pattern: str, handle: Handler, group_id: str) -> None:
+        """Register `handle` for every topic matching `pattern`, those created later included (seen within the
+        client's metadata refresh, CREDITFLOW_KAFKA_METADATA_MAX_AGE_MS)."""
+        subscribe(self.broker, (), group_id, handle, pattern=pattern)
+        self.subscriptions[group_id] = pattern
 
     def subscribe_batch(
         self, topics: tuple[str, ...], handle: BatchHandler, group_id: str | None = None, max_records: int = 500
@@ -81,11 +93,34 @@ def service_app(
     runtime = Runtime(settings, make_broker(settings), mongo_client(settings))
     log = get_logger(f"creditflow.{settings.service}")
 
+    tasks: list[asyncio.Task] = []
+
+    async def start_kafka() -> bool:
+        """Start the broker and, once it runs, the background jobs; on failure record and log the cause."""
+        try:
+            await runtime.broker.start()
+        except Exception as exc:
+            problem = await asyncio.to_thread(diagnose, settings.kafka_login) or f"Kafka unavailable: {exc}"
+            if problem != runtime.kafka_problem:
+                log.error("cannot use Kafka; retrying", reason=problem, retry_every_s=KAFKA_RETRY_S)
+            runtime.kafka_problem = problem
+            await runtime.broker.stop()  # drop whatever half-started before the next attempt
+            return False
+        runtime.kafka_problem = None
+        tasks.extend(asyncio.create_task(job()) for job in runtime.background)
+        log.info("service started", kafka=settings.kafka_bootstrap, principal=settings.kafka_username,
+                 database=settings.mongodb_database)
+        return True
+
+    async def keep_trying() -> None:
+        while not await start_kafka():
+            await asyncio.sleep(KAFKA_RETRY_S)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.broker.start()
-        tasks = [asyncio.create_task(job()) for job in runtime.background]
-        log.info("service started", kafka=settings.kafka_bootstrap, database=settings.mongodb_database)
+        # A refused login must not kill the process: it keeps serving /readyz with the reason until Kafka accepts it.
+        if not await start_kafka():
+            tasks.append(asyncio.create_task(keep_trying()))
         try:
             yield
         finally:
@@ -106,6 +141,8 @@ def service_app(
 
     @app.get("/readyz", tags=["operations"], summary="Kafka and MongoDB answer")
     async def readyz() -> object:
+        if runtime.kafka_problem is not None:
+            return problem(503, "Not ready", runtime.kafka_problem, checks={"kafka": False})
         checks = {"kafka": await runtime.broker.ping(timeout=2.0)}
         try:
             await runtime.mongo.admin.command("ping")
@@ -119,7 +156,7 @@ def service_app(
     @app.get("/metrics", tags=["operations"], summary="Consumer lag per partition and dead letters (Prometheus)",
              response_class=PlainTextResponse)
     async def metrics() -> str:
-        return await exposition(settings.kafka_bootstrap, runtime.subscriptions)
+        return await exposition(settings.kafka_login, runtime.subscriptions)
 
     wire(app, runtime)
     return app
