@@ -10,9 +10,10 @@ import uuid
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from kafka_helpers import institution_login, publish_inbound
 
-from creditflow.events import Event, encode, topic_of
+from creditflow.events import Event
+from creditflow.runtime.settings import KafkaLogin
 
 
 ACCREDITED = [{"body": "EKKA", "scope": "institutional", "valid_from": "2020-01-01"}]
@@ -53,21 +54,23 @@ class Driver:
         self.records = httpx.AsyncClient(base_url=stack.urls["learner-record"], timeout=30)
         self.recognition = httpx.AsyncClient(base_url=stack.urls["recognition"], timeout=30)
         self.stacking = httpx.AsyncClient(base_url=stack.urls["stacking"], timeout=30)
+        self.kafka_logins: dict[str, KafkaLogin] = {}  # institution -> its Kafka principal, created on first use
 
     async def close(self) -> None:
         for client in (self.issuer, self.records, self.recognition, self.stacking):
             await client.aclose()
 
+    async def kafka_login(self, institution_id: str) -> KafkaLogin:
+        if institution_id not in self.kafka_logins:
+            self.kafka_logins[institution_id] = await institution_login(self.stack.servers, institution_id)
+        return self.kafka_logins[institution_id]
+
     async def publish(self, *events: Event) -> None:
-        """Publish events as an institution integrating with creditflow does: to their contract topic and key."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.stack.servers.admin, acks="all")
-        await producer.start()
-        try:
-            for event in events:
-                topic = topic_of(event)
-                await producer.send_and_wait(topic.name, encode(event), key=topic.key_of(event).encode())
-        finally:
-            await producer.stop()
+        """Publish events as an institution integrating with creditflow does: with its own Kafka principal, on its
+        inbound topic; the owning services republish them on their contract topics."""
+        for event in events:
+            institution_id = event.data.institution_id  # type: ignore[attr-defined]
+            await publish_inbound(await self.kafka_login(institution_id), institution_id, event)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

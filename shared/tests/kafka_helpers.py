@@ -7,8 +7,10 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from creditflow.events import Event, encode, topic_of
-from creditflow.events.permissions import writer_of
+from creditflow.events.permissions import inbound_topic, institution_principal, writer_of
+from creditflow.runtime.principals import KafkaAdmin, new_password
 from creditflow.runtime.settings import KafkaLogin
+from pydantic import SecretStr
 
 
 async def records(login: KafkaLogin, topic: str, key: str, *, at_least: int = 1, settle_s: float = 1.0,
@@ -59,3 +61,18 @@ async def publish_as_owner(servers, *events: Event) -> None:
                 await producer.send_and_wait(topic.name, encode(event), key=topic.key_of(event).encode())
         finally:
             await producer.stop()
+
+
+async def institution_login(servers, institution_id: str) -> KafkaLogin:
+    """A new institution principal with its inbound topic and ACLs (what `creditflow kafka-principal create` does),
+    and how it logs in."""
+    password = new_password()
+    await asyncio.to_thread(KafkaAdmin(servers.admin).create_institution, institution_id, password)
+    return servers.admin.model_copy(update={"username": institution_principal(institution_id),
+                                            "password": SecretStr(password)})
+
+
+async def publish_inbound(login: KafkaLogin, institution_id: str, *events: Event) -> None:
+    """Publish events as an institution does: on its inbound topic, keyed as their contract topic keys them."""
+    await send(login, inbound_topic(institution_id),
+               [(topic_of(event).key_of(event).encode(), encode(event)) for event in events])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import structlog
 from aiokafka import ConsumerRecord
 from creditflow.events import DEAD_LETTER_TOPIC, Event, UndecodableEvent, decode, encode, topic_of
+from creditflow.events.permissions import institution_of_inbound
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -146,6 +147,27 @@ def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle:
                 # Rewinding happens when this raises; the pause keeps an outage from becoming a busy loop.
                 await asyncio.sleep(RETRY_DELAY_S)
                 raise
+
+
+def on_inbound(broker: KafkaBroker, owned: tuple[type[Event], ...],
+               check: Callable[[Event], Awaitable[None]] | None = None) -> Handler:
+    """Handler of the institutions' inbound topics for the event types one service owns (others are left to their
+    owners). Only an institution's own principal may write its inbound topic, so the topic names the sender: a record
+    claiming another institution (in its data or as its producer) is refused; one that passes `check` (which raises
+    Rejected) is republished, same event_id, on its canonical topic, which only this service may write."""
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        if not isinstance(event, owned):
+            return
+        sender = institution_of_inbound(delivery.topic)
+        for claimed in (event.data.institution_id, event.producer):  # type: ignore[attr-defined]
+            if claimed != sender:
+                raise Rejected(f"record claims institution {claimed} on the inbound topic of {sender}")
+        if check is not None:
+            await check(event)
+        await publish(broker, event)
+
+    return handle
 
 
 BatchHandler = Callable[[list[tuple[Event, Delivery]]], Awaitable[list[tuple[Delivery, str]]]]
