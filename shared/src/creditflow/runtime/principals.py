@@ -97,6 +97,15 @@ class KafkaAdmin:
             if "RESOURCE_NOT_FOUND" not in str(exc):  # revoking twice is not an error
                 raise
 
+    def user_exists(self, principal: str) -> bool:
+        try:
+            [description] = self._client.describe_user_scram_credentials([principal]).values()
+            return bool(description.result(timeout=TIMEOUT_S).scram_credential_infos)
+        except KafkaException as exc:
+            if "RESOURCE_NOT_FOUND" in str(exc):
+                return False
+            raise
+
     def grant(self, grants: Iterable[Grant]) -> None:
         bindings = [_binding(g) for g in sorted(grants)]
         if bindings:

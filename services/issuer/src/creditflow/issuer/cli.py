@@ -3,6 +3,13 @@
     creditflow token create --institution uni-tartu     a bearer token for one institution (printed once)
     creditflow token create --operator                  a token that may register institutions
     creditflow issue --file awards.csv --token TOKEN    bulk awards from CSV or JSON lines, with progress
+    creditflow kafka-principal create --institution uni-tartu   its Kafka login, inbound topic and ACLs
+    creditflow kafka-principal rotate --institution uni-tartu   a new password (the old one stops working)
+    creditflow kafka-principal revoke --institution uni-tartu   delete its login and ACLs
+
+kafka-principal acts as the Kafka admin: CREDITFLOW_KAFKA_BOOTSTRAP, CREDITFLOW_KAFKA_USERNAME (creditflow-admin)
+and CREDITFLOW_KAFKA_PASSWORD or CREDITFLOW_KAFKA_PASSWORD_FILE (for SASL_SSL also CREDITFLOW_KAFKA_SECURITY_PROTOCOL
+and CREDITFLOW_KAFKA_CA_FILE). A new password is printed once, or written to --password-file (mode 0600).
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from creditflow.events.permissions import ADMIN, KAFKA_INSTITUTION_ID, inbound_topic, institution_principal
+from creditflow.runtime.principals import KafkaAdmin, new_password
+from creditflow.runtime.settings import KafkaLogin
 from creditflow.runtime.tokens import create_token
 from tqdm import tqdm
 
@@ -86,6 +96,35 @@ def _one(client: httpx.Client, number: int, row: dict[str, str]) -> tuple[int, d
     return number, response.json()[0]
 
 
+def kafka_principal(action: str, institution_id: str, password_file: Path | None) -> int:
+    """Create, rotate or revoke an institution's Kafka principal (the admin's login comes from the environment)."""
+    if not KAFKA_INSTITUTION_ID.match(institution_id):
+        raise SystemExit(f"--institution: {institution_id!r} cannot name a Kafka principal and topic: letters, digits, "
+                         "'-' and '_' only, starting with a letter or digit")
+    admin = KafkaAdmin(KafkaLogin.from_env(os.environ, ADMIN))
+    principal = institution_principal(institution_id)
+    if action == "revoke":
+        admin.revoke_institution(institution_id)
+        print(f"revoked {principal}: its login and ACLs are deleted; {inbound_topic(institution_id)} keeps what it "
+              "published")
+        return 0
+    exists = admin.user_exists(principal)
+    if action == "create" and exists:
+        raise SystemExit(f"{principal} already exists: `creditflow kafka-principal rotate` gives it a new password")
+    if action == "rotate" and not exists:
+        raise SystemExit(f"{principal} does not exist: `creditflow kafka-principal create` first")
+    password = new_password()
+    admin.create_institution(institution_id, password)  # idempotent for the topic and ACLs; sets the password
+    print(f"principal  {principal}\ntopic      {inbound_topic(institution_id)}  (write only; nothing else)")
+    if password_file is not None:
+        with os.fdopen(os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            handle.write(password + "\n")
+        print(f"password   written to {password_file} (mode 0600)")
+    else:
+        print(f"password   {password}\n(shown once: hand it to the institution over a secure channel)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="creditflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     bulk.add_argument("--file", type=Path, required=True)
     bulk.add_argument("--url", default=os.environ.get("CREDITFLOW_ISSUER_URL", f"http://127.0.0.1:{HTTP_PORT}"))
     bulk.add_argument("--token", default=os.environ.get("CREDITFLOW_TOKEN"), help="or CREDITFLOW_TOKEN")
+    principal = commands.add_parser("kafka-principal", help="an institution's Kafka login (operator, as Kafka admin)")
+    principal.add_argument("action", choices=["create", "rotate", "revoke"])
+    principal.add_argument("--institution", required=True, help="the institution the principal publishes for")
+    principal.add_argument("--password-file", type=Path, help="write the new password here instead of printing it")
     args = parser.parse_args(argv)
+    if args.command == "kafka-principal":
+        return kafka_principal(args.action, args.institution, args.password_file)
     if args.command == "token":
         print(asyncio.run(create_token("issuer", None if args.operator else args.institution)))
         return 0
