@@ -9,10 +9,13 @@ import time
 import uuid
 from typing import Any
 
+from datetime import UTC, datetime
+
 import httpx
 from kafka_helpers import institution_login, publish_inbound
 
-from creditflow.events import Event
+from creditflow.credentials import jose, keys
+from creditflow.events import Achievement, CredentialAwarded, CredentialAwardedData, Event
 from creditflow.runtime.settings import KafkaLogin
 
 
@@ -123,3 +126,39 @@ class Driver:
             if time.monotonic() > deadline:
                 raise AssertionError(f"record of {learner_id} not as expected: {response.status_code} {response.text}")
             await asyncio.sleep(0.1)
+
+
+def self_signed_award(issuer_url, institution_id, learner, private_key, key_id, credential_id):
+    issuer_id = f"{issuer_url}/institutions/{institution_id}"
+    now = datetime.now(UTC)
+    vc = {
+        "@context": ["https://www.w3.org/ns/credentials/v2",
+                     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+        "id": credential_id,
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": {"id": issuer_id, "type": ["Profile"], "name": "University of Tartu"},
+        "validFrom": now.isoformat(),
+        "credentialSubject": {"id": learner, "type": ["AchievementSubject"],
+                              "achievement": {"name": "Introduction to machine learning"}},
+    }
+    return CredentialAwarded(
+        producer=institution_id,
+        learner_id=learner,
+        data=CredentialAwardedData(
+            credential_id=credential_id,
+            institution_id=institution_id,
+            achievement=Achievement.model_validate(achievement_body(institution_id)),
+            awarded_at=now,
+            credential=jose.envelope(jose.sign(vc, private_key, f"{issuer_id}#{key_id}")),
+        ),
+    )
+
+
+async def institution_with_own_key(driver: Driver) -> tuple[str, Any, str]:
+    """A registered institution holding a signing key of its own (its public key registered with the issuer)."""
+    institution_id, headers = await driver.institution()
+    own_key = keys.generate()
+    registered = await driver.issuer.post(f"/institutions/{institution_id}/keys", headers=headers,
+                                          json={"public_key_multibase": keys.to_multibase(own_key.public_key())})
+    assert registered.status_code == 200, registered.text
+    return institution_id, own_key, registered.json()["public_keys"][-1]["key_id"]

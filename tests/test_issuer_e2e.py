@@ -4,57 +4,15 @@ learner record and by verification over HTTP."""
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 import pytest
-from e2e_driver import achievement_body
+from e2e_driver import institution_with_own_key, self_signed_award
 from kafka_helpers import publish_inbound, records
 
-from creditflow.credentials import jose, keys
-from creditflow.events import (
-    DEAD_LETTER_TOPIC,
-    Achievement,
-    CredentialAwarded,
-    CredentialAwardedData,
-)
+from creditflow.credentials import keys
+from creditflow.events import DEAD_LETTER_TOPIC
 
 pytestmark = pytest.mark.e2e
-
-
-def self_signed_award(issuer_url, institution_id, learner, private_key, key_id, credential_id):
-    issuer_id = f"{issuer_url}/institutions/{institution_id}"
-    now = datetime.now(UTC)
-    vc = {
-        "@context": ["https://www.w3.org/ns/credentials/v2",
-                     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
-        "id": credential_id,
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "issuer": {"id": issuer_id, "type": ["Profile"], "name": "University of Tartu"},
-        "validFrom": now.isoformat(),
-        "credentialSubject": {"id": learner, "type": ["AchievementSubject"],
-                              "achievement": {"name": "Introduction to machine learning"}},
-    }
-    return CredentialAwarded(
-        producer=institution_id,
-        learner_id=learner,
-        data=CredentialAwardedData(
-            credential_id=credential_id,
-            institution_id=institution_id,
-            achievement=Achievement.model_validate(achievement_body(institution_id)),
-            awarded_at=now,
-            credential=jose.envelope(jose.sign(vc, private_key, f"{issuer_id}#{key_id}")),
-        ),
-    )
-
-
-async def institution_with_own_key(driver):
-    """A registered institution holding a signing key of its own (its public key registered with the issuer)."""
-    institution_id, headers = await driver.institution()
-    own_key = keys.generate()
-    registered = await driver.issuer.post(f"/institutions/{institution_id}/keys", headers=headers,
-                                          json={"public_key_multibase": keys.to_multibase(own_key.public_key())})
-    assert registered.status_code == 200, registered.text
-    return institution_id, own_key, registered.json()["public_keys"][-1]["key_id"]
 
 
 async def test_a_forged_direct_publication_is_dead_lettered_and_a_genuine_one_is_projected(driver, running_stack):

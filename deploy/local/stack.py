@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import base64
 import datetime
+import hashlib
 import ipaddress
 import logging
 import os
@@ -58,7 +59,9 @@ class StackConfig:
 
     @property
     def kafka_libs(self) -> Path:
-        return self.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+        """Where setup.sh put the jars: named after the Kafka version and the content of kafka-pom.xml."""
+        pom = hashlib.sha256((REPO / "deploy" / "local" / "kafka-pom.xml").read_bytes()).hexdigest()[:12]
+        return self.cache_dir / f"kafka-{KAFKA_VERSION}-{pom}" / "libs"
 
     @property
     def ferretdb_bin(self) -> Path:
