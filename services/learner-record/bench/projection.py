@@ -249,7 +249,7 @@ def report(n: int, single_n: int, produced_s: float, raw: dict, batched: dict, s
 
 
 async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> str:
-    stack.provision(cfg)
+    await asyncio.to_thread(stack.provision, cfg)  # topics, service principals, ACLs (its own event loop)
     admin = AIOKafkaAdminClient(**cfg.login(stack.ADMIN).aiokafka())
     await admin.start()
     existing = await partitions_of(admin, [CREDENTIALS.name])
