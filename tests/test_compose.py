@@ -4,6 +4,8 @@ and the broker is the version the local stack runs."""
 
 import base64
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -128,3 +130,26 @@ def test_data_and_keys_live_in_named_volumes():
         "/var/lib/creditflow/")
     assert "kafka-data:/var/lib/kafka/data" in SERVICES["kafka"]["volumes"]
     assert SERVICES["kafka"]["environment"]["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
+
+
+def test_the_kafka_entry_point_turns_the_environment_into_a_sasl_broker_config(tmp_path):
+    secrets, config = tmp_path / "secrets", tmp_path / "config"
+    secrets.mkdir()
+    (secrets / "kafka-creditflow-admin.password").write_text("admin-secret")
+    env = {name: str(value) for name, value in SERVICES["kafka"]["environment"].items()}
+    done = subprocess.run(
+        ["bash", str(REPO / "deploy" / "docker" / "kafka-start.sh")], capture_output=True, text=True, timeout=30,
+        env={"PATH": os.environ["PATH"], **env, "CREDITFLOW_SECRETS_DIR": str(secrets),
+             "CREDITFLOW_KAFKA_CONFIG_DIR": str(config), "CREDITFLOW_KAFKA_CONFIG_ONLY": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "admin-secret" not in done.stdout + done.stderr
+    props = dict(line.split("=", 1) for line in (config / "server.properties").read_text().splitlines())
+    assert props["listener.security.protocol.map"] == "CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["listener.name.client.ssl.keystore.location"] == "/run/secrets/kafka-broker.pem"
+    assert "heap.opts" not in props and "cluster.id" not in props
+    for listener in ("client", "controller"):
+        assert 'username="creditflow-admin" password="admin-secret";' in props[
+            f"listener.name.{listener}.scram-sha-512.sasl.jaas.config"]
+    assert (config / "server.properties").stat().st_mode & 0o077 == 0

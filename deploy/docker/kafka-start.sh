@@ -3,10 +3,13 @@
 # image's own launcher names them: '_' -> '.', '__' -> '_', '___' -> '-'), plus the SCRAM login the broker uses for
 # its own connections, read from the admin secret; the admin is the first SCRAM user, added when the storage is
 # formatted. The format step prints salted keys, so its output is discarded.
+#
+# CREDITFLOW_KAFKA_CONFIG_ONLY=1 writes the configuration and stops (tests/test_compose.py checks it without Docker).
 set -euo pipefail
 
-admin_password=$(cat /run/secrets/kafka-creditflow-admin.password)
-config=/tmp/creditflow-kafka
+secrets=${CREDITFLOW_SECRETS_DIR:-/run/secrets}
+admin_password=$(cat "$secrets/kafka-creditflow-admin.password")
+config=${CREDITFLOW_KAFKA_CONFIG_DIR:-/tmp/creditflow-kafka}
 mkdir -p "$config" && chmod 700 "$config"
 props="$config/server.properties"
 umask 077
@@ -32,8 +35,9 @@ security.protocol=SASL_SSL
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="creditflow-admin" password="$admin_password";
 ssl.truststore.type=PEM
-ssl.truststore.location=/run/secrets/kafka-ca.pem
+ssl.truststore.location=$secrets/kafka-ca.pem
 PROPS
+[ "${CREDITFLOW_KAFKA_CONFIG_ONLY:-0}" = 1 ] && exit 0
 
 if [ ! -f "${KAFKA_LOG_DIRS}/meta.properties" ]; then
   /opt/kafka/bin/kafka-storage.sh format -t "$CLUSTER_ID" -c "$props" \
