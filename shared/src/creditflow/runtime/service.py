@@ -100,10 +100,10 @@ def service_app(
         try:
             await runtime.broker.start()
         except Exception as exc:
-            problem = await asyncio.to_thread(diagnose, settings.kafka_login) or f"Kafka unavailable: {exc}"
-            if problem != runtime.kafka_problem:
-                log.error("cannot use Kafka; retrying", reason=problem, retry_every_s=KAFKA_RETRY_S)
-            runtime.kafka_problem = problem
+            cause = await asyncio.to_thread(diagnose, settings.kafka_login) or f"Kafka unavailable: {exc}"
+            if cause != runtime.kafka_problem:  # logged once per cause, not once per retry
+                log.error("cannot use Kafka; retrying", reason=cause, retry_every_s=KAFKA_RETRY_S)
+            runtime.kafka_problem = cause
             await runtime.broker.stop()  # drop whatever half-started before the next attempt
             return False
         runtime.kafka_problem = None
