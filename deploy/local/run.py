@@ -3,11 +3,13 @@ services as processes. Ctrl-C stops the services and the servers this command st
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from stack import StackConfig, start, stop_server
@@ -19,12 +21,15 @@ def _port(service: str, default: int) -> int:
     return int(os.environ.get(f"CREDITFLOW_{service.upper().replace('-', '_')}_HTTP_PORT", default))
 
 
-def _healthy(port: int) -> bool:
+def _not_ready(port: int) -> str | None:
+    """None when the service answers /readyz with 200; else why not (a refused Kafka login is named there)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as response:
-            return response.status == 200
-    except OSError:
-        return False
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3):
+            return None
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read() or b"{}").get("detail", f"HTTP {exc.code}")
+    except OSError as exc:
+        return str(exc)
 
 
 def _stop(processes: dict[str, subprocess.Popen]) -> None:
@@ -70,16 +75,19 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
-        pending = dict(SERVICES)
+        pending: dict[str, str | None] = dict.fromkeys(SERVICES)
         while pending and not stopping and time.monotonic() < deadline:
-            for service, default_port in list(pending.items()):
+            for service in list(pending):
+                default_port = SERVICES[service]
                 if processes[service].poll() is not None:
                     raise SystemExit(f"{service} exited at start-up; see {logs / (service + '.log')}")
-                if _healthy(_port(service, default_port)):
+                pending[service] = _not_ready(_port(service, default_port))
+                if pending[service] is None:
                     del pending[service]
             time.sleep(0.3)
         if pending and not stopping:
-            raise SystemExit(f"not healthy after 60s: {', '.join(pending)}; see {logs}")
+            reasons = "; ".join(f"{service}: {reason}" for service, reason in pending.items())
+            raise SystemExit(f"not ready after 60s: {reasons}; see {logs}")
         if not stopping:
             print("\ncreditflow is running:")
             print(f"  Kafka           {cfg.bootstrap} SASL/SCRAM-SHA-512" + (
