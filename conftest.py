@@ -1,13 +1,17 @@
 """Session fixtures shared by every test folder: real servers, settings, the four services as processes.
 
 Integration and end-to-end tests talk to a real Kafka broker and a real Mongo-wire server. When
-CREDITFLOW_KAFKA_BOOTSTRAP and CREDITFLOW_MONGODB_URL are set, those servers are used; otherwise the session starts
-its own (deploy/local/stack.py) on test ports with a throw-away state directory, and stops them at the end.
+CREDITFLOW_KAFKA_BOOTSTRAP and CREDITFLOW_MONGODB_URL are set, those servers are used (the broker being a `make up`
+stack whose admin password is in CREDITFLOW_STATE_DIR); otherwise the session starts its own (deploy/local/stack.py)
+on test ports with a throw-away state directory, and stops them at the end.
+
+The broker is the real thing: SASL/SCRAM on every listener, a SASL_SSL listener besides, ACLs on. The session
+creates the service principals and the ACL table once; each service logs in as its own principal, and tests that
+need to read anything read as the admin.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -27,9 +31,12 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 import stack  # noqa: E402
 
-from creditflow.runtime.settings import Settings  # noqa: E402
-from creditflow.runtime.topics import ensure_topics  # noqa: E402
+from creditflow.events.permissions import ADMIN, service_principal  # noqa: E402
+from creditflow.runtime.settings import KafkaLogin, Settings  # noqa: E402
 from identity_helpers import SessionIdentity  # noqa: E402
+
+# Consumers of the inbound pattern see an institution's new topic within this; production waits longer.
+TEST_METADATA_MAX_AGE_MS = 500
 
 
 @dataclass(frozen=True)
@@ -37,12 +44,27 @@ class Servers:
     kafka_bootstrap: str
     mongodb_url: str
     run_id: str  # unique per session: databases and consumer groups carry it so sessions never share state
+    stack: stack.StackConfig  # where the principals' passwords and the broker's CA are
     identity: SessionIdentity  # the session's identity key pair: services verify, tests sign tokens with it
 
+    def login(self, principal: str, over_tls: bool = False) -> KafkaLogin:
+        return self.stack.login(principal, over_tls).model_copy(update={
+            "bootstrap": self.stack.tls_bootstrap if over_tls else self.kafka_bootstrap,
+            "metadata_max_age_ms": TEST_METADATA_MAX_AGE_MS})
+
+    @property
+    def admin(self) -> KafkaLogin:
+        """The super user: what tests read the broker's topics as."""
+        return self.login(ADMIN)
+
     def settings(self, service: str, **overrides: object) -> Settings:
+        login = self.login(service_principal(service))
         base = Settings(
             service=service,
             kafka_bootstrap=self.kafka_bootstrap,
+            kafka_username=login.username,
+            kafka_password=login.password,
+            kafka_metadata_max_age_ms=TEST_METADATA_MAX_AGE_MS,
             mongodb_url=self.mongodb_url,
             mongodb_database=f"t{self.run_id}_{service.replace('-', '_')}",
             http_host="127.0.0.1",
@@ -60,21 +82,24 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     bootstrap = os.environ.get("CREDITFLOW_KAFKA_BOOTSTRAP")
     mongodb_url = os.environ.get("CREDITFLOW_MONGODB_URL")
     started: dict[str, bool] = {}
-    cfg = None
-    if not (bootstrap and mongodb_url):
+    if bootstrap and mongodb_url:
+        cfg = stack.StackConfig.from_env()
+    else:
         cfg = stack.StackConfig.from_env(
             state_dir=REPO / ".state" / "test",
             kafka_port=int(os.environ.get("CREDITFLOW_TEST_KAFKA_PORT", "19092")),
             mongo_port=int(os.environ.get("CREDITFLOW_TEST_MONGO_PORT", "27117")),
+            tls=True,  # one test connects over SASL_SSL
         )
         if not (stack.kafka_ready(cfg) or stack.mongo_ready(cfg)):
             shutil.rmtree(cfg.state_dir, ignore_errors=True)  # a fresh broker and database for every session
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         started = {"kafka": stack.start_kafka(cfg), "ferretdb": stack.start_ferretdb(cfg)}
         bootstrap, mongodb_url = bootstrap or cfg.bootstrap, mongodb_url or cfg.mongodb_url
-    asyncio.run(ensure_topics(bootstrap))
+    servers = Servers(bootstrap, mongodb_url, run_id, cfg, SessionIdentity.create(tmp_path_factory.mktemp("identity")))
+    stack.provision(cfg)  # topics, service principals, the ACL table: once per session
     try:
-        yield Servers(bootstrap, mongodb_url, run_id, SessionIdentity.create(tmp_path_factory.mktemp("identity")))
+        yield servers
     finally:
         for name, fresh in started.items():
             if fresh:
@@ -109,7 +134,9 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
         prefix = "CREDITFLOW_" + service.upper().replace("-", "_") + "_"
         env = {
             **os.environ,
+            **servers.stack.service_env(service, over_tls=False),
             "CREDITFLOW_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "CREDITFLOW_KAFKA_METADATA_MAX_AGE_MS": str(TEST_METADATA_MAX_AGE_MS),
             "CREDITFLOW_MONGODB_URL": s.mongodb_url,
             prefix + "MONGODB_DATABASE": s.mongodb_database,
             prefix + "GROUP_ID": s.group_id,

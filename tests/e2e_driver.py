@@ -9,10 +9,14 @@ import time
 import uuid
 from typing import Any
 
-import httpx
-from aiokafka import AIOKafkaProducer
+from datetime import UTC, datetime
 
-from creditflow.events import Event, encode, topic_of
+import httpx
+from kafka_helpers import institution_login, publish_inbound
+
+from creditflow.credentials import jose, keys
+from creditflow.events import Achievement, CredentialAwarded, CredentialAwardedData, Event
+from creditflow.runtime.settings import KafkaLogin
 
 
 ACCREDITED = [{"body": "EKKA", "scope": "institutional", "valid_from": "2020-01-01"}]
@@ -53,21 +57,23 @@ class Driver:
         self.records = httpx.AsyncClient(base_url=stack.urls["learner-record"], timeout=30)
         self.recognition = httpx.AsyncClient(base_url=stack.urls["recognition"], timeout=30)
         self.stacking = httpx.AsyncClient(base_url=stack.urls["stacking"], timeout=30)
+        self.kafka_logins: dict[str, KafkaLogin] = {}  # institution -> its Kafka principal, created on first use
 
     async def close(self) -> None:
         for client in (self.issuer, self.records, self.recognition, self.stacking):
             await client.aclose()
 
+    async def kafka_login(self, institution_id: str) -> KafkaLogin:
+        if institution_id not in self.kafka_logins:
+            self.kafka_logins[institution_id] = await institution_login(self.stack.servers, institution_id)
+        return self.kafka_logins[institution_id]
+
     async def publish(self, *events: Event) -> None:
-        """Publish events as an institution integrating with creditflow does: to their contract topic and key."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.stack.servers.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            for event in events:
-                topic = topic_of(event)
-                await producer.send_and_wait(topic.name, encode(event), key=topic.key_of(event).encode())
-        finally:
-            await producer.stop()
+        """Publish events as an institution integrating with creditflow does: with its own Kafka principal, on its
+        inbound topic; the owning services republish them on their contract topics."""
+        for event in events:
+            institution_id = event.data.institution_id  # type: ignore[attr-defined]
+            await publish_inbound(await self.kafka_login(institution_id), institution_id, event)
 
     def cli(self, *args: str, settings_of: str = "issuer") -> subprocess.CompletedProcess:
         """`creditflow ARGS`, with the settings (environment) of one of the services."""
@@ -117,3 +123,39 @@ class Driver:
             if time.monotonic() > deadline:
                 raise AssertionError(f"record of {learner_id} not as expected: {response.status_code} {response.text}")
             await asyncio.sleep(0.1)
+
+
+def self_signed_award(issuer_url, institution_id, learner, private_key, key_id, credential_id):
+    issuer_id = f"{issuer_url}/institutions/{institution_id}"
+    now = datetime.now(UTC)
+    vc = {
+        "@context": ["https://www.w3.org/ns/credentials/v2",
+                     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+        "id": credential_id,
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": {"id": issuer_id, "type": ["Profile"], "name": "University of Tartu"},
+        "validFrom": now.isoformat(),
+        "credentialSubject": {"id": learner, "type": ["AchievementSubject"],
+                              "achievement": {"name": "Introduction to machine learning"}},
+    }
+    return CredentialAwarded(
+        producer=institution_id,
+        learner_id=learner,
+        data=CredentialAwardedData(
+            credential_id=credential_id,
+            institution_id=institution_id,
+            achievement=Achievement.model_validate(achievement_body(institution_id)),
+            awarded_at=now,
+            credential=jose.envelope(jose.sign(vc, private_key, f"{issuer_id}#{key_id}")),
+        ),
+    )
+
+
+async def institution_with_own_key(driver: Driver) -> tuple[str, Any, str]:
+    """A registered institution holding a signing key of its own (its public key registered with the issuer)."""
+    institution_id, headers = await driver.institution()
+    own_key = keys.generate()
+    registered = await driver.issuer.post(f"/institutions/{institution_id}/keys", headers=headers,
+                                          json={"public_key_multibase": keys.to_multibase(own_key.public_key())})
+    assert registered.status_code == 200, registered.text
+    return institution_id, own_key, registered.json()["public_keys"][-1]["key_id"]

@@ -1,76 +1,34 @@
-"""End to end for the issuer: direct publication through the verification gate, bulk issuing from a file with the
-`creditflow` CLI, and a revocation seen by the learner record and by verification over HTTP."""
+"""End to end for the issuer: direct publication (by an institution's own Kafka principal, on its inbound topic)
+through the verification gate, bulk issuing from a file with the `creditflow` CLI, and a revocation seen by the
+learner record and by verification over HTTP."""
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from e2e_driver import achievement_body
-from kafka_helpers import records
+from e2e_driver import institution_with_own_key, self_signed_award
+from kafka_helpers import publish_inbound, records
 
-from creditflow.credentials import jose, keys
-from creditflow.events import (
-    DEAD_LETTER_TOPIC,
-    Achievement,
-    CredentialAwarded,
-    CredentialAwardedData,
-    encode,
-)
-from creditflow.events.topics import INBOUND_CREDENTIALS
+from creditflow.credentials import keys
+from creditflow.events import DEAD_LETTER_TOPIC
 
 pytestmark = pytest.mark.e2e
 
 
-def self_signed_award(issuer_url, institution_id, learner, private_key, key_id, credential_id):
-    issuer_id = f"{issuer_url}/institutions/{institution_id}"
-    now = datetime.now(UTC)
-    vc = {
-        "@context": ["https://www.w3.org/ns/credentials/v2",
-                     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
-        "id": credential_id,
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "issuer": {"id": issuer_id, "type": ["Profile"], "name": "University of Tartu"},
-        "validFrom": now.isoformat(),
-        "credentialSubject": {"id": learner, "type": ["AchievementSubject"],
-                              "achievement": {"name": "Introduction to machine learning"}},
-    }
-    return CredentialAwarded(
-        producer=institution_id,
-        learner_id=learner,
-        data=CredentialAwardedData(
-            credential_id=credential_id,
-            institution_id=institution_id,
-            achievement=Achievement.model_validate(achievement_body(institution_id)),
-            awarded_at=now,
-            credential=jose.envelope(jose.sign(vc, private_key, f"{issuer_id}#{key_id}")),
-        ),
-    )
-
-
 async def test_a_forged_direct_publication_is_dead_lettered_and_a_genuine_one_is_projected(driver, running_stack):
-    institution_id, headers = await driver.institution()
-    own_key = keys.generate()
-    registered = await driver.issuer.post(f"/institutions/{institution_id}/keys", headers=headers,
-                                          json={"public_key_multibase": keys.to_multibase(own_key.public_key())})
-    assert registered.status_code == 200, registered.text
-    key_id = registered.json()["public_keys"][-1]["key_id"]
+    institution_id, own_key, key_id = await institution_with_own_key(driver)
     learner = f"learner-{uuid.uuid4().hex[:8]}"
     url = running_stack.urls["issuer"]
     # The forger knows the institution's key id but not its private key.
     forged = self_signed_award(url, institution_id, learner, keys.generate(), key_id, "urn:uuid:forged")
     genuine = self_signed_award(url, institution_id, learner, own_key, key_id, "urn:uuid:genuine")
 
-    producer = AIOKafkaProducer(bootstrap_servers=running_stack.servers.kafka_bootstrap)
-    await producer.start()
-    for event in (forged, genuine):  # same key, same partition: the genuine one is handled after the forged one
-        await producer.send_and_wait(INBOUND_CREDENTIALS.name, encode(event), key=learner.encode())
-    await producer.stop()
+    # Same key, same partition: the genuine one is handled after the forged one.
+    await publish_inbound(await driver.kafka_login(institution_id), institution_id, forged, genuine)
 
     record = await driver.record(learner, driver.registrar(institution_id), until=lambda r: r["achievements"])
     assert [a["credential_id"] for a in record["achievements"]] == ["urn:uuid:genuine"]
-    [letter] = await records(running_stack.servers.kafka_bootstrap, DEAD_LETTER_TOPIC, learner)
+    [letter] = await records(running_stack.servers.admin, DEAD_LETTER_TOPIC, learner)
     reason = dict(letter.headers)["dlq.reason"].decode()
     assert reason.startswith("credential refused: signature does not verify")
     assert json.loads(letter.value)["data"]["credential_id"] == "urn:uuid:forged"
@@ -87,6 +45,23 @@ async def test_one_award_from_the_command_line_is_issued_once(driver):
 
     assert first.returncode == 0 and first.stdout.startswith("issued: "), first.stderr
     assert again.stdout == first.stdout.replace("issued", "duplicate")
+
+
+async def test_an_award_claiming_another_institution_on_an_inbound_topic_is_dead_lettered(driver, running_stack):
+    sender, sender_key, sender_key_id = await institution_with_own_key(driver)
+    other, _ = await driver.institution()
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    url = running_stack.urls["issuer"]
+    # The sender's principal may write only its own inbound topic; there it claims to speak for another institution.
+    claimed = self_signed_award(url, other, learner, sender_key, sender_key_id, "urn:uuid:impostor")
+    genuine = self_signed_award(url, sender, learner, sender_key, sender_key_id, "urn:uuid:own")
+    await publish_inbound(await driver.kafka_login(sender), sender, claimed, genuine)
+
+    record = await driver.record(learner, driver.registrar(sender), until=lambda r: r["achievements"])
+    assert [a["credential_id"] for a in record["achievements"]] == ["urn:uuid:own"]
+    [letter] = await records(running_stack.servers.admin, DEAD_LETTER_TOPIC, learner)
+    assert dict(letter.headers)["dlq.reason"].decode() == (
+        f"record claims institution {other} on the inbound topic of {sender}")
 
 
 async def test_bulk_issue_from_csv_reports_bad_lines_and_never_issues_twice(driver, tmp_path):

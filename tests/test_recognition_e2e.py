@@ -103,8 +103,9 @@ async def test_a_referred_case_is_decided_by_a_registrar_appealed_and_reviewed_a
     await driver.record(learner, records, until=lambda r: r["recognitions"] and r["recognitions"][0][
         "outcome"] == "denied")
 
-    # The learner appeals once; the case returns to the queue and a review board grants it.
-    appeal = RecognitionAppealed(producer=learner, learner_id=learner, data=RecognitionAppealedData(
+    # The learner appeals once, through the receiving institution (the sender of the appeal on its inbound topic);
+    # the case returns to the queue and a review board grants it.
+    appeal = RecognitionAppealed(producer=receiver, learner_id=learner, data=RecognitionAppealedData(
         case_id=asked.data.case_id, institution_id=receiver, decision_id=denied.json()["decision_id"],
         grounds="The provider is accredited by a foreign agency; the certificate is attached."))
     await driver.publish(appeal)

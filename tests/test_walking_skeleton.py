@@ -4,10 +4,10 @@ on the real broker and FerretDB, with the services running as processes."""
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from kafka_helpers import records
+from kafka_helpers import records, send
 
 from creditflow.events import DEAD_LETTER_TOPIC
+from creditflow.events.permissions import writer_of
 from creditflow.events.topics import CREDENTIALS
 
 pytestmark = pytest.mark.e2e
@@ -31,21 +31,17 @@ async def test_an_award_posted_to_the_issuer_shows_in_the_learner_record(driver)
 async def test_a_malformed_event_is_dead_lettered_and_the_next_award_still_lands(driver, running_stack):
     learner = f"learner-{uuid.uuid4().hex[:8]}"
     institution_id, headers = await driver.institution()
-    producer = AIOKafkaProducer(bootstrap_servers=running_stack.servers.kafka_bootstrap)
-    await producer.start()
-    await producer.send_and_wait(
-        CREDENTIALS.name,
-        b'{"event_type": "creditflow.issuer.credential.awarded.v1", "learner_id": "' + learner.encode() + b'"}',
-        key=learner.encode(),
-    )
-    await producer.stop()
+    # Written as the topic's one writer (the issuer's principal): the test is about its consumers.
+    await send(running_stack.servers.login(writer_of(CREDENTIALS.name)), CREDENTIALS.name, [(
+        learner.encode(),
+        b'{"event_type": "creditflow.issuer.credential.awarded.v1", "learner_id": "' + learner.encode() + b'"}')])
 
     await driver.award(headers, learner)
     await driver.record(learner, driver.registrar(institution_id), until=lambda r: len(r["achievements"]) == 1)
 
     # Every consumer of the topic dead-letters the record on its own; learner-record's letter is the one checked.
     group = running_stack.servers.settings("learner-record").group_id.encode()
-    letters = await records(running_stack.servers.kafka_bootstrap, DEAD_LETTER_TOPIC, learner, at_least=3)
+    letters = await records(running_stack.servers.admin, DEAD_LETTER_TOPIC, learner, at_least=3)
     [letter] = [r for r in letters if dict(r.headers)["dlq.consumer.group"] == group]
     headers_ = {k: v.decode() for k, v in letter.headers}
     assert headers_["dlq.source.topic"] == CREDENTIALS.name

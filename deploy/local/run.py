@@ -3,11 +3,13 @@ services as processes. Ctrl-C stops the services and the servers this command st
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from creditflow.runtime.identity import ensure_key_pair
@@ -20,12 +22,15 @@ def _port(service: str, default: int) -> int:
     return int(os.environ.get(f"CREDITFLOW_{service.upper().replace('-', '_')}_HTTP_PORT", default))
 
 
-def _healthy(port: int) -> bool:
+def _not_ready(port: int) -> str | None:
+    """None when the service answers /readyz with 200; else why not (a refused Kafka login is named there)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3):
+            return None
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read() or b"{}").get("detail", f"HTTP {exc.code}")
+    except OSError as exc:
+        return str(exc)
 
 
 def _stop(processes: dict[str, subprocess.Popen]) -> None:
@@ -49,9 +54,8 @@ def main() -> int:
     ensure_key_pair(identity / "identity-key.pem", identity / "identity-public.pem")  # as `make setup` does
     env = {
         **os.environ,
+        # Services verify tokens with the public key only; the private one stays with `creditflow token`.
         "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": str(identity / "identity-public.pem"),
-        "CREDITFLOW_IDENTITY_KEY_FILE": str(identity / "identity-key.pem"),
-        "CREDITFLOW_KAFKA_BOOTSTRAP": cfg.bootstrap,
         "CREDITFLOW_MONGODB_URL": cfg.mongodb_url,
         "CREDITFLOW_ISSUER_KEY_DIR": str(cfg.state_dir / "issuer-keys"),
         "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(cfg.state_dir / "learner-record" / "platform-key.pem"),
@@ -73,23 +77,30 @@ def main() -> int:
         for service in SERVICES:
             module = "creditflow." + service.replace("-", "_")
             log = open(logs / f"{service}.log", "ab")  # noqa: SIM115 - held open for the child's lifetime
+            # Each service logs in to Kafka as its own principal, its password read from a file by the service.
             processes[service] = subprocess.Popen(
-                [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", module], env={**env, **cfg.service_env(service)}, stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
-        pending = dict(SERVICES)
+        pending: dict[str, str | None] = dict.fromkeys(SERVICES)
         while pending and not stopping and time.monotonic() < deadline:
-            for service, default_port in list(pending.items()):
+            for service in list(pending):
+                default_port = SERVICES[service]
                 if processes[service].poll() is not None:
                     raise SystemExit(f"{service} exited at start-up; see {logs / (service + '.log')}")
-                if _healthy(_port(service, default_port)):
+                pending[service] = _not_ready(_port(service, default_port))
+                if pending[service] is None:
                     del pending[service]
             time.sleep(0.3)
         if pending and not stopping:
-            raise SystemExit(f"not healthy after 60s: {', '.join(pending)}; see {logs}")
+            reasons = "; ".join(f"{service}: {reason}" for service, reason in pending.items())
+            raise SystemExit(f"not ready after 60s: {reasons}; see {logs}")
         if not stopping:
             print("\ncreditflow is running:")
-            print(f"  Kafka           {cfg.bootstrap}")
+            print(f"  Kafka           {cfg.bootstrap} SASL/SCRAM-SHA-512" + (
+                f", SASL_SSL {cfg.tls_bootstrap} (services use it)" if cfg.tls else ""))
+            print(f"  Kafka secrets   {cfg.secrets_dir}  (admin: creditflow-admin; services: svc-<service>)")
             print(f"  MongoDB (wire)  {cfg.mongodb_url}   FerretDB, SQLite data in {cfg.state_dir / 'ferretdb'}")
             for service, default_port in SERVICES.items():
                 port = _port(service, default_port)

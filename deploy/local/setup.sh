@@ -40,10 +40,12 @@ fi
 # services verify with the public one. Kept when it exists: a new key would void every token issued.
 "$venv/bin/python" -m creditflow.runtime.identity "${CREDITFLOW_STATE_DIR:-$repo/.state}/identity"
 
-# --- Apache Kafka broker jars from Maven Central ---------------------------------------------------------------------
-kafka_dir="$cache/kafka-$kafka_version"
+# --- Apache Kafka broker and console-client jars from Maven Central -------------------------------------------------
+# The folder is named after the pom's content too, so a changed pom fetches afresh beside (not over) jars a running
+# broker may be using. stack.py computes the same name.
+kafka_dir="$cache/kafka-$kafka_version-$(sha256sum "$repo/deploy/local/kafka-pom.xml" | cut -c1-12)"
 if [ ! -f "$kafka_dir/.complete" ]; then
-  step "Apache Kafka $kafka_version jars into $kafka_dir"
+  step "Apache Kafka $kafka_version jars (broker, console clients) into $kafka_dir"
   command -v mvn >/dev/null || { echo "mvn (Maven) is required to fetch the Kafka broker" >&2; exit 1; }
   command -v java >/dev/null || { echo "java 17 is required to run the Kafka broker" >&2; exit 1; }
   mkdir -p "$cache" && tmp=$(mktemp -d "$cache/.kafka.XXXX")

@@ -4,6 +4,11 @@
 
 Binaries come from the cache that `deploy/local/setup.sh` fills; data and logs live under one state directory.
 Each server runs in its own session so that `stop` can end its whole process group and leave nothing behind.
+
+The broker authenticates every client with SASL/SCRAM-SHA-512 on every listener (the controller's too) and
+authorises with the KRaft StandardAuthorizer, denying whatever no ACL allows. Passwords are generated once per state
+directory into <state>/secrets/kafka-<principal>.password (mode 0600). CREDITFLOW_KAFKA_TLS=1 adds a SASL_SSL
+listener on the Kafka port + 2, with a CA and broker certificate generated into <state>/tls, and the services use it.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import datetime
+import hashlib
+import ipaddress
 import logging
 import os
 import signal
@@ -22,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+ADMIN = "creditflow-admin"  # the super user, bootstrapped at storage-format time
 KAFKA_VERSION = "4.3.1"
 FERRETDB_VERSION = "1.24.2"
 READY_TIMEOUT_S = 90.0
@@ -33,9 +42,11 @@ class StackConfig:
     state_dir: Path
     kafka_port: int
     mongo_port: int
+    tls: bool = False
 
     @classmethod
-    def from_env(cls, state_dir: Path | None = None, kafka_port: int | None = None, mongo_port: int | None = None):
+    def from_env(cls, state_dir: Path | None = None, kafka_port: int | None = None, mongo_port: int | None = None,
+                 tls: bool | None = None):
         cache = Path(os.environ.get("CREDITFLOW_CACHE_DIR", Path.home() / ".cache" / "creditflow"))
         state = state_dir or Path(os.environ.get("CREDITFLOW_STATE_DIR", REPO / ".state"))
         return cls(
@@ -43,11 +54,14 @@ class StackConfig:
             state_dir=state,
             kafka_port=kafka_port or int(os.environ.get("CREDITFLOW_KAFKA_PORT", "9092")),
             mongo_port=mongo_port or int(os.environ.get("CREDITFLOW_MONGO_PORT", "27017")),
+            tls=os.environ.get("CREDITFLOW_KAFKA_TLS", "0") == "1" if tls is None else tls,
         )
 
     @property
     def kafka_libs(self) -> Path:
-        return self.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+        """Where setup.sh put the jars: named after the Kafka version and the content of kafka-pom.xml."""
+        pom = hashlib.sha256((REPO / "deploy" / "local" / "kafka-pom.xml").read_bytes()).hexdigest()[:12]
+        return self.cache_dir / f"kafka-{KAFKA_VERSION}-{pom}" / "libs"
 
     @property
     def ferretdb_bin(self) -> Path:
@@ -56,6 +70,52 @@ class StackConfig:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def tls_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port + 2}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.state_dir / "tls" / "ca.pem"
+
+    def password(self, principal: str) -> str:
+        from creditflow.runtime.principals import stored_password
+
+        return stored_password(self.secrets_dir, principal)
+
+    def login(self, principal: str, over_tls: bool = False):
+        """How `principal` logs in to this broker: over TLS when asked (and offered), else SASL_PLAINTEXT."""
+        from creditflow.runtime.settings import KafkaLogin
+
+        if over_tls and not self.tls:
+            raise ValueError("this stack has no TLS listener: set CREDITFLOW_KAFKA_TLS=1")
+        return KafkaLogin(bootstrap=self.tls_bootstrap if over_tls else self.bootstrap, username=principal,
+                          password=self.password(principal),
+                          security_protocol="SASL_SSL" if over_tls else "SASL_PLAINTEXT",
+                          ca_file=str(self.ca_file) if over_tls else None)
+
+    def service_env(self, service: str, over_tls: bool | None = None) -> dict[str, str]:
+        """The Kafka variables a service process needs: its own principal, its password by file, and TLS when
+        asked (by default: when the stack offers it)."""
+        from creditflow.events.permissions import service_principal
+        from creditflow.runtime.principals import password_file
+
+        principal = service_principal(service)
+        self.password(principal)  # generated on first use
+        over_tls = self.tls if over_tls is None else over_tls
+        env = {
+            "CREDITFLOW_KAFKA_BOOTSTRAP": self.tls_bootstrap if over_tls else self.bootstrap,
+            "CREDITFLOW_KAFKA_USERNAME": principal,
+            "CREDITFLOW_KAFKA_PASSWORD_FILE": str(password_file(self.secrets_dir, principal)),
+        }
+        if over_tls:
+            env |= {"CREDITFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "CREDITFLOW_KAFKA_CA_FILE": str(self.ca_file)}
+        return env
 
     @property
     def mongodb_url(self) -> str:
@@ -71,13 +131,13 @@ class StackConfig:
 # ---------------------------------------------------------------- readiness
 
 
-async def _kafka_ready(bootstrap: str) -> bool:
+async def _kafka_ready(login) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
     # A broker that is still starting refuses connections; that is what the probe is for, not news for the log.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(**login.aiokafka(), request_timeout_ms=3000)
     try:
         await admin.start()
         await admin.describe_cluster()  # a metadata request answered by the broker
@@ -102,7 +162,7 @@ async def _mongo_ready(url: str) -> bool:
 
 
 def kafka_ready(cfg: StackConfig) -> bool:
-    return asyncio.run(_kafka_ready(cfg.bootstrap))
+    return asyncio.run(_kafka_ready(cfg.login(ADMIN)))
 
 
 def mongo_ready(cfg: StackConfig) -> bool:
@@ -154,18 +214,37 @@ def _spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> None:
     cfg.pid_file(name).write_text(str(proc.pid))
 
 
-def _kafka_properties(cfg: StackConfig, data_dir: Path) -> str:
+def _kafka_properties(cfg: StackConfig, data_dir: Path, admin_password: str) -> str:
     controller = cfg.kafka_port + 1
+    listeners = {"CLIENT": (cfg.kafka_port, "SASL_PLAINTEXT"), "CONTROLLER": (controller, "SASL_PLAINTEXT")}
+    if cfg.tls:
+        listeners["TLS"] = (cfg.kafka_port + 2, "SASL_SSL")
+    # The broker logs in to itself (and to its controller) as the admin; every listener takes SCRAM only.
+    jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN}" password="{admin_password}";')
+    tls = [
+        "listener.name.tls.ssl.keystore.type=PEM",
+        f"listener.name.tls.ssl.keystore.location={cfg.state_dir / 'tls' / 'broker.pem'}",
+    ] if cfg.tls else []
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{controller}",
-            f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{controller}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+            "listeners=" + ",".join(f"{name}://127.0.0.1:{port}" for name, (port, _) in listeners.items()),
+            "advertised.listeners=" + ",".join(
+                f"{name}://127.0.0.1:{port}" for name, (port, _) in listeners.items() if name != "CONTROLLER"),
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=CLIENT",
+            "listener.security.protocol.map=" + ",".join(f"{n}:{p}" for n, (_, p) in listeners.items()),
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            "sasl.mechanism.controller.protocol=SCRAM-SHA-512",
+            *(f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config={jaas}" for name in listeners),
+            *tls,
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            f"super.users=User:{ADMIN}",
             f"log.dirs={data_dir}",
             "num.partitions=3",
             # One node: every internal topic has one replica.
@@ -228,15 +307,24 @@ def start_kafka(cfg: StackConfig) -> bool:
     data = home / "data"
     data.mkdir(parents=True, exist_ok=True)
     props = home / "server.properties"
-    props.write_text(_kafka_properties(cfg, data))
+    admin_password = cfg.password(ADMIN)
+    if cfg.tls:
+        write_tls_files(cfg.state_dir / "tls")
+    # It holds the admin's password: readable by its owner only, from before the secret is written.
+    props.touch(mode=0o600)
+    props.write_text(_kafka_properties(cfg, data, admin_password))
     (home / "log4j2.properties").write_text(_log4j_config(cfg.log_file("kafka-server")))
     if not (data / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        subprocess.run(
-            _java_cmd(cfg, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
-            check=True,
-            stdout=subprocess.DEVNULL,
+        # The admin is the first SCRAM user, stored with the cluster's metadata. The tool prints the salted keys:
+        # they stay out of every log, and only the exit status and error output are kept.
+        formatted = subprocess.run(
+            _java_cmd(cfg, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                      "--add-scram", f"SCRAM-SHA-512=[name={ADMIN},password={admin_password}]"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
+        if formatted.returncode != 0:
+            raise SystemExit(f"formatting Kafka storage failed: {formatted.stderr.replace(admin_password, '***')}")
     _spawn(cfg, "kafka", _java_cmd(cfg, "kafka.Kafka", str(props)), cwd=home)
     _wait("kafka", kafka_ready, cfg)
     return True
@@ -279,16 +367,61 @@ def stop_server(cfg: StackConfig, name: str, timeout_s: float = 30.0) -> None:
     cfg.pid_file(name).unlink(missing_ok=True)
 
 
-def ensure_topics(cfg: StackConfig) -> list[str]:
-    from creditflow.runtime.topics import ensure_topics as create
+def write_tls_files(tls_dir: Path) -> None:
+    """A CA (ca.pem, public) and the broker's key and certificate signed by it (broker.pem, 0600), for 127.0.0.1
+    and localhost; generated once per state directory."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
 
-    return asyncio.run(create(cfg.bootstrap))
+    if (tls_dir / "broker.pem").exists():
+        return
+    tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject: str, key, issuer: str, issuer_key, ca: bool):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=825))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, broker_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = certificate("creditflow local CA", ca_key, "creditflow local CA", ca_key, ca=True)
+    broker_cert = certificate("creditflow local broker", broker_key, "creditflow local CA", ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    (tls_dir / "ca.pem").write_bytes(ca_cert.public_bytes(pem))
+    key = broker_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    with os.fdopen(os.open(tls_dir / "broker.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+        handle.write(key + broker_cert.public_bytes(pem) + ca_cert.public_bytes(pem))
+
+
+def provision(cfg: StackConfig) -> list[str]:
+    """As the admin: the contract's topics, each service's principal and the ACL table. Idempotent."""
+    from creditflow.events.permissions import SERVICES, service_principal
+    from creditflow.runtime.principals import KafkaAdmin
+    from creditflow.runtime.topics import ensure_topics
+
+    admin = cfg.login(ADMIN)
+    topics = asyncio.run(ensure_topics(admin))
+    KafkaAdmin(admin).provision_services({s: cfg.password(service_principal(s)) for s in SERVICES})
+    return topics
 
 
 def start(cfg: StackConfig) -> dict[str, bool]:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     started = {"kafka": start_kafka(cfg), "ferretdb": start_ferretdb(cfg)}
-    ensure_topics(cfg)
+    provision(cfg)
     return started
 
 
@@ -310,13 +443,15 @@ def main(argv: list[str] | None = None) -> int:
         started = start(cfg)
         for name, fresh in started.items():
             print(f"{name}: {'started' if fresh else 'already running'}")
-        print(f"Kafka    {cfg.bootstrap}\nMongoDB  {cfg.mongodb_url}  (FerretDB {FERRETDB_VERSION})")
+        tls = f", SASL_SSL {cfg.tls_bootstrap} (CA {cfg.ca_file})" if cfg.tls else ""
+        print(f"Kafka    {cfg.bootstrap} SASL/SCRAM-SHA-512{tls}; passwords in {cfg.secrets_dir}")
+        print(f"MongoDB  {cfg.mongodb_url}  (FerretDB {FERRETDB_VERSION})")
         print(f"state    {cfg.state_dir}  (logs in {cfg.state_dir / 'logs'})")
     elif args.command == "stop":
         stop(cfg)
         print("stopped")
     elif args.command == "topics":
-        print("\n".join(ensure_topics(cfg)))
+        print("\n".join(provision(cfg)))
     else:
         states = status(cfg)
         for name, up in states.items():

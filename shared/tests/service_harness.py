@@ -9,6 +9,7 @@ from creditflow.events import Event, decode
 from creditflow.runtime.http import install_http_conventions
 from creditflow.runtime.kafka import Delivery, Handler
 from creditflow.runtime.auth import Identity
+from creditflow.runtime.settings import KafkaLogin
 from fastapi import APIRouter, FastAPI
 from identity_helpers import SessionIdentity
 from kafka_helpers import records
@@ -17,8 +18,8 @@ _offsets = itertools.count()
 
 
 class ServiceHarness:
-    def __init__(self, router: APIRouter, identity: SessionIdentity, bootstrap: str, output_topic: str) -> None:
-        self.identity, self.bootstrap, self.output_topic = identity, bootstrap, output_topic
+    def __init__(self, router: APIRouter, identity: SessionIdentity, admin: KafkaLogin, output_topic: str) -> None:
+        self.identity, self.admin, self.output_topic = identity, admin, output_topic
         app = FastAPI()
         app.state.identity = Identity(identity.public_key)
         install_http_conventions(app)
@@ -35,7 +36,7 @@ class ServiceHarness:
 
     async def published(self, learner_id: str, at_least: int) -> list[Event]:
         """What the service published for this learner on its output topic, as read back from the broker."""
-        return [decode(r.value) for r in await records(self.bootstrap, self.output_topic, learner_id,
+        return [decode(r.value) for r in await records(self.admin, self.output_topic, learner_id,
                                                        at_least=at_least)]
 
     async def close(self) -> None:

@@ -4,33 +4,34 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from contract_factories import awarded
-from kafka_helpers import records
+from kafka_helpers import publish_as_owner, records, send
 
 from creditflow.events import DEAD_LETTER_TOPIC, encode
+from creditflow.events.permissions import writer_of
 from creditflow.events.topics import CREDENTIALS
-from creditflow.runtime.kafka import Rejected, make_broker, publish, subscribe
+from creditflow.runtime.kafka import Rejected, make_broker, subscribe
 
 pytestmark = pytest.mark.integration
 
 
-async def dead_letter_of(bootstrap: str, key: str, group_id: str):
+async def dead_letter_of(servers, key: str, group_id: str):
     """The dead letter this test's consumer group wrote: other consumers of the topic may dead-letter the record too."""
-    letters = await records(bootstrap, DEAD_LETTER_TOPIC, key)
+    letters = await records(servers.admin, DEAD_LETTER_TOPIC, key)
     [letter] = [r for r in letters if dict(r.headers)["dlq.consumer.group"] == group_id.encode()]
     return letter
 
 
 async def run_consumer(servers, handle, group_id):
-    broker = make_broker(servers.settings("plumbing", group_id=group_id))
+    """A consumer of the credentials topic logged in as a service that may read it."""
+    broker = make_broker(servers.settings("learner-record", group_id=group_id))
     subscribe(broker, [CREDENTIALS.name], group_id, handle)
     await broker.start()
     return broker
 
 
-def new_group():
-    return f"plumbing-{uuid.uuid4().hex[:8]}"
+def new_group(servers):
+    return f"creditflow.learner-record.t{servers.run_id}.plumbing-{uuid.uuid4().hex[:8]}"
 
 
 async def wait_for(predicate, timeout_s=20.0):
@@ -47,18 +48,16 @@ async def test_undecodable_record_goes_to_dead_letters_and_the_next_event_is_pro
         if event.learner_id == learner:
             seen.append(event.data.credential_id)
 
-    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap)
-    await producer.start()
     # Same key, so same partition: the valid event sits behind the broken one.
-    await producer.send_and_wait(CREDENTIALS.name, b'{"event_type": "nonsense"', key=learner.encode())
-    await producer.send_and_wait(CREDENTIALS.name, encode(awarded(learner, "urn:uuid:after")), key=learner.encode())
-    await producer.stop()
+    await send(servers.login(writer_of(CREDENTIALS.name)), CREDENTIALS.name, [
+        (learner.encode(), b'{"event_type": "nonsense"'),
+        (learner.encode(), encode(awarded(learner, "urn:uuid:after")))])
 
-    group = new_group()
+    group = new_group(servers)
     broker = await run_consumer(servers, handle, group)
     try:
         await wait_for(lambda: seen == ["urn:uuid:after"])
-        letter = await dead_letter_of(servers.kafka_bootstrap, learner, group)
+        letter = await dead_letter_of(servers, learner, group)
     finally:
         await broker.stop()
     headers = {k: v.decode() for k, v in letter.headers}
@@ -79,13 +78,13 @@ async def test_event_the_domain_rejects_is_dead_lettered_with_the_domain_reason(
             raise Rejected("signature does not verify against any key of uni-helsinki")
         processed.append(event.data.credential_id)
 
-    group = new_group()
+    group = new_group(servers)
     broker = await run_consumer(servers, handle, group)
     try:
-        await publish(broker, awarded(learner, "urn:uuid:forged"))
-        await publish(broker, awarded(learner, "urn:uuid:genuine"))
+        await publish_as_owner(servers, awarded(learner, "urn:uuid:forged"))
+        await publish_as_owner(servers, awarded(learner, "urn:uuid:genuine"))
         await wait_for(lambda: processed == ["urn:uuid:genuine"])
-        letter = await dead_letter_of(servers.kafka_bootstrap, learner, group)
+        letter = await dead_letter_of(servers, learner, group)
     finally:
         await broker.stop()
     assert dict(letter.headers)["dlq.reason"] == b"signature does not verify against any key of uni-helsinki"
@@ -104,10 +103,10 @@ async def test_a_failing_write_is_retried_from_the_same_record_not_skipped(serve
             raise ConnectionError("database unavailable")
         applied.append(event.data.credential_id)
 
-    broker = await run_consumer(servers, handle, new_group())
+    broker = await run_consumer(servers, handle, new_group(servers))
     try:
-        await publish(broker, awarded(learner, "urn:uuid:first"))
-        await publish(broker, awarded(learner, "urn:uuid:second"))
+        await publish_as_owner(servers, awarded(learner, "urn:uuid:first"))
+        await publish_as_owner(servers, awarded(learner, "urn:uuid:second"))
         await wait_for(lambda: applied == ["urn:uuid:first", "urn:uuid:second"])
     finally:
         await broker.stop()
@@ -116,7 +115,7 @@ async def test_a_failing_write_is_retried_from_the_same_record_not_skipped(serve
 
 async def test_committed_offsets_mean_a_restarted_consumer_resumes_after_what_it_applied(servers):
     learner = f"learner-{uuid.uuid4().hex[:8]}"
-    group = new_group()
+    group = new_group(servers)
     first_run, second_run = [], []
 
     def recorder(into):
@@ -127,13 +126,13 @@ async def test_committed_offsets_mean_a_restarted_consumer_resumes_after_what_it
         return handle
 
     broker = await run_consumer(servers, recorder(first_run), group)
-    await publish(broker, awarded(learner, "urn:uuid:one"))
+    await publish_as_owner(servers, awarded(learner, "urn:uuid:one"))
     await wait_for(lambda: first_run == ["urn:uuid:one"])
     await broker.stop()
 
     broker = await run_consumer(servers, recorder(second_run), group)
     try:
-        await publish(broker, awarded(learner, "urn:uuid:two"))
+        await publish_as_owner(servers, awarded(learner, "urn:uuid:two"))
         await wait_for(lambda: second_run == ["urn:uuid:two"])
     finally:
         await broker.stop()

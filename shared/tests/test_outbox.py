@@ -21,7 +21,7 @@ QUEUED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 async def collection(servers):
-    settings = servers.settings("outbox-test")
+    settings = servers.settings("issuer", mongodb_database=f"t{servers.run_id}_outbox")
     client = mongo_client(settings)
     yield client[settings.mongodb_database][f"outbox{uuid.uuid4().hex[:8]}"]
     await client.close()
@@ -29,7 +29,7 @@ async def collection(servers):
 
 @pytest.fixture
 async def broker(servers):
-    broker = make_broker(servers.settings("outbox-test"))
+    broker = make_broker(servers.settings("issuer", mongodb_database=f"t{servers.run_id}_outbox"))
     await broker.start()
     yield broker
     await broker.stop()
@@ -42,7 +42,7 @@ async def queue(collection, learner_id: str, count: int) -> list:
 
 
 async def published_ids(servers, learner_id: str, at_least: int) -> list[str]:
-    found = await records(servers.kafka_bootstrap, CREDENTIALS.name, learner_id, at_least=at_least)
+    found = await records(servers.admin, CREDENTIALS.name, learner_id, at_least=at_least)
     return [str(decode(r.value).event_id) for r in found]
 
 

@@ -101,7 +101,7 @@ async def test_first_award_is_signed_verifiable_and_published_once(issuer):
     assert size["band"] == "micro" and "Common Microcredential Framework" in size["rule"]  # 125 h at EQF 6
     assert proof.credential["issuer"]["address"]["addressCountry"] == "EE"
 
-    [published] = await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner)
+    [published] = await records(issuer.servers.admin, CREDENTIALS.name, learner)
     event = decode(published.value)
     assert event.data.credential_id == first.json()["credential_id"]
     assert [c.method for c in event.data.credit_conversions] == ["identity"]
@@ -109,7 +109,7 @@ async def test_first_award_is_signed_verifiable_and_published_once(issuer):
 
 async def test_registration_publishes_the_public_keys_and_keeps_private_keys_private(issuer, tmp_path):
     institution_id, _ = await issuer.institution()
-    [record] = await records(issuer.servers.kafka_bootstrap, INSTITUTIONS.name, institution_id)
+    [record] = await records(issuer.servers.admin, INSTITUTIONS.name, institution_id)
     assert decode(record.value).data.public_keys[0].public_key_multibase.startswith("z6Mk")
     assert b"PRIVATE" not in record.value
     pems = list((tmp_path / "keys").rglob("*.pem"))
@@ -196,7 +196,7 @@ async def test_revocation_flips_the_status_list_bit_and_verification_says_revoke
     assert revoked.status_code == 200 and twice.status_code == 409
     result = await verify(issued["credential"], resolve, issuer.status_list, now)
     assert result.status == "revoked"
-    events = await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner, at_least=2)
+    events = await records(issuer.servers.admin, CREDENTIALS.name, learner, at_least=2)
     assert [decode(r.value).event_type for r in events] == [
         "creditflow.issuer.credential.awarded.v1", "creditflow.issuer.credential.revoked.v1"]
 
@@ -237,13 +237,13 @@ async def test_a_crash_between_store_and_publish_ends_with_exactly_one_event_aft
     runtime = issuer.app.state.runtime
     assert await relay_all(outboxes(issuer.store), runtime.broker, datetime.now(UTC)) == 1
     assert await relay_all(outboxes(issuer.store), runtime.broker, datetime.now(UTC)) == 0
-    published = await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner)
+    published = await records(issuer.servers.admin, CREDENTIALS.name, learner)
     assert [json.loads(r.value)["event_id"] for r in published] == [str(event.event_id)]
     # The institution retries the request: the stored award stands; still one credential, still one event.
     retry = await issuer.client.post("/awards", json={"request_id": "crash-1", "learner_id": learner,
                                                       "achievement_id": "ach-1"}, headers=headers)
     assert retry.json()["status"] == "duplicate"
-    assert len(await records(issuer.servers.kafka_bootstrap, CREDENTIALS.name, learner)) == 1
+    assert len(await records(issuer.servers.admin, CREDENTIALS.name, learner)) == 1
 
 
 async def test_concurrent_revocations_all_reach_the_status_list(issuer):

@@ -52,7 +52,8 @@ from creditflow.events import (  # noqa: E402
 from creditflow.events.topics import CREDENTIALS  # noqa: E402
 from creditflow.runtime.mongo import MAX_WRITES_PER_COMMAND  # noqa: E402
 from creditflow.runtime import identity  # noqa: E402
-from creditflow.runtime.topics import ensure_topics, partitions_of  # noqa: E402
+from creditflow.runtime.settings import KafkaLogin  # noqa: E402
+from creditflow.runtime.topics import partitions_of  # noqa: E402
 
 LEARNERS = 1000
 NOTES_MARKER = "<!-- notes: kept by make bench -->"
@@ -84,8 +85,8 @@ def events(n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-async def produce(bootstrap: str, batch: list[tuple[str, bytes]]) -> float:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+async def produce(login: KafkaLogin, batch: list[tuple[str, bytes]]) -> float:
+    producer = AIOKafkaProducer(**login.aiokafka(), acks="all", enable_idempotence=True, linger_ms=20,
                                 max_batch_size=512 * 1024)
     await producer.start()
     started = time.perf_counter()
@@ -102,8 +103,8 @@ async def produce(bootstrap: str, batch: list[tuple[str, bytes]]) -> float:
     return time.perf_counter() - started
 
 
-async def raw_baseline(bootstrap: str, mongodb_url: str, database: str, total: int) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(CREDENTIALS.name, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
+async def raw_baseline(login: KafkaLogin, mongodb_url: str, database: str, total: int) -> dict[str, float]:
+    consumer = AIOKafkaConsumer(CREDENTIALS.name, **login.aiokafka(), group_id=f"raw-{uuid.uuid4().hex[:6]}",
                                 auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=500)
     client = AsyncMongoClient(mongodb_url)
     records = client[database]["raw_records"]
@@ -148,8 +149,8 @@ async def _committed(admin: AIOKafkaAdminClient, group: str) -> int:
 async def service_run(servers: stack.StackConfig, database: str, batch_size: int, limit: int, port: int,
                       probe_rate: float, label: str) -> dict[str, float]:
     """Run the real learner-record service until its group has committed `limit` events; GET while it ingests."""
-    group = f"bench-{label}-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "CREDITFLOW_KAFKA_BOOTSTRAP": servers.bootstrap, "CREDITFLOW_MONGODB_URL": servers.mongodb_url,
+    group = f"creditflow.learner-record.bench-{label}-{uuid.uuid4().hex[:6]}"  # within its ACL'd group prefix
+    env = {**os.environ, **servers.service_env("learner-record"), "CREDITFLOW_MONGODB_URL": servers.mongodb_url,
            "CREDITFLOW_LEARNER_RECORD_MONGODB_DATABASE": database, "CREDITFLOW_LEARNER_RECORD_GROUP_ID": group,
            "CREDITFLOW_LEARNER_RECORD_HTTP_PORT": str(port), "CREDITFLOW_LEARNER_RECORD_BATCH_SIZE": str(batch_size),
            "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(servers.state_dir / "bench-platform-key.pem"),
@@ -161,7 +162,7 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
                                inst=INSTITUTION, roles=["registrar"])
     proc = subprocess.Popen([sys.executable, "-m", "creditflow.learner_record"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers.bootstrap)
+    admin = AIOKafkaAdminClient(**servers.login(stack.ADMIN).aiokafka())
     await admin.start()
     latencies: list[float] = []
     try:
@@ -249,12 +250,12 @@ def report(n: int, single_n: int, produced_s: float, raw: dict, batched: dict, s
 
 
 async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> str:
-    await ensure_topics(cfg.bootstrap)
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
+    await asyncio.to_thread(stack.provision, cfg)  # topics, service principals, ACLs (its own event loop)
+    admin = AIOKafkaAdminClient(**cfg.login(stack.ADMIN).aiokafka())
     await admin.start()
     existing = await partitions_of(admin, [CREDENTIALS.name])
     await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap)
+    consumer = AIOKafkaConsumer(**cfg.login(stack.ADMIN).aiokafka())
     await consumer.start()
     already = sum((await consumer.end_offsets(existing)).values())
     await consumer.stop()
@@ -262,9 +263,9 @@ async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> str:
         raise SystemExit(f"{CREDENTIALS.name} already holds {already} events: the benchmark needs a fresh "
                          f"broker (stop it and remove {cfg.state_dir})")
     print(f"generating {args.events:,} events ...", file=sys.stderr)
-    produced_s = await produce(cfg.bootstrap, events(args.events))
+    produced_s = await produce(cfg.login("svc-issuer"), events(args.events))
     run = uuid.uuid4().hex[:6]
-    raw = await raw_baseline(cfg.bootstrap, cfg.mongodb_url, f"bench_raw_{run}", args.events)
+    raw = await raw_baseline(cfg.login(stack.ADMIN), cfg.mongodb_url, f"bench_raw_{run}", args.events)
     batched = await service_run(cfg, f"bench_batched_{run}", 500, args.events, args.http_port, args.get_rate,
                                 "batched")
     single_n = min(args.events, args.single_events)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from contract_factories import achievement, awarded
+from kafka_helpers import publish_as_owner
 
 from creditflow.credentials import contexts, data_integrity, keys
 from creditflow.credentials.subjects import learner_subject_id
@@ -26,7 +27,7 @@ from creditflow.learner_record import api
 from creditflow.learner_record.app import create_app
 from creditflow.learner_record.replay import replay
 from creditflow.learner_record.store import RecordStore
-from creditflow.runtime.kafka import Delivery, make_broker, publish
+from creditflow.runtime.kafka import Delivery, make_broker
 
 pytestmark = pytest.mark.integration
 PLATFORM = "http://records.test"
@@ -76,8 +77,7 @@ class LearnerRecordService:
                                      **kw)
 
     async def publish(self, *events):
-        for event in events:
-            await publish(self.broker, event)
+        await publish_as_owner(self.servers, *events)
 
     async def until(self, learner, predicate, timeout_s=20.0):
         async with asyncio.timeout(timeout_s):
@@ -92,7 +92,7 @@ class LearnerRecordService:
 async def service(servers, tmp_path):
     settings = servers.settings("learner-record",
                                 mongodb_database=f"t{servers.run_id}_records_{uuid.uuid4().hex[:6]}",
-                                group_id=f"records-{uuid.uuid4().hex[:8]}")
+                                group_id=f"creditflow.learner-record.t{servers.run_id}.{uuid.uuid4().hex[:8]}")
     options = api.Options(public_url=PLATFORM, platform_key=keys.generate())
     app = create_app(settings, options)
     broker = make_broker(settings)

@@ -49,7 +49,7 @@ class Harness(ServiceHarness):
     """The recognition service's parts on real servers, driven through its handlers and its HTTP API."""
 
     def __init__(self, recognition, servers):
-        super().__init__(api.router(recognition), servers.identity, servers.kafka_bootstrap, RECOGNITIONS.name)
+        super().__init__(api.router(recognition), servers.identity, servers.admin, RECOGNITIONS.name)
         self.recognition = recognition
         self.learner_handler = handlers.on_learner_event(recognition)
         self.registry_handler = handlers.on_registry_event(recognition)

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 class Harness(ServiceHarness):
     def __init__(self, stacking, servers):
-        super().__init__(api.router(stacking), servers.identity, servers.kafka_bootstrap, PROGRESS.name)
+        super().__init__(api.router(stacking), servers.identity, servers.admin, PROGRESS.name)
         self.stacking = stacking
         self.learner_handler = handlers.on_learner_event(stacking)
         self.programme_handler = handlers.on_programme(stacking)

@@ -8,6 +8,7 @@
     creditflow award --learner L --achievement A  one award
     creditflow verify credential.json             valid, revoked, invalid or unknown, with the reasons
     creditflow replay                             rebuild learner records from the event log
+    creditflow kafka-principal create|rotate|revoke --institution uni-tartu   its Kafka login, topic and ACLs
     creditflow completion bash > /etc/bash_completion.d/creditflow
 
 Every command reads the settings the services read (CREDITFLOW_* variables; docs/operations.md, "The command line").
@@ -73,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("replay", help="rebuild learner-record's records from offset 0 (learner-record's settings)")
 
+    principal = commands.add_parser("kafka-principal", help="an institution's Kafka login (operator, as Kafka admin)")
+    principal.add_argument("action", choices=["create", "rotate", "revoke"])
+    principal.add_argument("--institution", required=True, help="the institution the principal publishes for")
+    principal.add_argument("--password-file", type=Path, help="write the new password here instead of printing it")
+
     completion = commands.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     return parser
@@ -112,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         from .replay import replay
 
         return replay()
+    if args.command == "kafka-principal":
+        from .kafka_principal import kafka_principal
+
+        return kafka_principal(args.action, args.institution, args.password_file)
     import shtab
 
     print(shtab.complete(parser, shell=args.shell))

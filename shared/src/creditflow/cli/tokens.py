@@ -21,10 +21,12 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _bootstrap() -> str:
-    from creditflow.runtime.settings import Settings
+def _login():  # -> KafkaLogin: the admin's, from CREDITFLOW_KAFKA_* like every command acting as the admin
+    import os
 
-    return Settings.from_env("cli", 0).kafka_bootstrap
+    from creditflow.runtime.settings import KafkaLogin
+
+    return KafkaLogin.from_env(os.environ, PRODUCER)
 
 
 def _operator(person: str):  # -> Actor, imported with the contract
@@ -46,7 +48,7 @@ def create(institution: str | None, person: str, name: str | None, roles: list[s
     at = {k: datetime.fromtimestamp(claims[k], UTC) for k in ("iat", "exp")}
     event = TokenIssued(producer=PRODUCER, actor=_operator(by), data=TokenIssuedData(**{**claims, **at}))
     try:
-        asyncio.run(token_registry.publish(_bootstrap(), event))
+        asyncio.run(token_registry.publish(_login(), event))
     except Exception as exc:  # noqa: BLE001 - any failure to record means the token must not be handed out
         return _fail(f"the token registry did not record the token, so it is not shown: {exc!r}")
     print(token)
@@ -58,7 +60,7 @@ def create(institution: str | None, person: str, name: str | None, roles: list[s
 def _registry() -> dict:
     from creditflow.runtime import token_registry
 
-    return token_registry.fold(asyncio.run(token_registry.read_all(_bootstrap())))
+    return token_registry.fold(asyncio.run(token_registry.read_all(_login())))
 
 
 def listing(institution: str | None) -> int:
@@ -84,7 +86,7 @@ def revoke(jti: str, reason: str, by: str) -> int:
     from creditflow.events import TokenRevoked, TokenRevokedData
     from creditflow.runtime import token_registry
 
-    asyncio.run(token_registry.publish(_bootstrap(), TokenRevoked(
+    asyncio.run(token_registry.publish(_login(), TokenRevoked(
         producer=PRODUCER, actor=_operator(by), data=TokenRevokedData(jti=jti, reason=reason))))
     print(f"revoked {jti} ({known.claims.sub}); every service refuses it once it has read the registry")
     return 0

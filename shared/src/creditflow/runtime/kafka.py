@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import structlog
 from aiokafka import ConsumerRecord
 from creditflow.events import DEAD_LETTER_TOPIC, Event, UndecodableEvent, decode, encode, topic_of
+from creditflow.events.permissions import institution_of_inbound
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.security import SASLScram512
 
 from .settings import Settings
 
@@ -57,9 +59,14 @@ Handler = Callable[[Event, Delivery], Awaitable[None]]
 
 
 def make_broker(settings: Settings) -> KafkaBroker:
-    """A broker whose producer waits for all in-sync replicas and never writes a record twice on retry."""
+    """A broker that logs in as the service's own principal, whose producer waits for all in-sync replicas and
+    never writes a record twice on retry."""
+    login = settings.kafka_login
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        login.bootstrap,
+        security=SASLScram512(login.username, login.secret(), ssl_context=login.ssl_context(),
+                              use_ssl=login.security_protocol == "SASL_SSL"),
+        metadata_max_age_ms=login.metadata_max_age_ms,
         client_id=f"creditflow-{settings.service}",
         acks="all",
         enable_idempotence=True,
@@ -107,11 +114,14 @@ async def dead_letter(broker: KafkaBroker, record: ConsumerRecord, reason: str, 
     )
 
 
-def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: Handler) -> None:
-    """Register `handle` for every event on `topics`, decoded, with dead-lettering and commit-after-success."""
+def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: Handler,
+              pattern: str | None = None) -> None:
+    """Register `handle` for every event on `topics` (or on every topic matching the regular expression `pattern`),
+    decoded, with dead-lettering and commit-after-success."""
 
     @broker.subscriber(
         *topics,
+        pattern=pattern,
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -137,6 +147,27 @@ def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle:
                 # Rewinding happens when this raises; the pause keeps an outage from becoming a busy loop.
                 await asyncio.sleep(RETRY_DELAY_S)
                 raise
+
+
+def on_inbound(broker: KafkaBroker, owned: tuple[type[Event], ...],
+               check: Callable[[Event], Awaitable[None]] | None = None) -> Handler:
+    """Handler of the institutions' inbound topics for the event types one service owns (others are left to their
+    owners). Only an institution's own principal may write its inbound topic, so the topic names the sender: a record
+    claiming another institution (in its data or as its producer) is refused; one that passes `check` (which raises
+    Rejected) is republished, same event_id, on its canonical topic, which only this service may write."""
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        if not isinstance(event, owned):
+            return
+        sender = institution_of_inbound(delivery.topic)
+        for claimed in (event.data.institution_id, event.producer):  # type: ignore[attr-defined]
+            if claimed != sender:
+                raise Rejected(f"record claims institution {claimed} on the inbound topic of {sender}")
+        if check is not None:
+            await check(event)
+        await publish(broker, event)
+
+    return handle
 
 
 BatchHandler = Callable[[list[tuple[Event, Delivery]]], Awaitable[list[tuple[Delivery, str]]]]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from creditflow.events import DEAD_LETTER_TOPIC
 
 from .kafka import DEAD_LETTERS_WRITTEN
+from .settings import KafkaLogin
 from .topics import partitions_of
 
 
@@ -14,10 +17,11 @@ def _labels(**values: object) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in values.items()) + "}"
 
 
-async def exposition(bootstrap: str, subscriptions: dict[str, tuple[str, ...]]) -> str:
-    """Lag = end offset - committed offset, for every partition of every topic each consumer group reads."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+async def exposition(login: KafkaLogin, subscriptions: dict[str, tuple[str, ...] | str]) -> str:
+    """Lag = end offset - committed offset, for every partition of every topic each consumer group reads (a group
+    subscribed by pattern reads the topics that match it now)."""
+    admin = AIOKafkaAdminClient(**login.aiokafka())
+    consumer = AIOKafkaConsumer(**login.aiokafka(), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     lines = [
@@ -25,7 +29,9 @@ async def exposition(bootstrap: str, subscriptions: dict[str, tuple[str, ...]]) 
         "# TYPE creditflow_consumer_lag gauge",
     ]
     try:
-        for group, topics in sorted(subscriptions.items()):
+        for group, subscribed in sorted(subscriptions.items()):
+            topics = subscribed if isinstance(subscribed, tuple) else [
+                t for t in await admin.list_topics() if re.match(subscribed, t)]
             committed = await admin.list_consumer_group_offsets(group)
             partitions = await partitions_of(admin, list(topics))
             ends = await consumer.end_offsets(partitions) if partitions else {}

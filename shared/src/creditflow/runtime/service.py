@@ -30,8 +30,12 @@ from .logging import configure_logging, get_logger
 from .metrics import exposition
 from .mongo import mongo_client
 from .outbox import RELAY_EVERY_S, relay_all
+from .principals import diagnose
 from .settings import Settings, installed_service_settings
 from .token_registry import TokenRegistry
+
+
+KAFKA_RETRY_S = 10.0
 
 
 @dataclass
@@ -41,13 +45,21 @@ class Runtime:
     mongo: AsyncMongoClient
     # Long-running jobs (an outbox relay, a clock for overdue cases) started after the broker, cancelled at stop.
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-    # consumer group -> topics, for the lag metrics
-    subscriptions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # consumer group -> its topics (or the pattern it subscribes by), for the lag metrics
+    subscriptions: dict[str, tuple[str, ...] | str] = field(default_factory=dict)
+    # Why Kafka cannot be used right now (a refused login, say), for /readyz and operators; None when connected.
+    kafka_problem: str | None = None
 
     def subscribe(self, topics: tuple[str, ...], handle: Handler, group_id: str | None = None) -> None:
         group = group_id or self.settings.group_id
         subscribe(self.broker, topics, group, handle)
         self.subscriptions[group] = topics
+
+    def subscribe_pattern(self, pattern: str, handle: Handler, group_id: str) -> None:
+        """Register `handle` for every topic matching `pattern`, those created later included (seen within the
+        client's metadata refresh, CREDITFLOW_KAFKA_METADATA_MAX_AGE_MS)."""
+        subscribe(self.broker, (), group_id, handle, pattern=pattern)
+        self.subscriptions[group_id] = pattern
 
     def subscribe_batch(
         self, topics: tuple[str, ...], handle: BatchHandler, group_id: str | None = None, max_records: int = 500
@@ -85,14 +97,37 @@ def service_app(
     runtime = Runtime(settings, make_broker(settings), mongo_client(settings))
     log = get_logger(f"creditflow.{settings.service}")
     identity = Identity(load_public_key(Path(settings.identity_public_key_file)))
-    registry = TokenRegistry(settings.kafka_bootstrap, identity.revoked, f"creditflow-{settings.service}-tokens")
+    registry = TokenRegistry(settings.kafka_login, identity.revoked, f"creditflow-{settings.service}-tokens")
     runtime.background.append(registry.follow)
+
+    tasks: list[asyncio.Task] = []
+
+    async def start_kafka() -> bool:
+        """Start the broker and, once it runs, the background jobs; on failure record and log the cause."""
+        try:
+            await runtime.broker.start()
+        except Exception as exc:
+            cause = await asyncio.to_thread(diagnose, settings.kafka_login) or f"Kafka unavailable: {exc}"
+            if cause != runtime.kafka_problem:  # logged once per cause, not once per retry
+                log.error("cannot use Kafka; retrying", reason=cause, retry_every_s=KAFKA_RETRY_S)
+            runtime.kafka_problem = cause
+            await runtime.broker.stop()  # drop whatever half-started before the next attempt
+            return False
+        runtime.kafka_problem = None
+        tasks.extend(asyncio.create_task(job()) for job in runtime.background)
+        log.info("service started", kafka=settings.kafka_bootstrap, principal=settings.kafka_username,
+                 database=settings.mongodb_database)
+        return True
+
+    async def keep_trying() -> None:
+        while not await start_kafka():
+            await asyncio.sleep(KAFKA_RETRY_S)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.broker.start()
-        tasks = [asyncio.create_task(job()) for job in runtime.background]
-        log.info("service started", kafka=settings.kafka_bootstrap, database=settings.mongodb_database)
+        # A refused login must not kill the process: it keeps serving /readyz with the reason until Kafka accepts it.
+        if not await start_kafka():
+            tasks.append(asyncio.create_task(keep_trying()))
         try:
             yield
         finally:
@@ -114,6 +149,8 @@ def service_app(
 
     @app.get("/readyz", tags=["operations"], summary="Kafka and MongoDB answer; the token revocations are read")
     async def readyz() -> object:
+        if runtime.kafka_problem is not None:
+            return problem(503, "Not ready", runtime.kafka_problem, checks={"kafka": False})
         checks = {"kafka": await runtime.broker.ping(timeout=2.0), "token_registry": registry.ready.is_set()}
         try:
             await runtime.mongo.admin.command("ping")
@@ -127,7 +164,7 @@ def service_app(
     @app.get("/metrics", tags=["operations"], summary="Consumer lag per partition and dead letters (Prometheus)",
              response_class=PlainTextResponse, dependencies=[Depends(authenticated("operator"))])
     async def metrics() -> str:
-        return await exposition(settings.kafka_bootstrap, runtime.subscriptions)
+        return await exposition(settings.kafka_login, runtime.subscriptions)
 
     wire(app, runtime)
     return app

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from creditflow.events import Event, TokenIssued, TokenIssuedData, TokenRevoked, UndecodableEvent, decode, encode
 from creditflow.events.topics import TOKENS
 
+from .settings import KafkaLogin
 from .topics import partitions_of
 
 log = structlog.get_logger("creditflow.token_registry")
@@ -26,10 +27,10 @@ RETRY_DELAY_S = 1.0
 
 
 @asynccontextmanager
-async def _from_the_start(bootstrap: str, client_id: str) -> AsyncIterator[tuple[AIOKafkaConsumer,
+async def _from_the_start(login: KafkaLogin, client_id: str) -> AsyncIterator[tuple[AIOKafkaConsumer,
                                                                                   dict[TopicPartition, int]]]:
     """A consumer at offset 0 of every partition of the registry, and the end offsets when it started."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
+    admin = AIOKafkaAdminClient(**login.aiokafka(), client_id=client_id)
     await admin.start()
     try:
         partitions = await partitions_of(admin, [TOKENS.name])
@@ -37,7 +38,7 @@ async def _from_the_start(bootstrap: str, client_id: str) -> AsyncIterator[tuple
         await admin.close()
     if not partitions:
         raise RuntimeError(f"the token registry topic {TOKENS.name} does not exist (creditflow-topics creates it)")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**login.aiokafka(), client_id=client_id, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -65,14 +66,14 @@ class TokenRegistry:
     """A service's view of the registry: adds every revoked jti to `revoked`, live. `ready` is set once the registry
     has been read up to where it ended when the service started, so no token revoked before then is accepted."""
 
-    def __init__(self, bootstrap: str, revoked: set[str], client_id: str) -> None:
-        self.bootstrap, self.revoked, self.client_id = bootstrap, revoked, client_id
+    def __init__(self, login: KafkaLogin, revoked: set[str], client_id: str) -> None:
+        self.login, self.revoked, self.client_id = login, revoked, client_id
         self.ready = asyncio.Event()
 
     async def follow(self) -> None:
         while True:
             try:
-                async with _from_the_start(self.bootstrap, self.client_id) as (consumer, ends):
+                async with _from_the_start(self.login, self.client_id) as (consumer, ends):
                     while True:
                         if not self.ready.is_set() and await _caught_up(consumer, ends):
                             self.ready.set()
@@ -87,10 +88,10 @@ class TokenRegistry:
                 await asyncio.sleep(RETRY_DELAY_S)
 
 
-async def read_all(bootstrap: str, client_id: str = "creditflow-cli") -> list[Event]:
+async def read_all(login: KafkaLogin, client_id: str = "creditflow-cli") -> list[Event]:
     """Every event on the registry now, in order."""
     events: list[Event] = []
-    async with _from_the_start(bootstrap, client_id) as (consumer, ends):
+    async with _from_the_start(login, client_id) as (consumer, ends):
         while not await _caught_up(consumer, ends):
             events.extend(_events(await consumer.getmany(timeout_ms=500)))
     return events
@@ -119,9 +120,9 @@ def fold(events: Iterable[Event]) -> dict[str, TokenState]:
     return tokens
 
 
-async def publish(bootstrap: str, event: TokenIssued | TokenRevoked) -> None:
-    """Write one event to the registry; returns once every in-sync replica has it."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="creditflow-cli", acks="all",
+async def publish(login: KafkaLogin, event: TokenIssued | TokenRevoked) -> None:
+    """Write one event to the registry (as the admin, its only writer); returns once every in-sync replica has it."""
+    producer = AIOKafkaProducer(**login.aiokafka(), client_id="creditflow-cli", acks="all",
                                 enable_idempotence=True)
     try:
         await producer.start()

@@ -8,6 +8,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 from creditflow.events import CONTRACT_TOPICS, DEAD_LETTER_TOPIC
 from creditflow.events.topics import INBOUND_CREDENTIALS, KEEP_FOREVER
 
+from .settings import KafkaLogin
+
 
 def _wanted(replication_factor: int) -> list[NewTopic]:
     topics = [
@@ -18,8 +20,9 @@ def _wanted(replication_factor: int) -> list[NewTopic]:
     return topics
 
 
-async def ensure_topics(bootstrap: str, replication_factor: int = 1) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def ensure_topics(login: KafkaLogin, replication_factor: int = 1) -> list[str]:
+    """As the admin principal: services may create no topic."""
+    admin = AIOKafkaAdminClient(**login.aiokafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -35,14 +38,30 @@ async def ensure_topics(bootstrap: str, replication_factor: int = 1) -> list[str
 
 
 def main() -> None:
-    """`creditflow-topics`: create the contract's topics on CREDITFLOW_KAFKA_BOOTSTRAP (docker-compose runs it once)."""
+    """`creditflow-kafka-setup`: as the admin (CREDITFLOW_KAFKA_USERNAME/_PASSWORD[_FILE]), create the contract's
+    topics, each service's principal with the password in CREDITFLOW_KAFKA_<SERVICE>_PASSWORD_FILE, and the ACL
+    table (docker-compose runs it once before the services)."""
     import asyncio
     import os
+    from pathlib import Path
 
-    bootstrap = os.environ.get("CREDITFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    replication = int(os.environ.get("CREDITFLOW_TOPIC_REPLICATION_FACTOR", "1"))
-    for name in asyncio.run(ensure_topics(bootstrap, replication)):
+    from creditflow.events.permissions import ADMIN, SERVICES
+
+    from .principals import KafkaAdmin
+
+    env = os.environ
+    login = KafkaLogin.from_env(env, ADMIN)
+    replication = int(env.get("CREDITFLOW_TOPIC_REPLICATION_FACTOR", "1"))
+    for name in asyncio.run(ensure_topics(login, replication)):
         print(name)
+    passwords = {}
+    for service in SERVICES:
+        variable = f"CREDITFLOW_KAFKA_{service.upper().replace('-', '_')}_PASSWORD_FILE"
+        if variable not in env:
+            raise SystemExit(f"{variable} is required: the file holding svc-{service}'s Kafka password")
+        passwords[service] = Path(env[variable]).read_text().strip()
+    KafkaAdmin(login).provision_services(passwords)
+    print(f"principals and ACLs of {', '.join(SERVICES)} in place")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ def create_app(settings: Settings, options: api.Options | None = None) -> FastAP
         resolve_key = store.key_resolver(credential.issuer_id(options.public_url, ""))
         awarder = Awarder(store, options, runtime.broker)
         runtime.subscribe(handlers.TOPICS, handlers.on_direct_publication(runtime.broker, resolve_key))
+        runtime.subscribe_pattern(handlers.INBOUND, handlers.on_inbound_award(runtime.broker, resolve_key),
+                                  group_id=f"{settings.group_id}.inbound")
         runtime.subscribe(handlers.QUALIFICATION_TOPICS, handlers.on_qualification(awarder),
                           group_id=f"{settings.group_id}.qualifications")
         app.include_router(api.router(runtime, store, options, awarder))

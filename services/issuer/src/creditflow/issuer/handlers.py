@@ -1,8 +1,9 @@
 """Kafka handlers of the issuer.
 
-Credentials that institutions signed and published themselves are verified against the keys registered to the
+Credentials that institutions signed and published themselves, on their own inbound topic (or the legacy shared
+one, which nobody may write any more and the issuer drains), are verified against the keys registered to the
 claimed issuer and forwarded to the learner topic, or dead-lettered with the reason; so nothing unverified is ever
-projected. Qualifications that stacking reports complete are awarded when their programme awards automatically, and
+projected. On an inbound topic the credential must also be the topic's institution's. Qualifications that stacking reports complete are awarded when their programme awards automatically, and
 revoked when stacking reports them broken.
 """
 
@@ -10,21 +11,23 @@ from __future__ import annotations
 
 from creditflow.credentials.verify import KeyResolver, check_proof
 from creditflow.events import CredentialAwarded, Event, QualificationCompleted, QualificationInvalidated
+from creditflow.events.permissions import INBOUND_PATTERN
 from creditflow.events.topics import INBOUND_CREDENTIALS, PROGRESS
-from creditflow.runtime.kafka import Delivery, Handler, Rejected, publish
+from creditflow.runtime.kafka import Delivery, Handler, Rejected, on_inbound, publish
 from faststream.kafka import KafkaBroker
 
 from .awarding import Awarder, AwardRequest
 from .domain import AwardRefused, direct_publication_problems
 
 TOPICS = (INBOUND_CREDENTIALS.name,)
+INBOUND = INBOUND_PATTERN
 QUALIFICATION_TOPICS = (PROGRESS.name,)
 
 
-def on_direct_publication(broker: KafkaBroker, resolve_key: KeyResolver) -> Handler:
-    async def handle(event: Event, delivery: Delivery) -> None:
-        if not isinstance(event, CredentialAwarded):
-            raise Rejected(f"{event.event_type} is not accepted on {delivery.topic}; only signed CredentialAwarded")
+def verifier(resolve_key: KeyResolver):
+    """Refuses (Rejected) an award whose credential is missing, forged, or signed for another institution."""
+
+    async def verify(event: CredentialAwarded) -> None:
         if event.data.credential is None:
             raise Rejected("data.credential is missing: a directly published award must carry its signed credential")
         proof = await check_proof(event.data.credential, resolve_key)
@@ -36,9 +39,26 @@ def on_direct_publication(broker: KafkaBroker, resolve_key: KeyResolver) -> Hand
         problems = direct_publication_problems(event, proof.credential or {})
         if problems:
             raise Rejected("credential refused: " + "; ".join(problems))
+
+    return verify
+
+
+def on_direct_publication(broker: KafkaBroker, resolve_key: KeyResolver) -> Handler:
+    """The legacy shared inbound topic: any signed award, verified, then forwarded."""
+    verify = verifier(resolve_key)
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        if not isinstance(event, CredentialAwarded):
+            raise Rejected(f"{event.event_type} is not accepted on {delivery.topic}; only signed CredentialAwarded")
+        await verify(event)
         await publish(broker, event)
 
     return handle
+
+
+def on_inbound_award(broker: KafkaBroker, resolve_key: KeyResolver) -> Handler:
+    """An institution's own inbound topic: its awards, verified, then forwarded; other event types are not ours."""
+    return on_inbound(broker, (CredentialAwarded,), verifier(resolve_key))
 
 
 def on_qualification(awarder: Awarder) -> Handler:

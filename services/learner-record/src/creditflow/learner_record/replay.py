@@ -54,13 +54,13 @@ async def replay(settings: Settings, quiet: bool = False) -> dict[str, object]:
     client = mongo_client(settings)
     store = RecordStore(client[settings.mongodb_database])
     target = f"learner_records_{datetime.now(UTC):%Y%m%d%H%M%S%f}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**settings.kafka_login.aiokafka())
     await admin.start()
     try:
         partitions = await partitions_of(admin, list(LEARNER_TOPICS))
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**settings.kafka_login.aiokafka(), enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     started = time.perf_counter()

@@ -26,6 +26,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         # The registry gets its own group, so a burst of programme or policy events never holds up learners' cases.
         runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registry_event(recognition),
                           group_id=f"{settings.group_id}.registry")
+        runtime.subscribe_pattern(handlers.INBOUND, handlers.on_inbound_event(runtime.broker),
+                                  group_id=f"{settings.group_id}.inbound")
         app.include_router(api.router(recognition))
 
         runtime.relay_outboxes([store.cases], clock)

@@ -15,13 +15,27 @@ from creditflow.events import (
     RecognitionRequested,
 )
 from creditflow.events.topics import CREDENTIALS, INSTITUTIONS, PROGRAMMES, RECOGNITION_RULES, RECOGNITIONS
-from creditflow.runtime.kafka import Delivery, Handler, Rejected
+from creditflow.events.permissions import INBOUND_PATTERN
+from creditflow.runtime.kafka import Delivery, Handler, Rejected, on_inbound
+from faststream.kafka import KafkaBroker
 
 from .procedure import CaseError
 from .service import Recognition
 
 LEARNER_TOPICS = (CREDENTIALS.name, RECOGNITIONS.name)
 REGISTRY_TOPICS = (INSTITUTIONS.name, PROGRAMMES.name, RECOGNITION_RULES.name)
+
+INBOUND = INBOUND_PATTERN
+# What institutions publish on their inbound topics that recognition owns: policies, agreements, recognition
+# requests and appeals.
+INBOUND_EVENTS = (RecognitionPolicyPublished, ArticulationAgreementPublished, RecognitionRequested,
+                  RecognitionAppealed)
+
+
+def on_inbound_event(broker: KafkaBroker) -> Handler:
+    """Republishes the institution's policies, agreements, recognition requests and appeals on their canonical
+    topics once the topic's institution is the one they claim; the canonical consumers apply them."""
+    return on_inbound(broker, INBOUND_EVENTS)
 
 
 def on_learner_event(recognition: Recognition) -> Handler:

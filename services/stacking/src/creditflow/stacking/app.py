@@ -20,6 +20,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         runtime.subscribe(handlers.LEARNER_TOPICS, handlers.on_learner_event(stacking))
         runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_programme(stacking),
                           group_id=f"{settings.group_id}.registry")
+        runtime.subscribe_pattern(handlers.INBOUND, handlers.on_inbound_event(runtime.broker),
+                                  group_id=f"{settings.group_id}.inbound")
         app.include_router(api.router(stacking))
         runtime.relay_outboxes([store.learners], clock)
 

@@ -13,7 +13,9 @@ from creditflow.events import (
     RecognitionDecided,
 )
 from creditflow.events.topics import CONSENTS, CREDENTIALS, PROGRAMMES, PROGRESS, RECOGNITIONS
-from creditflow.runtime.kafka import Delivery, Handler, Rejected
+from creditflow.events.permissions import INBOUND_PATTERN
+from creditflow.runtime.kafka import Delivery, Handler, Rejected, on_inbound
+from faststream.kafka import KafkaBroker
 
 from .service import Stacking
 
@@ -21,6 +23,16 @@ LEARNER_TOPICS = (CREDENTIALS.name, RECOGNITIONS.name, PROGRESS.name, CONSENTS.n
 REGISTRY_TOPICS = (PROGRAMMES.name,)
 FOLDED = (CredentialAwarded, CredentialRevoked, RecognitionDecided, LearnerEnrolled, LearnerConsentGranted,
           LearnerConsentRevoked)
+
+INBOUND = INBOUND_PATTERN
+# What institutions publish on their inbound topics that stacking owns: programmes and enrolments.
+INBOUND_EVENTS = (ProgrammePublished, LearnerEnrolled)
+
+
+def on_inbound_event(broker: KafkaBroker) -> Handler:
+    """Republishes the institution's programmes and enrolments on their canonical topics once the topic's
+    institution is the one they claim; the canonical consumers apply them."""
+    return on_inbound(broker, INBOUND_EVENTS)
 
 
 def on_learner_event(stacking: Stacking) -> Handler:
