@@ -16,6 +16,8 @@ from kafka_helpers import institution_login, publish_inbound
 
 from creditflow.credentials import jose, keys
 from creditflow.events import Achievement, CredentialAwarded, CredentialAwardedData, Event
+from creditflow.events.permissions import ADMIN
+from creditflow.runtime.principals import password_file
 from creditflow.runtime.settings import KafkaLogin
 
 
@@ -76,10 +78,13 @@ class Driver:
             await publish_inbound(await self.kafka_login(institution_id), institution_id, event)
 
     def cli(self, *args: str, settings_of: str = "issuer") -> subprocess.CompletedProcess:
-        """`creditflow ARGS`, with the settings (environment) of one of the services."""
+        """`creditflow ARGS`, with the settings (environment) of one of the services, and the Kafka admin's password
+        file where an operator keeps it, for the commands that act as the admin."""
+        admin = password_file(self.stack.servers.stack.secrets_dir, ADMIN)
         return subprocess.run(
             [sys.executable, "-m", "creditflow.cli", *args],
-            env=self.stack.env[settings_of], capture_output=True, text=True, timeout=120,
+            env={**self.stack.env[settings_of], "CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE": str(admin)},
+            capture_output=True, text=True, timeout=120,
         )
 
     def token(self, institution_id: str | None = None, *roles: str) -> str:

@@ -7,6 +7,8 @@ import sys
 import uuid
 
 import pytest
+from creditflow.events.permissions import ADMIN
+from creditflow.runtime.principals import password_file
 from e2e_driver import eventually
 
 HEAVY = ("fastapi", "pymongo", "aiokafka", "faststream", "httpx")
@@ -33,8 +35,9 @@ def test_help_imports_no_web_database_or_kafka_module():
 
 @pytest.mark.e2e
 def test_token_create_signs_without_the_web_framework_or_the_database_client(running_stack):
+    admin = password_file(running_stack.servers.stack.secrets_dir, ADMIN)
     done, modules = imported("token", "create", "--operator", "--person", "ops@example.org",
-                             env=running_stack.env["issuer"])
+                             env={**running_stack.env["issuer"], "CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE": str(admin)})
     assert done.returncode == 0, done.stderr
     # Recording the token in the registry needs the Kafka client, imported after signing; nothing else heavy.
     assert modules.isdisjoint({"fastapi", "pymongo", "faststream", "httpx"}), modules

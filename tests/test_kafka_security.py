@@ -180,8 +180,7 @@ async def test_a_service_may_not_write_a_topic_it_does_not_own(servers, service)
 
 def kafka_principal(servers, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CREDITFLOW_KAFKA_BOOTSTRAP": servers.kafka_bootstrap,
-           "CREDITFLOW_KAFKA_USERNAME": "creditflow-admin",
-           "CREDITFLOW_KAFKA_PASSWORD_FILE": str(password_file(servers.stack.secrets_dir, "creditflow-admin"))}
+           "CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE": str(password_file(servers.stack.secrets_dir, "creditflow-admin"))}
     return subprocess.run([sys.executable, "-m", "creditflow.cli", "kafka-principal", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 

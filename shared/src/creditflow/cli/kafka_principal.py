@@ -1,16 +1,16 @@
 """`creditflow kafka-principal create|rotate|revoke`: an institution's Kafka login, its inbound topic and its ACLs
-(docs/security.md). It acts as the Kafka admin: CREDITFLOW_KAFKA_BOOTSTRAP, CREDITFLOW_KAFKA_USERNAME
-(creditflow-admin) and CREDITFLOW_KAFKA_PASSWORD or CREDITFLOW_KAFKA_PASSWORD_FILE (for SASL_SSL also
-CREDITFLOW_KAFKA_SECURITY_PROTOCOL and CREDITFLOW_KAFKA_CA_FILE)."""
+(docs/security.md). It acts as the Kafka admin (runtime.settings.admin_login: CREDITFLOW_KAFKA_BOOTSTRAP and
+CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE; for SASL_SSL also CREDITFLOW_KAFKA_SECURITY_PROTOCOL and
+CREDITFLOW_KAFKA_CA_FILE)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from creditflow.events.permissions import ADMIN, KAFKA_INSTITUTION_ID, inbound_topic, institution_principal
+from creditflow.events.permissions import KAFKA_INSTITUTION_ID, inbound_topic, institution_principal
 from creditflow.runtime.principals import KafkaAdmin, new_password
-from creditflow.runtime.settings import KafkaLogin
+from creditflow.runtime.settings import admin_login
 
 
 def kafka_principal(action: str, institution_id: str, password_file: Path | None) -> int:
@@ -19,7 +19,7 @@ def kafka_principal(action: str, institution_id: str, password_file: Path | None
     if not KAFKA_INSTITUTION_ID.match(institution_id):
         raise SystemExit(f"--institution: {institution_id!r} cannot name a Kafka principal and topic: letters, digits, "
                          "'-' and '_' only, starting with a letter or digit")
-    admin = KafkaAdmin(KafkaLogin.from_env(os.environ, ADMIN))
+    admin = KafkaAdmin(admin_login(os.environ))
     principal = institution_principal(institution_id)
     if action == "revoke":
         admin.revoke_institution(institution_id)

@@ -21,12 +21,12 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _login():  # -> KafkaLogin: the admin's, from CREDITFLOW_KAFKA_* like every command acting as the admin
+def _login():  # -> KafkaLogin: the admin's, the registry's only writer
     import os
 
-    from creditflow.runtime.settings import KafkaLogin
+    from creditflow.runtime.settings import admin_login
 
-    return KafkaLogin.from_env(os.environ, PRODUCER)
+    return admin_login(os.environ)
 
 
 def _operator(person: str):  # -> Actor, imported with the contract

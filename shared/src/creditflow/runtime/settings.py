@@ -82,6 +82,23 @@ class KafkaLogin(BaseModel):
         return "\n".join(lines) + "\n"
 
 
+# Where `make run` keeps the Kafka admin's password; operator commands read it from there unless told otherwise.
+DEFAULT_ADMIN_PASSWORD_FILE = ".state/secrets/kafka-creditflow-admin.password"
+
+
+def admin_login(env: Mapping[str, str]) -> KafkaLogin:
+    """The Kafka admin's login, for the operator's commands (tokens, institution principals): only the admin writes
+    the token registry and manages principals (decision 0001), whatever service login the shell also holds. Its
+    password comes from CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE (default: the file `make run` writes); the broker's
+    address and TLS from the usual CREDITFLOW_KAFKA_* variables."""
+    from creditflow.events.permissions import ADMIN
+
+    admin_env = {name: value for name, value in env.items() if name != "CREDITFLOW_KAFKA_PASSWORD"}
+    admin_env |= {"CREDITFLOW_KAFKA_USERNAME": ADMIN, "CREDITFLOW_KAFKA_PASSWORD_FILE": env.get(
+        "CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE", DEFAULT_ADMIN_PASSWORD_FILE)}
+    return KafkaLogin.from_env(admin_env, ADMIN)
+
+
 def kafka_login_from_env(env: Mapping[str, str], default_username: str) -> dict[str, Any]:
     """The CREDITFLOW_KAFKA_* variables of a login, unvalidated; a password file wins over nothing but never over an
     explicit password, and is read here so the secret never has to sit in the environment."""
