@@ -91,7 +91,8 @@ def test_each_service_logs_in_as_its_own_principal_with_only_its_own_secret(name
     assert "CREDITFLOW_KAFKA_PASSWORD" not in env, "passwords come from secrets, not the compose file"
     assert (env["CREDITFLOW_KAFKA_SECURITY_PROTOCOL"], env["CREDITFLOW_KAFKA_CA_FILE"]) == (
         "SASL_SSL", "/run/secrets/kafka-ca.pem")
-    assert set(SERVICES[name]["secrets"]) == {"kafka-ca.pem", f"kafka-svc-{name}.password"}
+    # and the identity public key, with which every service verifies bearer tokens (decision 0002)
+    assert set(SERVICES[name]["secrets"]) == {"kafka-ca.pem", f"kafka-svc-{name}.password", "identity-public.pem"}
 
 
 def test_the_setup_job_is_the_admin_and_passes_each_service_its_password():
