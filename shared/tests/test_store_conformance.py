@@ -34,8 +34,8 @@ def collections(clients, servers):
 
 
 async def guarded_update_one(collection, doc_id, revision, writer):
-    result = await collection.update_one({"_id": doc_id, "_rev": revision}, {"$set": {"_rev": revision + 1, "by": writer}})
-    return result.modified_count
+    change = {"$set": {"_rev": revision + 1, "by": writer}}
+    return (await collection.update_one({"_id": doc_id, "_rev": revision}, change)).modified_count
 
 
 async def guarded_replace_one(collection, doc_id, revision, writer):
@@ -44,8 +44,8 @@ async def guarded_replace_one(collection, doc_id, revision, writer):
 
 
 async def guarded_find_one_and_update(collection, doc_id, revision, writer):
-    before = await collection.find_one_and_update({"_id": doc_id, "_rev": revision}, {"$set": {"_rev": revision + 1, "by": writer}})
-    return int(before is not None)
+    change = {"$set": {"_rev": revision + 1, "by": writer}}
+    return int(await collection.find_one_and_update({"_id": doc_id, "_rev": revision}, change) is not None)
 
 
 @pytest.mark.parametrize("write", [guarded_update_one, guarded_replace_one, guarded_find_one_and_update])
@@ -54,25 +54,28 @@ async def test_of_two_writers_guarded_by_the_same_revision_exactly_one_wins(coll
     first, second = collections
     await first.insert_many([{"_id": f"doc-{n}", "_rev": 0} for n in range(RACES)])
     outcomes = await asyncio.gather(
-        *(asyncio.gather(write(first, f"doc-{n}", 0, "first"), write(second, f"doc-{n}", 0, "second")) for n in range(RACES))
+        *(asyncio.gather(write(first, f"doc-{n}", 0, "one"), write(second, f"doc-{n}", 0, "two")) for n in range(RACES))
     )
     assert [a + b for a, b in outcomes] == [1] * RACES
     winners = {doc["_id"]: doc["by"] async for doc in first.find({})}
-    assert winners == {f"doc-{n}": "first" if a else "second" for n, (a, _) in enumerate(outcomes)}
+    assert winners == {f"doc-{n}": "one" if a else "two" for n, (a, _) in enumerate(outcomes)}
 
 
 async def test_concurrent_increments_are_all_counted(collections):
     first, second = collections
     await first.insert_one({"_id": "counter", "n": 0})
-    await asyncio.gather(*((first, second)[i % 2].update_one({"_id": "counter"}, {"$inc": {"n": 1}}) for i in range(INCREMENTS)))
+    await asyncio.gather(
+        *((first, second)[i % 2].update_one({"_id": "counter"}, {"$inc": {"n": 1}}) for i in range(INCREMENTS))
+    )
     assert (await first.find_one({"_id": "counter"}))["n"] == INCREMENTS
 
 
 async def test_concurrent_add_to_set_keeps_every_member(collections):
     # recognition's waiting list: cases added by concurrent requests for one learner.
     first, second = collections
+    clients = (first, second)
     await asyncio.gather(
-        *((first, second)[i % 2].update_one({"_id": "learner"}, {"$addToSet": {"cases": i}}, upsert=True) for i in range(100))
+        *(clients[i % 2].update_one({"_id": "learner"}, {"$addToSet": {"cases": i}}, upsert=True) for i in range(100))
     )
     assert sorted((await first.find_one({"_id": "learner"}))["cases"]) == list(range(100))
 
@@ -129,10 +132,10 @@ async def test_lookups_by_id_in_and_indexed_field_return_exactly_the_matching_do
     assert await ids({"_id": {"$in": []}}) == []
     assert await ids({"group": "g1"}) == [f"doc-{n}" for n in range(40) if n % 4 == 1]
     assert await ids({"tags": "t2"}) == [f"doc-{n}" for n in range(40) if n % 5 == 2]  # array members match too
-    assert await ids({"group": "g1", "tags": "t2"}) == [f"doc-{n}" for n in range(40) if n % 4 == 1 and n % 5 == 2]
-    updated = await first.find_one_and_update(
-        {"_id": {"$in": ["doc-8", "doc-9"]}, "group": "g1"}, {"$set": {"seen": True}}, return_document=ReturnDocument.AFTER
-    )
+    both = [f"doc-{n}" for n in range(40) if (n % 4, n % 5) == (1, 2)]
+    assert await ids({"group": "g1", "tags": "t2"}) == both
+    query, change = {"_id": {"$in": ["doc-8", "doc-9"]}, "group": "g1"}, {"$set": {"seen": True}}
+    updated = await first.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
     assert updated["_id"] == "doc-9" and updated["seen"] is True
     assert (await first.delete_many({"_id": {"$in": ["doc-1", "doc-2"]}, "_rev": 1})).deleted_count == 1
 
