@@ -50,7 +50,6 @@ from creditflow.events import (  # noqa: E402
     encode,
 )
 from creditflow.events.topics import CREDENTIALS  # noqa: E402
-from creditflow.runtime.mongo import MAX_WRITES_PER_COMMAND  # noqa: E402
 from creditflow.runtime.tokens import COLLECTION as TOKENS  # noqa: E402
 from creditflow.runtime.tokens import TokenStore  # noqa: E402
 from creditflow.runtime.topics import ensure_topics, partitions_of  # noqa: E402
@@ -123,10 +122,9 @@ async def raw_baseline(bootstrap: str, mongodb_url: str, database: str, total: i
                         "title": data["achievement"]["title"], "credits": data["achievement"]["credits"],
                         "awarded_at": data["awarded_at"], "status": "valid"}
                     seen += 1
-            operations = [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in by_learner.items()]
-            # The same command-size limit as fold_batch: FerretDB 1.24.2 hangs on 100+ updates in one command.
-            for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
-                await records.bulk_write(operations[start : start + MAX_WRITES_PER_COMMAND], ordered=False)
+            if by_learner:
+                operations = [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in by_learner.items()]
+                await records.bulk_write(operations, ordered=False)
             if batch:
                 await consumer.commit()
             bar.update(sum(len(m) for m in batch.values()))
