@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench up down status contract lock
+.PHONY: setup run test bench bench-store up down status contract lock
 
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
@@ -16,6 +16,9 @@ test: setup ## The whole suite on real servers, started for the session unless C
 
 bench: setup ## Learner-record projection vs a raw baseline on a fresh broker; writes docs/benchmarks.md (EVENTS=100000)
 	@$(PY) services/learner-record/bench/projection.py --events $(or $(EVENTS),100000)
+
+bench-store: setup ## Store micro-benchmark, patched vs upstream FerretDB (COUNTS=1000,10000 SIZES=2000,25000); prints a table
+	@$(PY) shared/bench/store.py --counts $(or $(COUNTS),1000,10000) --sizes $(or $(SIZES),2000,25000)
 
 up: setup ## Only the servers, left running (stop with `make down`)
 	@$(PY) deploy/local/stack.py start
