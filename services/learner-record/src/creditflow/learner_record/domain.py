@@ -13,6 +13,7 @@ ones where something changed, so the caller can compare before and after.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import datetime
 from functools import singledispatch
@@ -177,13 +178,22 @@ def _earliest(a: Entry | None, b: Entry | None) -> Entry | None:
     return a if _supersedes(b, a) else b
 
 
+# Sections are lists sorted by their key, so an entry is found by bisection: a learner with thousands of credentials
+# costs a few comparisons per event, not a pass over all of them.
+def _position(entries: list[Entry], key: str, value: str) -> int:
+    return bisect_left(entries, value, key=lambda e: e[key])
+
+
 def _find(entries: list[Entry], key: str, value: str) -> Entry | None:
-    return next((e for e in entries if e[key] == value), None)
+    i = _position(entries, key, value)
+    return entries[i] if i < len(entries) and entries[i][key] == value else None
 
 
 def _put(entries: list[Entry], entry: Entry, key: str) -> list[Entry]:
-    """The list with `entry` in place of the one with the same key, sorted by key."""
-    return sorted([*(e for e in entries if e[key] != entry[key]), entry], key=lambda e: e[key])
+    """A new list with `entry` in place of the one with the same key, or inserted in key order."""
+    i = _position(entries, key, entry[key])
+    replaced = i < len(entries) and entries[i][key] == entry[key]
+    return [*entries[:i], entry, *entries[i + 1 if replaced else i:]]
 
 
 def _upsert(record: Record, section: str, entry: Entry, key: str) -> Record:
@@ -200,9 +210,11 @@ def apply(event: Event, record: Record) -> Record:
 
 
 def _with_achievement(record: Record, entry: Entry) -> Record:
-    pending = {k: v for k, v in record["pending_revocations"].items() if k != entry["credential_id"]}
-    achievements = _put(record["achievements"], entry, "credential_id")
-    return {**record, "achievements": achievements, "pending_revocations": pending}
+    changed = {"achievements": _put(record["achievements"], entry, "credential_id")}
+    if entry["credential_id"] in record["pending_revocations"]:
+        changed["pending_revocations"] = {k: v for k, v in record["pending_revocations"].items()
+                                          if k != entry["credential_id"]}
+    return {**record, **changed}
 
 
 @apply.register
