@@ -135,6 +135,11 @@ async def raw_baseline(bootstrap: str, mongodb_url: str, database: str, total: i
     return {"events": seen, "seconds": elapsed, "events_per_s": seen / elapsed, "cpu_us_per_event": cpu / seen * 1e6}
 
 
+def rss_mib(pid: int) -> float:
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
@@ -209,6 +214,7 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
                     bar.update(now_done - done)
                     done = now_done
             elapsed, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid) - cpu0
+            rss = rss_mib(proc.pid)
             if prober:
                 prober.cancel()
     finally:
@@ -216,7 +222,8 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
         await client.close()
         proc.terminate()
         proc.wait(timeout=30)
-    result = {"events": limit, "seconds": elapsed, "events_per_s": limit / elapsed, "cpu_us_per_event": cpu / limit * 1e6}
+    result = {"events": limit, "seconds": elapsed, "events_per_s": limit / elapsed,
+              "cpu_us_per_event": cpu / limit * 1e6, "rss_mib": rss}
     if probe_rate:
         ordered = sorted(latencies) or [float("nan")]
         result.update(get_requests=len(latencies) + sum(failures.values()), get_errors=failures["errors"],
@@ -233,7 +240,8 @@ def machine() -> str:
            f"Kafka {stack.KAFKA_VERSION}, FerretDB {stack.FERRETDB_VERSION} (SQLite)"
 
 
-def report(n: int, single_n: int, produced_s: float, raw: dict, batched: dict, single: dict) -> str:
+def report(n: int, single_n: int, produced_s: float, raw: dict, batched: dict, single: dict,
+           ferretdb_rss: float) -> str:
     vs_raw = batched["events_per_s"] / raw["events_per_s"]
     vs_single = batched["events_per_s"] / single["events_per_s"]
     row = "| {} | {:,} | {:.1f} | {:,.0f} | {:,.0f} |"
@@ -261,6 +269,8 @@ def report(n: int, single_n: int, produced_s: float, raw: dict, batched: dict, s
         f"requests/s during batched ingest: p50 {batched.get('get_p50_ms', 0):.1f} ms, "
         f"p99 {batched.get('get_p99_ms', 0):.1f} ms (successful requests; {batched.get('get_errors', 0)} errors, "
         f"{batched.get('get_timeouts', 0)} timeouts past {GET_TIMEOUT_S:.0f} s)",
+        f"- resident memory after the batched run: learner-record {batched['rss_mib']:.0f} MiB, FerretDB "
+        f"{ferretdb_rss:.0f} MiB (target: each < 200 MiB)",
         "",
     ])
 
@@ -285,8 +295,10 @@ async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> str:
     batched = await service_run(cfg, f"bench_batched_{run}", 500, args.events, args.http_port, args.get_rate,
                                 "batched")
     single_n = min(args.events, args.single_events)
+    ferretdb = cfg.pid_file("ferretdb")  # absent when the bench found a server already running
+    ferretdb_rss = rss_mib(int(ferretdb.read_text())) if ferretdb.exists() else float("nan")
     single = await service_run(cfg, f"bench_single_{run}", 1, single_n, args.http_port, 0, "one-at-a-time")
-    return report(args.events, single_n, produced_s, raw, batched, single)
+    return report(args.events, single_n, produced_s, raw, batched, single, ferretdb_rss)
 
 
 def main() -> None:
