@@ -34,8 +34,8 @@ class ConcurrentUpdate(Exception):
 MAX_FOLD_ATTEMPTS = 5
 
 
-# Which write put a document there: two writers that read the same revision both write revision + 1, so only a token
-# unique to the write tells the loser that its replace did not land.
+# Which write put a document there: a bulk write reports how many guarded replaces matched, not which, so a token
+# unique to the write tells which documents another writer got to first.
 WRITER = "_writer"
 
 
@@ -51,7 +51,7 @@ async def find_by_ids(collection: AsyncCollection, ids: list[str]) -> dict[str, 
 
 
 async def fold_batch(collection: AsyncCollection, folds: dict[str, Callable[[Document | None], Document]]) -> int:
-    """Fold a batch into its documents with one lookup per document and few bulk writes, however many events.
+    """Fold a batch into its documents with one query and one bulk write, however many events.
 
     `folds[doc_id]` maps a document's current state (None when there is none) to its new state, and must be
     idempotent and order-tolerant on its own: that is what makes redelivery, replay and two concurrent writers safe.
