@@ -60,7 +60,7 @@ async def relay(collection: AsyncCollection, broker: KafkaBroker, queued_before:
     """Publish what crashed writers left behind: events queued before `queued_before` (so a request that is
     publishing right now is not raced). Returns how many events were published."""
     published = 0
-    # A collection scan (the embedded server serves no secondary index), run in the background, never on a request path.
+    # A collection scan (no index serves `$exists`), run in the background, never on a request path.
     async for document in collection.find({OUTBOX: {"$exists": True, "$ne": {}}}, {OUTBOX: 1}):
         if any(entry["queued_at"] < queued_before for entry in document[OUTBOX].values()):
             count = await flush(collection, document["_id"], broker)

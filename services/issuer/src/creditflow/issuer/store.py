@@ -103,7 +103,7 @@ class IssuerStore:
 
     async def revoked_bits(self, institution_id: str) -> bytes:
         bits = status_list.empty()
-        # A scan (the embedded server serves no secondary index); the list is served with max-age 60 for that reason.
+        # A scan of the institution's entries (no index on institution_id); served with max-age 60 for that reason.
         async for entry in self.status_entries.find({"institution_id": institution_id, "revoked": True}, {"index": 1}):
             bits = status_list.set_bit(bits, entry["index"])
         return bits
