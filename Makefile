@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench bench-credentials up down status contract lock
+.PHONY: setup run test bench bench-credentials bench-store up down status contract lock
 
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
@@ -20,6 +20,9 @@ bench: setup ## Learner-record projection vs a raw baseline on a fresh broker; w
 
 bench-credentials: setup ## Cost of signing and verifying one award per format (Data Integrity, OB 3.0 JWT, VC-JOSE)
 	@$(PY) services/issuer/bench/credentials.py
+
+bench-store: setup ## Store micro-benchmark, patched vs upstream FerretDB (COUNTS=1000,10000 SIZES=2000,25000); prints a table
+	@$(PY) shared/bench/store.py --counts $(or $(COUNTS),1000,10000) --sizes $(or $(SIZES),2000,25000)
 
 up: setup ## Only the servers, left running (stop with `make down`)
 	@$(PY) deploy/local/stack.py start

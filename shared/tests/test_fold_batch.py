@@ -28,7 +28,7 @@ def add(amount):
 
 
 async def test_a_batch_touching_hundreds_of_documents_is_written_and_the_server_keeps_answering(collection):
-    # FerretDB 1.24.2 hangs on an update command of 100+ statements; fold_batch must never send one.
+    # One bulk write of 250 statements: unpatched FerretDB hung on 100 or more in one command.
     ids = [f"learner-{n:03d}" for n in range(250)]
     assert await fold_batch(collection, {doc_id: add(1) for doc_id in ids}) == 250
     assert await fold_batch(collection, {doc_id: add(1) for doc_id in ids}) == 250  # 250 replaces of existing docs

@@ -50,7 +50,6 @@ from creditflow.events import (  # noqa: E402
     encode,
 )
 from creditflow.events.topics import CREDENTIALS  # noqa: E402
-from creditflow.runtime.mongo import MAX_WRITES_PER_COMMAND  # noqa: E402
 from creditflow.runtime import identity  # noqa: E402
 from creditflow.runtime.settings import KafkaLogin  # noqa: E402
 from creditflow.runtime.topics import partitions_of  # noqa: E402
@@ -59,6 +58,7 @@ LEARNERS = 1000
 NOTES_MARKER = "<!-- notes: kept by make bench -->"
 INSTITUTION = "uni-bench"
 TICKS = os.sysconf("SC_CLK_TCK")
+GET_TIMEOUT_S = 2.0  # a registrar GET slower than this counts as a timeout
 
 
 def learner_ids(n_events: int, seed: int = 7) -> list[str]:
@@ -123,10 +123,9 @@ async def raw_baseline(login: KafkaLogin, mongodb_url: str, database: str, total
                         "title": data["achievement"]["title"], "credits": data["achievement"]["credits"],
                         "awarded_at": data["awarded_at"], "status": "valid"}
                     seen += 1
-            operations = [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in by_learner.items()]
-            # The same command-size limit as fold_batch: FerretDB 1.24.2 hangs on 100+ updates in one command.
-            for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
-                await records.bulk_write(operations[start : start + MAX_WRITES_PER_COMMAND], ordered=False)
+            if by_learner:
+                operations = [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in by_learner.items()]
+                await records.bulk_write(operations, ordered=False)
             if batch:
                 await consumer.commit()
             bar.update(sum(len(m) for m in batch.values()))
@@ -134,6 +133,11 @@ async def raw_baseline(login: KafkaLogin, mongodb_url: str, database: str, total
     await consumer.stop()
     await client.close()
     return {"events": seen, "seconds": elapsed, "events_per_s": seen / elapsed, "cpu_us_per_event": cpu / seen * 1e6}
+
+
+def rss_mib(pid: int) -> float:
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -165,6 +169,7 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
     admin = AIOKafkaAdminClient(**servers.login(stack.ADMIN).aiokafka())
     await admin.start()
     latencies: list[float] = []
+    failures = {"errors": 0, "timeouts": 0, "not_found": 0}
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
                                      headers={"Authorization": f"Bearer {token}"}) as http:
@@ -177,15 +182,37 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
             cpu0, started = _cpu_seconds(proc.pid), time.perf_counter()
             hot = [f"learner-{i:04d}" for i in range(50)]  # registrars ask about learners that exist
 
-            async def probe() -> None:
-                interval = 1 / probe_rate
-                next_at = time.perf_counter()
-                while True:
-                    next_at += interval
-                    t0 = time.perf_counter()
-                    await http.get(f"/learners/{random.choice(hot)}/credits")
+            async def one_get() -> None:
+                t0 = time.perf_counter()
+                try:
+                    response = await http.get(f"/learners/{random.choice(hot)}/record", timeout=GET_TIMEOUT_S)
+                except httpx.TimeoutException:
+                    failures["timeouts"] += 1
+                    return
+                except httpx.HTTPError:
+                    failures["errors"] += 1
+                    return
+                if response.status_code == 200:
                     latencies.append(time.perf_counter() - t0)
-                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                elif response.status_code == 404:
+                    failures["not_found"] += 1  # asked before the learner's first event was projected
+                else:
+                    failures["errors"] += 1
+
+            async def probe() -> None:
+                # Open loop: each GET starts on schedule in its own task, so a slow answer delays no other request
+                # and is counted (as a timeout past GET_TIMEOUT_S) instead of ending the probe.
+                interval, next_at, requests = 1 / probe_rate, time.perf_counter(), set()
+                try:
+                    while True:
+                        next_at += interval
+                        task = asyncio.create_task(one_get())
+                        requests.add(task)
+                        task.add_done_callback(requests.discard)
+                        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                finally:
+                    for task in requests:  # the run is over: requests still in flight are not failures
+                        task.cancel()
 
             prober = asyncio.create_task(probe()) if probe_rate else None
             with tqdm(total=limit, desc=f"projection ({label})", unit="event", file=sys.stderr) as bar:
@@ -196,16 +223,20 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
                     bar.update(now_done - done)
                     done = now_done
             elapsed, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid) - cpu0
+            rss = rss_mib(proc.pid)
             if prober:
                 prober.cancel()
     finally:
         await admin.close()
         proc.terminate()
         proc.wait(timeout=30)
-    result = {"events": limit, "seconds": elapsed, "events_per_s": limit / elapsed, "cpu_us_per_event": cpu / limit * 1e6}
-    if latencies:
-        ordered = sorted(latencies)
-        result.update(get_requests=len(ordered), get_p50_ms=statistics.median(ordered) * 1000,
+    result = {"events": limit, "seconds": elapsed, "events_per_s": limit / elapsed,
+              "cpu_us_per_event": cpu / limit * 1e6, "rss_mib": rss}
+    if probe_rate:
+        ordered = sorted(latencies) or [float("nan")]
+        result.update({f"get_{name}": count for name, count in failures.items()})
+        result.update(get_requests=len(latencies) + sum(failures.values()), get_answered=len(latencies),
+                      get_p50_ms=statistics.median(ordered) * 1000,
                       get_p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000)
     return result
 
@@ -218,7 +249,8 @@ def machine() -> str:
            f"Kafka {stack.KAFKA_VERSION}, FerretDB {stack.FERRETDB_VERSION} (SQLite)"
 
 
-def report(n: int, single_n: int, produced_s: float, raw: dict, batched: dict, single: dict) -> str:
+def report(n: int, single_n: int, produced_s: float, raw: dict, batched: dict, single: dict,
+           ferretdb_rss: float) -> str:
     vs_raw = batched["events_per_s"] / raw["events_per_s"]
     vs_single = batched["events_per_s"] / single["events_per_s"]
     row = "| {} | {:,} | {:.1f} | {:,.0f} | {:,.0f} |"
@@ -242,9 +274,13 @@ def report(n: int, single_n: int, produced_s: float, raw: dict, batched: dict, s
         "",
         f"- projection / raw baseline: **{vs_raw:.2f}x** (target >= 0.8x)",
         f"- batched / one at a time: **{vs_single:.1f}x** (target >= 5x)",
-        f"- registrar `GET /learners/{{id}}/credits` at {batched.get('get_requests', 0) / batched['seconds']:.0f} "
+        f"- registrar `GET /learners/{{id}}/record` at {batched.get('get_requests', 0) / batched['seconds']:.0f} "
         f"requests/s during batched ingest: p50 {batched.get('get_p50_ms', 0):.1f} ms, "
-        f"p99 {batched.get('get_p99_ms', 0):.1f} ms",
+        f"p99 {batched.get('get_p99_ms', 0):.1f} ms over {batched.get('get_answered', 0)} answered "
+        f"requests; {batched.get('get_errors', 0)} errors, {batched.get('get_timeouts', 0)} timeouts past "
+        f"{GET_TIMEOUT_S:.0f} s, {batched.get('get_not_found', 0)} asked before the learner was projected",
+        f"- resident memory after the batched run: learner-record {batched['rss_mib']:.0f} MiB, FerretDB "
+        f"{ferretdb_rss:.0f} MiB (target: each < 200 MiB)",
         "",
     ])
 
@@ -269,8 +305,10 @@ async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> str:
     batched = await service_run(cfg, f"bench_batched_{run}", 500, args.events, args.http_port, args.get_rate,
                                 "batched")
     single_n = min(args.events, args.single_events)
+    ferretdb = cfg.pid_file("ferretdb")  # absent when the bench found a server already running
+    ferretdb_rss = rss_mib(int(ferretdb.read_text())) if ferretdb.exists() else float("nan")
     single = await service_run(cfg, f"bench_single_{run}", 1, single_n, args.http_port, 0, "one-at-a-time")
-    return report(args.events, single_n, produced_s, raw, batched, single)
+    return report(args.events, single_n, produced_s, raw, batched, single, ferretdb_rss)
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ async def flush(collection: AsyncCollection, doc_id: str, broker: KafkaBroker) -
     """Publish the document's pending events in order, then remove those the broker acknowledged.
 
     One removal for all of them, not one per event: a learner's award can move progress toward many programmes at
-    once, and on FerretDB every write costs a scan. If publishing fails part way, the acknowledged events are still
+    once, and each write rewrites the whole document. If publishing fails part way, the acknowledged events are still
     removed and the rest stay for the relay."""
     document = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
     pending = sorted((document or {}).get(OUTBOX, {}).items(), key=lambda item: (item[1]["queued_at"], item[1]["seq"]))
@@ -60,7 +60,7 @@ async def relay(collection: AsyncCollection, broker: KafkaBroker, queued_before:
     """Publish what crashed writers left behind: events queued before `queued_before` (so a request that is
     publishing right now is not raced). Returns how many events were published."""
     published = 0
-    # FerretDB uses only the _id index: this is a collection scan, run in the background, never on a request path.
+    # A collection scan (no index serves `$exists`), run in the background, never on a request path.
     async for document in collection.find({OUTBOX: {"$exists": True, "$ne": {}}}, {OUTBOX: 1}):
         if any(entry["queued_at"] < queued_before for entry in document[OUTBOX].values()):
             count = await flush(collection, document["_id"], broker)

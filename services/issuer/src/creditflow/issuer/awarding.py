@@ -57,10 +57,7 @@ class Awarder:
                     built_from: list[str] | None = None) -> AwardResult:
         store = self.store
         credential_id = domain.credential_id_for(institution_id, body.request_id)
-        existing = await store.award(credential_id)
-        if existing is not None:
-            return AwardResult(credential_id=credential_id, status="duplicate",
-                               credential=existing[0].data.credential or {})
+        # No lookup first: a repeated request is rare, and the unique credential id turns it away at the insert.
         registration = await store.registration(institution_id)
         if registration is None:
             raise domain.AwardRefused([Problem("institution_id", f"{institution_id} is not registered")])
@@ -89,7 +86,7 @@ class Awarder:
             built_from=built_from or [],
         )
         if not await store.save_award(event, index, body.request_id, now):
-            # The same request raced us in; its award stands, and its index is simply never used.
+            # The same request came before (or raced us in); its award stands, and this index is simply never used.
             stored, _ = await store.award(credential_id)
             return AwardResult(credential_id=credential_id, status="duplicate", credential=stored.data.credential or {})
         await flush(store.awards, credential_id, self.broker)

@@ -79,9 +79,8 @@ class IssuerStore:
         return Achievement.model_validate(document["achievement"]) if document else None
 
     # ------------------------------------------------------------------ status lists
-    # One document per allocated index, claimed by inserting it: a unique _id insert is atomic on FerretDB, where a
-    # read-modify-write of one bitstring document is not (two concurrent guarded writes both succeed there, so a
-    # revocation could be lost and a revoked credential would verify as valid).
+    # One document per allocated index, claimed by inserting it (a unique _id): concurrent awards never contend for
+    # one bitstring document, and a revocation is one update of its own entry.
 
     async def allocate_status_index(self, institution_id: str, rng: secrets.SystemRandom) -> int:
         """A random free index in the institution's status list (herd privacy)."""
@@ -101,7 +100,7 @@ class IssuerStore:
 
     async def revoked_bits(self, institution_id: str) -> bytes:
         bits = status_list.empty()
-        # A scan (FerretDB has no secondary indexes); the list is served with max-age 60 for that reason.
+        # A scan of the institution's entries (no index on institution_id); served with max-age 60 for that reason.
         async for entry in self.status_entries.find({"institution_id": institution_id, "revoked": True}, {"index": 1}):
             bits = status_list.set_bit(bits, entry["index"])
         return bits

@@ -2,7 +2,6 @@
 learner only as far as the learner's ties to the registrar's institution allow, and otherwise gets 404."""
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from creditflow.credentials import contexts, data_integrity, keys
 from creditflow.credentials.verify import verification_method
@@ -45,8 +45,9 @@ class Options:
         return verification_method(self.platform_id, PLATFORM_KEY_ID)
 
 
+# Response schemas (OpenAPI): the routes build plain data of these shapes from the stored record.
 class RecordView(BaseModel):
-    record: domain.LearnerRecord
+    record: domain.PresentedRecord
     partial: bool
     institution_names: dict[str, str]
     credit_totals: domain.CreditTotals
@@ -54,7 +55,7 @@ class RecordView(BaseModel):
 
 
 class AchievementPage(BaseModel):
-    items: list[domain.AchievementEntry]
+    items: list[domain.PresentedAchievement]
     total: int
     offset: int
     limit: int
@@ -66,7 +67,8 @@ def _etag(body: bytes) -> str:
 
 def personal(payload: Any, request: Request) -> Response:
     """A personal-data response: never cached by intermediaries, with an ETag for conditional GETs."""
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
+    # pydantic-core's encoder (Rust): a stored record keeps its key order, so the same record gives the same ETag.
+    body = to_json(payload, fallback=str)
     tag = _etag(body)
     if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={**PERSONAL, "ETag": tag})
@@ -78,7 +80,7 @@ def router(store: RecordStore, directory: InstitutionDirectory, options: Options
     # 0002: registrars and reviewers read their institution's view of a record; the operator reads no learner data.
     Registrar = Annotated[str, Depends(acting_for("registrar", "reviewer", learner_data=True))]
 
-    async def visible(learner_id: str, institution_id: str) -> tuple[domain.LearnerRecord, bool]:
+    async def visible(learner_id: str, institution_id: str) -> tuple[domain.Record, bool]:
         found = await store.visible(learner_id, institution_id, datetime.now(UTC))
         if found is None:
             # Same answer whether the learner is unknown or only hidden: existence is not revealed.
@@ -89,11 +91,11 @@ def router(store: RecordStore, directory: InstitutionDirectory, options: Options
              responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}})
     async def get_record(learner_id: Identifier, institution_id: Registrar, request: Request) -> Response:
         record, partial = await visible(learner_id, institution_id)
-        names = await directory.names({a.institution_id for a in record.achievements}
-                                      | {r.institution_id for r in record.recognitions})
-        view = RecordView(record=record, partial=partial, institution_names=names,
-                          credit_totals=domain.credit_totals(record), associations=domain.associations(record))
-        return personal(view.model_dump(mode="json"), request)
+        names = await directory.names({a["institution_id"] for a in record["achievements"]}
+                                      | {r["institution_id"] for r in record["recognitions"]})
+        view = {"record": domain.presented(record), "partial": partial, "institution_names": names,
+                "credit_totals": domain.credit_totals(record), "associations": domain.associations(record)}
+        return personal(view, request)
 
     @api.get("/learners/{learner_id}/achievements", response_model=AchievementPage)
     async def get_achievements(
@@ -114,30 +116,30 @@ def router(store: RecordStore, directory: InstitutionDirectory, options: Options
                               errors=[{"field": name, "rule": "must carry a time zone"}])
         record, _ = await visible(learner_id, institution_id)
         matching = [
-            a for a in record.achievements
-            if (issuer is None or a.institution_id == issuer)
-            and (framework is None or (a.credits is not None and a.credits.framework == framework))
-            and (status is None or a.status == status)
-            and (awarded_from is None or a.awarded_at >= awarded_from)
-            and (awarded_until is None or a.awarded_at < awarded_until)
+            a for a in domain.presented(record)["achievements"]
+            if (issuer is None or a["institution_id"] == issuer)
+            and (framework is None or (a["credits"] is not None and a["credits"]["framework"] == framework))
+            and (status is None or a["status"] == status)
+            and (awarded_from is None or datetime.fromisoformat(a["awarded_at"]) >= awarded_from)
+            and (awarded_until is None or datetime.fromisoformat(a["awarded_at"]) < awarded_until)
         ]
-        page = AchievementPage(items=matching[offset:offset + limit], total=len(matching), offset=offset, limit=limit)
-        return personal(page.model_dump(mode="json"), request)
+        page = {"items": matching[offset:offset + limit], "total": len(matching), "offset": offset, "limit": limit}
+        return personal(page, request)
 
     @api.get("/learners/{learner_id}/credits", response_model=domain.CreditTotals)
     async def get_credits(learner_id: Identifier, institution_id: Registrar, request: Request) -> Response:
         record, _ = await visible(learner_id, institution_id)
-        return personal(domain.credit_totals(record).model_dump(mode="json"), request)
+        return personal(domain.credit_totals(record), request)
 
     @api.get("/learners/{learner_id}/recognitions", response_model=list[domain.RecognitionEntry])
     async def get_recognitions(learner_id: Identifier, institution_id: Registrar, request: Request) -> Response:
         record, _ = await visible(learner_id, institution_id)
-        return personal([r.model_dump(mode="json") for r in record.recognitions], request)
+        return personal(record["recognitions"], request)
 
     @api.get("/learners/{learner_id}/progress", response_model=list[domain.ProgressEntry])
     async def get_progress(learner_id: Identifier, institution_id: Registrar, request: Request) -> Response:
         record, _ = await visible(learner_id, institution_id)
-        return personal([p.model_dump(mode="json") for p in record.progress], request)
+        return personal(record["progress"], request)
 
     @api.get("/learners/{learner_id}/clr")
     async def get_clr(learner_id: Identifier, institution_id: Registrar) -> JSONResponse:

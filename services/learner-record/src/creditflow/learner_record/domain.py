@@ -1,23 +1,28 @@
-"""The Comprehensive Learner Record as a pure fold: `apply(event, record) -> record`.
+"""The Comprehensive Learner Record as a pure fold on plain data: `apply(event, record) -> record`.
+
+A record is the plain, JSON-compatible dict that MongoDB stores and the API serves (its shape is `LearnerRecord`
+below). Folding a batch into a stored record and serving one therefore never re-validate the whole document: only the
+entry an event adds is built, and validated, by its model, from an event that was validated on arrival.
 
 The fold is idempotent and commutative: every entry carries the marker of the event that set it (its `event_id` and
 `occurred_at`; the later fact wins, ties broken by event_id), and lists are kept sorted by id. So the same event
 twice, events in any order, a replay and a live consumer writing at once all end in the same record, and the
-document stays bounded (no list of applied event ids).
+document stays bounded (no list of applied event ids). The fold never changes a dict it was given: it returns new
+ones where something changed, so the caller can compare before and after.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import datetime
 from functools import singledispatch
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field
 
 from creditflow.credentials import contexts, jose
 from creditflow.credentials.subjects import learner_subject_id
-
 from creditflow.events import (
     CredentialAwarded,
     CredentialRevoked,
@@ -35,6 +40,9 @@ from creditflow.events import (
     StackingProgressUpdated,
 )
 
+Record = dict[str, Any]
+Entry = dict[str, Any]
+
 
 class Marker(BaseModel):
     """Which event set an entry: the later fact wins, whatever order the events arrive in."""
@@ -42,24 +50,10 @@ class Marker(BaseModel):
     occurred_at: datetime
     event_id: str
 
-    def supersedes(self, other: Marker | None) -> bool:
-        return other is None or (self.occurred_at, self.event_id) > (other.occurred_at, other.event_id)
-
-
-def _marker(event: Event) -> Marker:
-    return Marker(occurred_at=event.occurred_at, event_id=str(event.event_id))
-
 
 class Revocation(BaseModel):
     reason: str
     marker: Marker
-
-
-def _earliest(a: Revocation | None, b: Revocation | None) -> Revocation | None:
-    """A credential is revoked from its first revocation on, whichever arrives first."""
-    if a is None or b is None:
-        return a or b
-    return a if b.marker.supersedes(a.marker) else b
 
 
 class AchievementEntry(BaseModel):
@@ -83,10 +77,11 @@ class AchievementEntry(BaseModel):
     built_from: list[str] = Field(default_factory=list, description="For a stacked qualification: its credentials.")
     marker: Marker
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def status(self) -> Literal["valid", "revoked"]:
-        return "revoked" if self.revocation else "valid"
+
+class PresentedAchievement(AchievementEntry):
+    """An achievement as the API serves it: `status` is derived from `revocation` and not stored."""
+
+    status: Literal["valid", "revoked"]
 
 
 class RecognitionEntry(BaseModel):
@@ -139,6 +134,8 @@ class ConsentEntry(BaseModel):
 
 
 class LearnerRecord(BaseModel):
+    """The shape of a stored record."""
+
     learner_id: str
     achievements: list[AchievementEntry] = Field(default_factory=list)
     # A revocation seen before its award, kept until the award arrives.
@@ -149,41 +146,84 @@ class LearnerRecord(BaseModel):
     qualifications: list[QualificationEntry] = Field(default_factory=list)
     consents: list[ConsentEntry] = Field(default_factory=list)
 
-    def achievement(self, credential_id: str) -> AchievementEntry | None:
-        return next((a for a in self.achievements if a.credential_id == credential_id), None)
+
+class PresentedRecord(LearnerRecord):
+    """A record as the API serves it."""
+
+    achievements: list[PresentedAchievement] = Field(default_factory=list)
 
 
-def empty(learner_id: str) -> LearnerRecord:
-    return LearnerRecord(learner_id=learner_id)
+def empty(learner_id: str) -> Record:
+    return LearnerRecord(learner_id=learner_id).model_dump(mode="json")
 
 
-def _upsert(entries: list, entry: BaseModel, key: str) -> list:
-    """Replace the entry with the same key when the new one supersedes it; keep the list sorted by key."""
-    existing = next((e for e in entries if getattr(e, key) == getattr(entry, key)), None)
-    if existing is not None and not entry.marker.supersedes(existing.marker):  # type: ignore[attr-defined]
-        return entries
-    others = [e for e in entries if getattr(e, key) != getattr(entry, key)]
-    return sorted([*others, entry], key=lambda e: getattr(e, key))
+def _entry(model: BaseModel) -> Entry:
+    return model.model_dump(mode="json")
+
+
+def _marker(event: Event) -> Entry:
+    return _entry(Marker(occurred_at=event.occurred_at, event_id=str(event.event_id)))
+
+
+def _order(marker: Entry) -> tuple[datetime, str]:
+    return datetime.fromisoformat(marker["occurred_at"]), marker["event_id"]
+
+
+def _supersedes(new: Entry, old: Entry | None) -> bool:
+    return old is None or _order(new["marker"]) > _order(old["marker"])
+
+
+def _earliest(a: Entry | None, b: Entry | None) -> Entry | None:
+    """A credential is revoked from its first revocation on, whichever arrives first."""
+    if a is None or b is None:
+        return a or b
+    return a if _supersedes(b, a) else b
+
+
+# Sections are lists sorted by their key, so an entry is found by bisection: a learner with thousands of credentials
+# costs a few comparisons per event, not a pass over all of them.
+def _position(entries: list[Entry], key: str, value: str) -> int:
+    return bisect_left(entries, value, key=lambda e: e[key])
+
+
+def _find(entries: list[Entry], key: str, value: str) -> Entry | None:
+    i = _position(entries, key, value)
+    return entries[i] if i < len(entries) and entries[i][key] == value else None
+
+
+def _put(entries: list[Entry], entry: Entry, key: str) -> list[Entry]:
+    """A new list with `entry` in place of the one with the same key, or inserted in key order."""
+    i = _position(entries, key, entry[key])
+    replaced = i < len(entries) and entries[i][key] == entry[key]
+    return [*entries[:i], entry, *entries[i + 1 if replaced else i:]]
+
+
+def _upsert(record: Record, section: str, entry: Entry, key: str) -> Record:
+    """The record with `entry` in its section, unless an entry with the same key was set by a later event."""
+    if not _supersedes(entry, _find(record[section], key, entry[key])):
+        return record
+    return {**record, section: _put(record[section], entry, key)}
 
 
 @singledispatch
-def apply(event: Event, record: LearnerRecord) -> LearnerRecord:
+def apply(event: Event, record: Record) -> Record:
     """Events the record does not use leave it unchanged."""
     return record
 
 
-def _with_achievement(record: LearnerRecord, entry: AchievementEntry) -> LearnerRecord:
-    others = [a for a in record.achievements if a.credential_id != entry.credential_id]
-    pending = {k: v for k, v in record.pending_revocations.items() if k != entry.credential_id}
-    achievements = sorted([*others, entry], key=lambda a: a.credential_id)
-    return record.model_copy(update={"achievements": achievements, "pending_revocations": pending})
+def _with_achievement(record: Record, entry: Entry) -> Record:
+    changed = {"achievements": _put(record["achievements"], entry, "credential_id")}
+    if entry["credential_id"] in record["pending_revocations"]:
+        changed["pending_revocations"] = {k: v for k, v in record["pending_revocations"].items()
+                                          if k != entry["credential_id"]}
+    return {**record, **changed}
 
 
 @apply.register
-def _(event: CredentialAwarded, record: LearnerRecord) -> LearnerRecord:
+def _(event: CredentialAwarded, record: Record) -> Record:
     data, achievement = event.data, event.data.achievement
-    existing = record.achievement(data.credential_id)
-    candidate = AchievementEntry(
+    existing = _find(record["achievements"], "credential_id", data.credential_id)
+    candidate = _entry(AchievementEntry(
         credential_id=data.credential_id,
         institution_id=data.institution_id,
         achievement_id=achievement.achievement_id,
@@ -201,46 +241,52 @@ def _(event: CredentialAwarded, record: LearnerRecord) -> LearnerRecord:
         credential=data.credential,
         built_from=sorted(data.built_from),
         marker=_marker(event),
-    )
+    ))
     # The latest award's content wins; the earliest revocation wins; an award never un-revokes.
-    base = candidate if existing is None or candidate.marker.supersedes(existing.marker) else existing
-    revocation = _earliest(existing.revocation if existing else None, record.pending_revocations.get(data.credential_id))
-    return _with_achievement(record, base.model_copy(update={"revocation": revocation}))
+    base = candidate if _supersedes(candidate, existing) else existing
+    revocation = _earliest(existing["revocation"] if existing else None,
+                           record["pending_revocations"].get(data.credential_id))
+    entry = base if base["revocation"] == revocation else {**base, "revocation": revocation}
+    if entry == existing and data.credential_id not in record["pending_revocations"]:
+        return record
+    return _with_achievement(record, entry)
 
 
 @apply.register
-def _(event: CredentialRevoked, record: LearnerRecord) -> LearnerRecord:
-    revocation = Revocation(reason=event.data.reason, marker=_marker(event))
-    existing = record.achievement(event.data.credential_id)
+def _(event: CredentialRevoked, record: Record) -> Record:
+    revocation = _entry(Revocation(reason=event.data.reason, marker=_marker(event)))
+    credential_id = event.data.credential_id
+    existing = _find(record["achievements"], "credential_id", credential_id)
     if existing is None:
-        held = _earliest(record.pending_revocations.get(event.data.credential_id), revocation)
-        pending = {**record.pending_revocations, event.data.credential_id: held}
-        return record.model_copy(update={"pending_revocations": pending})
-    return _with_achievement(record, existing.model_copy(update={"revocation": _earliest(existing.revocation,
-                                                                                        revocation)}))
+        held = _earliest(record["pending_revocations"].get(credential_id), revocation)
+        return {**record, "pending_revocations": {**record["pending_revocations"], credential_id: held}}
+    earliest = _earliest(existing["revocation"], revocation)
+    if earliest == existing["revocation"]:
+        return record
+    return _with_achievement(record, {**existing, "revocation": earliest})
 
 
 @apply.register
-def _(event: RecognitionRequested, record: LearnerRecord) -> LearnerRecord:
+def _(event: RecognitionRequested, record: Record) -> Record:
     data = event.data
     entry = RequestEntry(case_id=data.case_id, institution_id=data.institution_id, programme_id=data.programme_id,
                          credential_ids=sorted(data.credential_ids), marker=_marker(event))
-    return record.model_copy(update={"recognition_requests": _upsert(record.recognition_requests, entry, "case_id")})
+    return _upsert(record, "recognition_requests", _entry(entry), "case_id")
 
 
 @apply.register
-def _(event: RecognitionDecided, record: LearnerRecord) -> LearnerRecord:
+def _(event: RecognitionDecided, record: Record) -> Record:
     data = event.data
     entry = RecognitionEntry(
         case_id=data.case_id, institution_id=data.institution_id, programme_id=data.programme_id,
         outcome=data.outcome, decision_id=data.decision_id, recognised=data.recognised, reasons=data.reasons,
         conditions=data.conditions, decided_by=data.decided_by, marker=_marker(event),
     )
-    return record.model_copy(update={"recognitions": _upsert(record.recognitions, entry, "case_id")})
+    return _upsert(record, "recognitions", _entry(entry), "case_id")
 
 
 @apply.register
-def _(event: StackingProgressUpdated, record: LearnerRecord) -> LearnerRecord:
+def _(event: StackingProgressUpdated, record: Record) -> Record:
     data = event.data
     entry = ProgressEntry(
         programme_id=data.programme_id, institution_id=data.institution_id,
@@ -249,51 +295,52 @@ def _(event: StackingProgressUpdated, record: LearnerRecord) -> LearnerRecord:
         missing_requirements=data.missing_requirements,
         credential_ids=sorted({a.credential_id for a in data.allocations}), marker=_marker(event),
     )
-    return record.model_copy(update={"progress": _upsert(record.progress, entry, "programme_id")})
+    return _upsert(record, "progress", _entry(entry), "programme_id")
 
 
 @apply.register
-def _(event: QualificationCompleted, record: LearnerRecord) -> LearnerRecord:
+def _(event: QualificationCompleted, record: Record) -> Record:
     data = event.data
     entry = QualificationEntry(programme_id=data.programme_id, institution_id=data.institution_id,
                                credential_ids=sorted(data.credential_ids), marker=_marker(event))
-    return record.model_copy(update={"qualifications": _upsert(record.qualifications, entry, "programme_id")})
+    return _upsert(record, "qualifications", _entry(entry), "programme_id")
 
 
 @apply.register
-def _(event: QualificationInvalidated, record: LearnerRecord) -> LearnerRecord:
+def _(event: QualificationInvalidated, record: Record) -> Record:
     data = event.data
     entry = QualificationEntry(programme_id=data.programme_id, institution_id=data.institution_id,
                                credential_ids=sorted(data.credential_ids), status="invalidated", reason=data.reason,
                                marker=_marker(event))
-    return record.model_copy(update={"qualifications": _upsert(record.qualifications, entry, "programme_id")})
+    return _upsert(record, "qualifications", _entry(entry), "programme_id")
 
 
-def _consent(event: LearnerConsentGranted | LearnerConsentRevoked, record: LearnerRecord, granted: bool):
+def _consent(event: LearnerConsentGranted | LearnerConsentRevoked, record: Record, granted: bool) -> Record:
     entry = ConsentEntry(institution_id=event.data.institution_id, granted=granted,
                          valid_until=event.data.valid_until if granted else None, marker=_marker(event))
-    return record.model_copy(update={"consents": _upsert(record.consents, entry, "institution_id")})
+    return _upsert(record, "consents", _entry(entry), "institution_id")
 
 
 @apply.register
-def _(event: LearnerConsentGranted, record: LearnerRecord) -> LearnerRecord:
+def _(event: LearnerConsentGranted, record: Record) -> Record:
     return _consent(event, record, granted=True)
 
 
 @apply.register
-def _(event: LearnerConsentRevoked, record: LearnerRecord) -> LearnerRecord:
+def _(event: LearnerConsentRevoked, record: Record) -> Record:
     return _consent(event, record, granted=False)
 
 
 # ------------------------------------------------------------------------------------------------ who sees what
 
 
-def has_consent(record: LearnerRecord, institution_id: str, now: datetime) -> bool:
-    return any(c.institution_id == institution_id and c.granted and (c.valid_until is None or now < c.valid_until)
-               for c in record.consents)
+def has_consent(record: Record, institution_id: str, now: datetime) -> bool:
+    return any(c["institution_id"] == institution_id and c["granted"]
+               and (c["valid_until"] is None or now < datetime.fromisoformat(c["valid_until"]))
+               for c in record["consents"])
 
 
-def view(record: LearnerRecord, institution_id: str, now: datetime) -> tuple[LearnerRecord, bool] | None:
+def view(record: Record, institution_id: str, now: datetime) -> tuple[Record, bool] | None:
     """What a registrar of `institution_id` may see of the record, and whether that is only part of it.
 
     The learner's consent shows the whole record. Without it, an institution sees the record only when the learner
@@ -302,21 +349,31 @@ def view(record: LearnerRecord, institution_id: str, now: datetime) -> tuple[Lea
     revealed."""
     if has_consent(record, institution_id, now):
         return record, False
-    own = {a.credential_id for a in record.achievements if a.institution_id == institution_id}
-    requests = [r for r in record.recognition_requests if r.institution_id == institution_id]
+    own = {a["credential_id"] for a in record["achievements"] if a["institution_id"] == institution_id}
+    requests = [r for r in record["recognition_requests"] if r["institution_id"] == institution_id]
     if not own and not requests:
         return None
-    offered = {c for r in requests for c in r.credential_ids}
-    visible = record.model_copy(update={
-        "achievements": [a for a in record.achievements if a.credential_id in own | offered],
+    shown = own | {c for r in requests for c in r["credential_ids"]}
+    visible = {
+        **record,
+        "achievements": [a for a in record["achievements"] if a["credential_id"] in shown],
         "pending_revocations": {},
         "recognition_requests": requests,
-        "recognitions": [r for r in record.recognitions if r.institution_id == institution_id],
-        "progress": [p for p in record.progress if p.institution_id == institution_id],
-        "qualifications": [q for q in record.qualifications if q.institution_id == institution_id],
+        "recognitions": [r for r in record["recognitions"] if r["institution_id"] == institution_id],
+        "progress": [p for p in record["progress"] if p["institution_id"] == institution_id],
+        "qualifications": [q for q in record["qualifications"] if q["institution_id"] == institution_id],
         "consents": [],
-    })
+    }
     return visible, visible != record
+
+
+def status(achievement: Entry) -> Literal["valid", "revoked"]:
+    return "revoked" if achievement["revocation"] else "valid"
+
+
+def presented(record: Record) -> Record:
+    """The record as the API serves it (`PresentedRecord`): each achievement with its status."""
+    return {**record, "achievements": [{**a, "status": status(a)} for a in record["achievements"]]}
 
 
 # ------------------------------------------------------------------------------------------------ derived views
@@ -341,22 +398,23 @@ class CreditTotals(BaseModel):
     ects_by_method: list[EctsTotal]
 
 
-def credit_totals(record: LearnerRecord) -> CreditTotals:
+def credit_totals(record: Record) -> Entry:
+    """`CreditTotals` of the record."""
     by_framework: dict[str, list[tuple[float, str]]] = defaultdict(list)
     by_method: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for a in record.achievements:
-        if a.status != "valid":
+    for a in record["achievements"]:
+        if a["revocation"]:
             continue
-        if a.credits is not None:
-            by_framework[a.credits.framework].append((a.credits.value, a.credential_id))
-        for conversion in a.ects:
-            by_method[conversion.method].append((conversion.ects, a.credential_id))
-    return CreditTotals(
-        by_framework=[CreditTotal(framework=f, credits=round(sum(v for v, _ in items), 2),
-                                  credential_ids=[c for _, c in items]) for f, items in sorted(by_framework.items())],
-        ects_by_method=[EctsTotal(method=m, ects=round(sum(v for v, _ in items), 2),
-                                  credential_ids=[c for _, c in items]) for m, items in sorted(by_method.items())],
-    )
+        if a["credits"] is not None:
+            by_framework[a["credits"]["framework"]].append((a["credits"]["value"], a["credential_id"]))
+        for conversion in a["ects"]:
+            by_method[conversion["method"]].append((conversion["ects"], a["credential_id"]))
+    return {
+        "by_framework": [{"framework": f, "credits": round(sum(v for v, _ in items), 2),
+                          "credential_ids": [c for _, c in items]} for f, items in sorted(by_framework.items())],
+        "ects_by_method": [{"method": m, "ects": round(sum(v for v, _ in items), 2),
+                            "credential_ids": [c for _, c in items]} for m, items in sorted(by_method.items())],
+    }
 
 
 class Association(BaseModel):
@@ -367,30 +425,35 @@ class Association(BaseModel):
     targetId: str
 
 
-def qualification_id(entry: QualificationEntry) -> str:
-    return f"urn:creditflow:qualification:{entry.institution_id}:{entry.programme_id}"
+def qualification_id(entry: Entry) -> str:
+    return f"urn:creditflow:qualification:{entry['institution_id']}:{entry['programme_id']}"
 
 
-def associations(record: LearnerRecord) -> list[Association]:
-    """`isPartOf` from each credential to the stacked qualification it was counted into: the qualification's own
-    credential when one was awarded (its `built_from`), else the completed qualification of the record."""
-    awarded = [(a.credential_id, c) for a in record.achievements if a.status == "valid" for c in a.built_from]
+def associations(record: Record) -> list[Entry]:
+    """`isPartOf` (`Association`) from each credential to the stacked qualification it was counted into: the
+    qualification's own credential when one was awarded (its `built_from`), else the completed qualification of the
+    record."""
+    held = {a["credential_id"] for a in record["achievements"]}
+    awarded = [(a["credential_id"], c) for a in record["achievements"] if not a["revocation"] for c in a["built_from"]]
     covered = {c for _, c in awarded}
-    found = [Association(associationType="isPartOf", sourceId=c, targetId=q) for q, c in awarded
-             if record.achievement(c) is not None]
+    found = [_is_part_of(c, q) for q, c in awarded if c in held]
     found += [
-        Association(associationType="isPartOf", sourceId=credential_id, targetId=qualification_id(q))
-        for q in record.qualifications if q.status == "completed"
-        for credential_id in q.credential_ids
-        if record.achievement(credential_id) is not None and credential_id not in covered
+        _is_part_of(credential_id, qualification_id(q))
+        for q in record["qualifications"] if q["status"] == "completed"
+        for credential_id in q["credential_ids"]
+        if credential_id in held and credential_id not in covered
     ]
     return found
 
 
-def _achievement_iri(entry: AchievementEntry) -> str:
+def _is_part_of(source: str, target: str) -> Entry:
+    return {"associationType": "isPartOf", "sourceId": source, "targetId": target}
+
+
+def _achievement_iri(entry: Entry) -> str:
     """The id of the OB 3.0 Achievement inside an entry's credential (what CLR associations link), read from the
     credential as issued: a Data Integrity object, or the payload of a legacy VC-JOSE envelope."""
-    issued = entry.credential or {}
+    issued = entry["credential"] or {}
     if issued and "proof" not in issued:
         try:
             issued = jose.parse(jose.unwrap(issued))[1]
@@ -399,46 +462,45 @@ def _achievement_iri(entry: AchievementEntry) -> str:
     subject = issued.get("credentialSubject")
     achievement = subject.get("achievement") if isinstance(subject, dict) else None
     found = achievement.get("id") if isinstance(achievement, dict) else None
-    return found or f"urn:creditflow:achievement:{entry.institution_id}:{entry.achievement_id}"
+    return found or f"urn:creditflow:achievement:{entry['institution_id']}:{entry['achievement_id']}"
 
 
-def clr_associations(record: LearnerRecord) -> list[dict]:
+def clr_associations(record: Record) -> list[dict]:
     """The record's associations as CLR 2.0 has them: between achievement ids, `type` a string."""
     pairs = {}
     for association in associations(record):
-        source = record.achievement(association.sourceId)
-        target = record.achievement(association.targetId)
-        target_id = _achievement_iri(target) if target is not None else association.targetId
-        pairs[(association.associationType, _achievement_iri(source), target_id)] = None
+        source = _find(record["achievements"], "credential_id", association["sourceId"])
+        target = _find(record["achievements"], "credential_id", association["targetId"])
+        target_id = _achievement_iri(target) if target is not None else association["targetId"]
+        pairs[(association["associationType"], _achievement_iri(source), target_id)] = None
     return [{"type": "Association", "associationType": kind, "sourceId": source, "targetId": target}
             for kind, source, target in pairs]
 
 
-def clr_credential(record: LearnerRecord, partial: bool, *, platform_id: str, clr_id: str,
-                   issued_at: datetime) -> dict:
+def clr_credential(record: Record, partial: bool, *, platform_id: str, clr_id: str, issued_at: datetime) -> dict:
     """The learner's record as a 1EdTech CLR 2.0 ClrCredential (unsigned): the credentials as issued, embedded
     (legacy VC-JOSE ones stay EnvelopedVerifiableCredentials: their proof is the JWS), the completed
     qualifications as achievements, and the associations between achievements."""
     qualifications = [
         {"id": qualification_id(q), "type": ["Achievement"], "achievementType": "Certificate",
-         "name": f"{q.programme_id} ({q.institution_id})",
-         "description": f"Qualification {q.programme_id} of {q.institution_id}, completed from "
-                        f"{len(q.credential_ids)} credentials",
-         "criteria": {"narrative": f"Completed from {len(q.credential_ids)} credentials"}}
-        for q in record.qualifications if q.status == "completed"
+         "name": f"{q['programme_id']} ({q['institution_id']})",
+         "description": f"Qualification {q['programme_id']} of {q['institution_id']}, completed from "
+                        f"{len(q['credential_ids'])} credentials",
+         "criteria": {"narrative": f"Completed from {len(q['credential_ids'])} credentials"}}
+        for q in record["qualifications"] if q["status"] == "completed"
     ]
     return {
         "@context": [contexts.VC2, contexts.CLR2, contexts.OB3, contexts.CREDITFLOW_V1],
         "id": clr_id,
         "type": ["VerifiableCredential", "ClrCredential"],
-        "name": f"Comprehensive Learner Record of {record.learner_id}",
+        "name": f"Comprehensive Learner Record of {record['learner_id']}",
         "issuer": {"id": platform_id, "type": ["Profile"], "name": "creditflow learner-record"},
         "validFrom": issued_at.isoformat().replace("+00:00", "Z"),
         "partial": partial,
         "credentialSubject": {
-            "id": learner_subject_id(record.learner_id),
+            "id": learner_subject_id(record["learner_id"]),
             "type": ["ClrSubject"],
-            "verifiableCredential": [a.credential for a in record.achievements if a.credential],
+            "verifiableCredential": [a["credential"] for a in record["achievements"] if a["credential"]],
             "achievement": qualifications,
             "association": clr_associations(record),
         },

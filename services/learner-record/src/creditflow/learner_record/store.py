@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from creditflow.events import Event, InstitutionRegistered, LearnerEvent
 from creditflow.runtime.kafka import Delivery
-from creditflow.runtime.mongo import Document, find_by_ids, fold_batch
+from creditflow.runtime.mongo import REVISION, WRITER, Document, find_by_ids, fold_batch
 
 from . import domain
 
@@ -53,11 +53,11 @@ class RecordStore:
         folds = {learner_id: _folder(learner_id, learner_events) for learner_id, learner_events in by_learner.items()}
         return sum([await fold_batch(self.db[name], folds) for name in targets])
 
-    async def get(self, learner_id: str) -> domain.LearnerRecord | None:
-        document = await (await self.active()).find_one({"_id": learner_id})
-        return load(document) if document else None
+    async def get(self, learner_id: str) -> domain.Record | None:
+        # Served as stored: the fold validated every entry when it wrote it.
+        return await (await self.active()).find_one({"_id": learner_id}, {"_id": 0, REVISION: 0, WRITER: 0})
 
-    async def visible(self, learner_id: str, institution_id: str, now: datetime) -> tuple[domain.LearnerRecord, bool] | None:
+    async def visible(self, learner_id: str, institution_id: str, now: datetime) -> tuple[domain.Record, bool] | None:
         """The only way the API reads a record: what `institution_id` may see of it, or None."""
         record = await self.get(learner_id)
         return domain.view(record, institution_id, now) if record else None
@@ -65,17 +65,12 @@ class RecordStore:
 
 def _folder(learner_id: str, events: list[Event]):
     def fold(current: Document | None) -> Document:
-        record = load(current) if current else domain.empty(learner_id)
+        record = current or domain.empty(learner_id)
         for event in events:
             record = domain.apply(event, record)
-        # `status` is derived from `revocation`; the document keeps only the facts.
-        return record.model_dump(mode="json", exclude_computed_fields=True)
+        return record
 
     return fold
-
-
-def load(document: Document) -> domain.LearnerRecord:
-    return domain.LearnerRecord.model_validate({k: v for k, v in document.items() if not k.startswith("_")})
 
 
 class InstitutionDirectory:
