@@ -29,6 +29,7 @@ import stack  # noqa: E402
 
 from creditflow.runtime.settings import Settings  # noqa: E402
 from creditflow.runtime.topics import ensure_topics  # noqa: E402
+from identity_helpers import SessionIdentity  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Servers:
     kafka_bootstrap: str
     mongodb_url: str
     run_id: str  # unique per session: databases and consumer groups carry it so sessions never share state
+    identity: SessionIdentity  # the session's identity key pair: services verify, tests sign tokens with it
 
     def settings(self, service: str, **overrides: object) -> Settings:
         base = Settings(
@@ -47,12 +49,13 @@ class Servers:
             http_port=0,
             log_level="INFO",
             group_id=f"creditflow.{service}.t{self.run_id}",
+            identity_public_key_file=str(self.identity.public_file),
         )
         return base.model_copy(update=overrides)
 
 
 @pytest.fixture(scope="session")
-def servers() -> Iterator[Servers]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     run_id = uuid.uuid4().hex[:8]
     bootstrap = os.environ.get("CREDITFLOW_KAFKA_BOOTSTRAP")
     mongodb_url = os.environ.get("CREDITFLOW_MONGODB_URL")
@@ -71,7 +74,7 @@ def servers() -> Iterator[Servers]:
         bootstrap, mongodb_url = bootstrap or cfg.bootstrap, mongodb_url or cfg.mongodb_url
     asyncio.run(ensure_topics(bootstrap))
     try:
-        yield Servers(bootstrap, mongodb_url, run_id)
+        yield Servers(bootstrap, mongodb_url, run_id, SessionIdentity.create(tmp_path_factory.mktemp("identity")))
     finally:
         for name, fresh in started.items():
             if fresh:
@@ -109,6 +112,8 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
             prefix + "MONGODB_DATABASE": s.mongodb_database,
             prefix + "GROUP_ID": s.group_id,
             prefix + "HTTP_PORT": str(port),
+            "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": s.identity_public_key_file,
+            "CREDITFLOW_IDENTITY_KEY_FILE": str(servers.identity.private_file),  # for `creditflow token` commands
         }
         if service == "issuer":
             env["CREDITFLOW_ISSUER_KEY_DIR"] = str(tmp_path_factory.mktemp("issuer-keys"))

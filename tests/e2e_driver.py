@@ -75,17 +75,13 @@ class Driver:
             env=self.stack.env["issuer"], capture_output=True, text=True, timeout=120,
         )
 
-    def token(self, institution_id: str | None = None, service: str = "issuer") -> str:
-        who = ["--operator"] if institution_id is None else ["--institution", institution_id]
-        done = subprocess.run(
-            [sys.executable, "-m", "creditflow.runtime.tokens", "create", "--service", service, *who],
-            env=self.stack.env[service], capture_output=True, text=True, timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
+    def token(self, institution_id: str | None = None, *roles: str) -> str:
+        """A token signed with the session's identity key, as `creditflow token create` signs it (test_cli.py runs
+        the command itself); one token reaches every service."""
+        return self.stack.servers.identity.token(institution_id, *roles)
 
-    def registrar(self, institution_id: str, service: str = "learner-record") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(institution_id, service=service)}"}
+    def registrar(self, institution_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(institution_id, 'registrar')}"}
 
     async def institution(self, quality_assurance: list[dict] | None = None,
                           **achievement: Any) -> tuple[str, dict[str, str]]:
@@ -96,7 +92,7 @@ class Driver:
             "institution_id": institution_id, "name": "University of Tartu", "country": "EE",
             "credit_frameworks": ["ects"], "quality_assurance": quality_assurance or []})
         assert registered.status_code == 201, registered.text
-        headers = {"Authorization": f"Bearer {self.token(institution_id)}"}
+        headers = {"Authorization": f"Bearer {self.token(institution_id, 'issuer-integration')}"}
         published = await self.issuer.post("/achievements", headers=headers,
                                            json=achievement_body(institution_id, **achievement))
         assert published.status_code == 201, published.text

@@ -39,7 +39,7 @@ async def receiving_institution(driver):
                                             effective_from=date(2025, 1, 1), accepted_qa_bodies=["EKKA"])
     await driver.publish(ProgrammePublished(producer=institution_id, data=programme),
                          RecognitionPolicyPublished(producer=institution_id, data=policy))
-    registrar = driver.registrar(institution_id, service="recognition")
+    registrar = driver.registrar(institution_id)
 
     async def known():
         rules = (await driver.recognition.get("/rules", headers=registrar)).json()

@@ -45,8 +45,8 @@ async def test_an_award_and_a_recognition_complete_a_qualification_the_issuer_aw
         producer=home, data=RecognitionPolicyPublishedData(institution_id=home, version=1,
                                                            effective_from=date(2025, 1, 1),
                                                            accepted_qa_bodies=["EKKA"])))
-    stacking_registrar = driver.registrar(home, service="stacking")
-    recognition_registrar = driver.registrar(home, service="recognition")
+    stacking_registrar = driver.registrar(home)
+    recognition_registrar = driver.registrar(home)
 
     async def programme_known():
         listed = (await driver.stacking.get("/programmes", headers=stacking_registrar)).json()

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 
+from creditflow.runtime.identity import ensure_key_pair
 from stack import StackConfig, start, stop_server
 
 SERVICES = {"issuer": 8101, "learner-record": 8102, "recognition": 8103, "stacking": 8104}
@@ -44,8 +45,12 @@ def main() -> int:
     cfg = StackConfig.from_env()
     print("Starting Kafka and FerretDB ...", flush=True)
     started = start(cfg)
+    identity = cfg.state_dir / "identity"
+    ensure_key_pair(identity / "identity-key.pem", identity / "identity-public.pem")  # as `make setup` does
     env = {
         **os.environ,
+        "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": str(identity / "identity-public.pem"),
+        "CREDITFLOW_IDENTITY_KEY_FILE": str(identity / "identity-key.pem"),
         "CREDITFLOW_KAFKA_BOOTSTRAP": cfg.bootstrap,
         "CREDITFLOW_MONGODB_URL": cfg.mongodb_url,
         "CREDITFLOW_ISSUER_KEY_DIR": str(cfg.state_dir / "issuer-keys"),

@@ -32,6 +32,10 @@ else
   step "Python virtualenv up to date"
 fi
 
+# --- The platform's identity key pair (docs/decisions/0002): the private key signs tokens (`creditflow token`), the
+# services verify with the public one. Kept when it exists: a new key would void every token issued.
+"$venv/bin/python" -m creditflow.runtime.identity "${CREDITFLOW_STATE_DIR:-$repo/.state}/identity"
+
 # --- Apache Kafka broker jars from Maven Central ---------------------------------------------------------------------
 kafka_dir="$cache/kafka-$kafka_version"
 if [ ! -f "$kafka_dir/.complete" ]; then

@@ -22,7 +22,8 @@ def test_every_event_type_names_its_service_and_a_major_version():
     for cls in EVENT_CLASSES:
         parts = type_of(cls).split(".")
         assert parts[0] == "creditflow" and len(parts) == 5 and parts[-1] == "v1", type_of(cls)
-        assert parts[1] in {"issuer", "learner_record", "recognition", "stacking"}
+        # `identity`: the token registry, written by the operator's `creditflow token` commands (0002)
+        assert parts[1] in {"issuer", "learner_record", "recognition", "stacking", "identity"}
 
 
 def test_every_event_travels_on_exactly_one_topic():

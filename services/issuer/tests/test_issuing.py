@@ -29,7 +29,7 @@ class Issuer:
         self.app, self.client, self.store, self.servers, self.key_store = app, client, store, servers, key_store
 
     async def token(self, institution_id=None):
-        return {"Authorization": f"Bearer {await self.store.tokens.create(institution_id, datetime.now(UTC))}"}
+        return self.servers.identity.bearer(institution_id)
 
     async def institution(self, **overrides):
         institution_id = overrides.pop("institution_id", f"uni-{uuid.uuid4().hex[:8]}")
@@ -140,7 +140,8 @@ async def test_a_token_acts_for_its_own_institution_only(issuer):
         await issuer.client.post("/institutions", json={"institution_id": "c", "name": "C", "country": "EE",
                                                         "credit_frameworks": ["ects"]}, headers=a_headers),
     ]
-    assert [r.status_code for r in attempts] == [403] * 5
+    # B's credentials are not found by A (0002: existence does not leak); the rest names what A may not do.
+    assert [r.status_code for r in attempts] == [403, 404, 403, 404, 403]
     # A's token awarding B's achievement finds no such achievement of A: the award is refused, B issues nothing.
     cross = await issuer.client.post(
         "/awards", json={"request_id": "r9", "learner_id": "l-1", "achievement_id": "ach-1"}, headers=a_headers)

@@ -51,8 +51,7 @@ from creditflow.events import (  # noqa: E402
 )
 from creditflow.events.topics import CREDENTIALS  # noqa: E402
 from creditflow.runtime.mongo import MAX_WRITES_PER_COMMAND  # noqa: E402
-from creditflow.runtime.tokens import COLLECTION as TOKENS  # noqa: E402
-from creditflow.runtime.tokens import TokenStore  # noqa: E402
+from creditflow.runtime import identity  # noqa: E402
 from creditflow.runtime.topics import ensure_topics, partitions_of  # noqa: E402
 
 LEARNERS = 1000
@@ -154,9 +153,12 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
            "CREDITFLOW_LEARNER_RECORD_MONGODB_DATABASE": database, "CREDITFLOW_LEARNER_RECORD_GROUP_ID": group,
            "CREDITFLOW_LEARNER_RECORD_HTTP_PORT": str(port), "CREDITFLOW_LEARNER_RECORD_BATCH_SIZE": str(batch_size),
            "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(servers.state_dir / "bench-platform-key.pem"),
+           "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": str(servers.state_dir / "bench-identity" / "public.pem"),
            "CREDITFLOW_LOG_LEVEL": "WARNING"}
-    client = AsyncMongoClient(servers.mongodb_url)
-    token = await TokenStore(client[database][TOKENS]).create(INSTITUTION, datetime.now(UTC))
+    private = servers.state_dir / "bench-identity" / "key.pem"
+    identity.ensure_key_pair(private, Path(env["CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE"]))
+    token, _ = identity.create(identity.load_private_key(private), sub="bench@creditflow", name=None,
+                               inst=INSTITUTION, roles=["registrar"])
     proc = subprocess.Popen([sys.executable, "-m", "creditflow.learner_record"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     admin = AIOKafkaAdminClient(bootstrap_servers=servers.bootstrap)
@@ -197,7 +199,6 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
                 prober.cancel()
     finally:
         await admin.close()
-        await client.close()
         proc.terminate()
         proc.wait(timeout=30)
     result = {"events": limit, "seconds": elapsed, "events_per_s": limit / elapsed, "cpu_us_per_event": cpu / limit * 1e6}

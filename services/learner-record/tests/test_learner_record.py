@@ -25,7 +25,7 @@ from creditflow.events import (
 from creditflow.learner_record import api
 from creditflow.learner_record.app import create_app
 from creditflow.learner_record.replay import replay
-from creditflow.learner_record.store import RecordStore, tokens
+from creditflow.learner_record.store import RecordStore
 from creditflow.runtime.kafka import Delivery, make_broker, publish
 
 pytestmark = pytest.mark.integration
@@ -63,8 +63,7 @@ class LearnerRecordService:
         self.store = RecordStore(app.state.runtime.db)
 
     async def registrar(self, institution_id):
-        token = await tokens(self.store.db).create(institution_id, datetime.now(UTC))
-        return {"Authorization": f"Bearer {token}"}
+        return self.servers.identity.bearer(institution_id, "registrar")
 
     async def get(self, path, institution_id, **kw):
         return await self.client.get(path, headers={**await self.registrar(institution_id), **kw.pop("headers", {})},
@@ -257,7 +256,7 @@ async def test_replay_rebuilds_an_equal_collection_and_switches_to_it(service):
 
 
 async def test_metrics_expose_lag_per_partition_and_dead_letters(service):
-    text = (await service.client.get("/metrics")).text
+    text = (await service.client.get("/metrics", headers=service.servers.identity.bearer())).text
     assert f'creditflow_consumer_lag{{group="{service.settings.group_id}",topic="creditflow.learner.credentials",partition="0"}}' in text
     assert "creditflow_dead_letter_topic_records" in text
 

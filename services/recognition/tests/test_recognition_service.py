@@ -48,8 +48,8 @@ class FakeClock:
 class Harness(ServiceHarness):
     """The recognition service's parts on real servers, driven through its handlers and its HTTP API."""
 
-    def __init__(self, recognition, bootstrap):
-        super().__init__(api.router(recognition), recognition.store.tokens, bootstrap, RECOGNITIONS.name)
+    def __init__(self, recognition, servers):
+        super().__init__(api.router(recognition), servers.identity, servers.kafka_bootstrap, RECOGNITIONS.name)
         self.recognition = recognition
         self.learner_handler = handlers.on_learner_event(recognition)
         self.registry_handler = handlers.on_registry_event(recognition)
@@ -70,7 +70,7 @@ async def harness(servers):
     client, broker = mongo_client(settings), make_broker(settings)
     await broker.start()
     harness = Harness(Recognition(RecognitionStore(client[settings.mongodb_database]), broker, FakeClock(NOW)),
-                      servers.kafka_bootstrap)
+                      servers)
     for institution_id, quality in ((RECEIVER, ACCREDITED), (SOURCE, ACCREDITED), ("diploma-mill", ())):
         await harness.registry(InstitutionRegistered(producer=institution_id, data=InstitutionRegisteredData(
             institution_id=institution_id, name=institution_id, country="EE", credit_frameworks=["ects"],

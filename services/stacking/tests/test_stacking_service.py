@@ -30,8 +30,8 @@ pytestmark = pytest.mark.integration
 
 
 class Harness(ServiceHarness):
-    def __init__(self, stacking, bootstrap):
-        super().__init__(api.router(stacking), stacking.store.tokens, bootstrap, PROGRESS.name)
+    def __init__(self, stacking, servers):
+        super().__init__(api.router(stacking), servers.identity, servers.kafka_bootstrap, PROGRESS.name)
         self.stacking = stacking
         self.learner_handler = handlers.on_learner_event(stacking)
         self.programme_handler = handlers.on_programme(stacking)
@@ -52,7 +52,7 @@ async def harness(servers):
     client, broker = mongo_client(settings), make_broker(settings)
     await broker.start()
     harness = Harness(Stacking(StackingStore(client[settings.mongodb_database]), broker, lambda: NOW),
-                      servers.kafka_bootstrap)
+                      servers)
     await harness.programme(programme())
     yield harness
     await harness.close()

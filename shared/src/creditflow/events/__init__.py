@@ -43,6 +43,10 @@ from .catalogue import (
     Requirement,
     StackingProgressUpdated,
     StackingProgressUpdatedData,
+    TokenIssued,
+    TokenIssuedData,
+    TokenRevoked,
+    TokenRevokedData,
 )
 from .codec import UndecodableEvent, decode, encode
 from .envelope import Actor, ContractModel, Event, Identifier, LearnerEvent, UtcDatetime, type_of
@@ -127,6 +131,10 @@ __all__ = [
     "SizeClassification",
     "StackingProgressUpdated",
     "StackingProgressUpdatedData",
+    "TokenIssued",
+    "TokenIssuedData",
+    "TokenRevoked",
+    "TokenRevokedData",
     "Topic",
     "UndecodableEvent",
     "UtcDatetime",

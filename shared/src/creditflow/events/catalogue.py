@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .envelope import ContractModel, Event, Identifier, LearnerEvent, UtcDatetime
+from .envelope import Actor, ContractModel, Event, Identifier, LearnerEvent, UtcDatetime
 from .values import (
     Achievement,
     CountryCode,
@@ -410,6 +410,44 @@ class LearnerConsentRevoked(LearnerEvent):
     data: LearnerConsentData
 
 
+# ------------------------------------------------------------------------------------------------ identity (0002)
+
+Role = Literal["operator", "registrar", "issuer-integration", "reviewer"]
+
+
+class TokenIssuedData(ContractModel):
+    """Every claim of a token the operator created; never the token itself, which only its holder has."""
+
+    jti: Identifier = Field(description="The token's unique id: the handle for listing and revocation.")
+    iss: ShortText = Field(description="Who signed it: `creditflow`.")
+    sub: ShortText = Field(description="The person, or an integration's name.")
+    name: ShortText = Field(description="Display name, for audit trails and the console.")
+    inst: Identifier | None = Field(description="The institution the holder acts for; null only for the operator.")
+    roles: list[Role] = Field(min_length=1)
+    iat: UtcDatetime = Field(description="Issued at.")
+    exp: UtcDatetime = Field(description="Expires at.")
+
+
+class TokenIssued(Event):
+    """The operator created a token (docs/decisions/0002)."""
+
+    event_type: Literal["creditflow.identity.token.issued.v1"] = "creditflow.identity.token.issued.v1"
+    data: TokenIssuedData
+
+
+class TokenRevokedData(ContractModel):
+    jti: Identifier = Field(description="The revoked token's id.")
+    reason: Text
+
+
+class TokenRevoked(Event):
+    """A token is revoked: every service refuses it from the moment it reads this event."""
+
+    event_type: Literal["creditflow.identity.token.revoked.v1"] = "creditflow.identity.token.revoked.v1"
+    data: TokenRevokedData
+    actor: Actor = Field(description="Who revoked the token.")
+
+
 EVENT_CLASSES: tuple[type[Event], ...] = (
     InstitutionRegistered,
     AchievementPublished,
@@ -429,6 +467,8 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     RecognitionOverdue,
     QualificationInvalidated,
     LearnerEnrolled,
+    TokenIssued,
+    TokenRevoked,
 )
 
 AnyEvent = Annotated[
@@ -449,6 +489,8 @@ AnyEvent = Annotated[
     | RecognitionAppealed
     | RecognitionOverdue
     | QualificationInvalidated
-    | LearnerEnrolled,
+    | LearnerEnrolled
+    | TokenIssued
+    | TokenRevoked,
     Field(discriminator="event_type"),
 ]

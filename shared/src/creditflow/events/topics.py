@@ -28,6 +28,8 @@ from .catalogue import (
     RecognitionPolicyPublished,
     RecognitionRequested,
     StackingProgressUpdated,
+    TokenIssued,
+    TokenRevoked,
 )
 from .envelope import Event, LearnerEvent
 
@@ -45,6 +47,10 @@ def _institution_key(event: Event) -> str:
 
 def _programme_key(event: Event) -> str:
     return event.data.programme_id  # type: ignore[attr-defined]
+
+
+def _token_key(event: Event) -> str:
+    return event.data.jti  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,15 @@ CONSENTS = Topic(
     "learner_id",
     _learner_key,
 )
+# One partition: every service reads the whole registry from offset 0 before it is ready, and revocations are few.
+TOKENS = Topic(
+    "creditflow.identity.tokens",
+    "The token registry (0002): every token the operator created (its claims, never the token) and revocations.",
+    (TokenIssued, TokenRevoked),
+    "jti",
+    _token_key,
+    partitions=1,
+)
 
 CONTRACT_TOPICS: tuple[Topic, ...] = (
     INSTITUTIONS,
@@ -124,6 +139,7 @@ CONTRACT_TOPICS: tuple[Topic, ...] = (
     RECOGNITIONS,
     PROGRESS,
     CONSENTS,
+    TOKENS,
 )
 
 # Where institutions publish credentials they signed themselves. The issuer verifies each one against the keys

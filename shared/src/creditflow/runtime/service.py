@@ -11,17 +11,20 @@ from datetime import datetime
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from .auth import Identity, TokenRegistry, authenticated
 from .http import install_http_conventions, problem
+from .identity import load_public_key
 from .kafka import BatchHandler, Handler, make_broker, subscribe, subscribe_batch
 from .logging import configure_logging, get_logger
 from .metrics import exposition
@@ -80,6 +83,9 @@ def service_app(
 ) -> FastAPI:
     runtime = Runtime(settings, make_broker(settings), mongo_client(settings))
     log = get_logger(f"creditflow.{settings.service}")
+    identity = Identity(load_public_key(Path(settings.identity_public_key_file)))
+    registry = TokenRegistry(settings.kafka_bootstrap, identity, f"creditflow-{settings.service}-tokens")
+    runtime.background.append(registry.follow)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -98,15 +104,16 @@ def service_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.identity = identity
     install_http_conventions(app, max_body_bytes)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Kafka and MongoDB answer")
+    @app.get("/readyz", tags=["operations"], summary="Kafka and MongoDB answer; the token revocations are read")
     async def readyz() -> object:
-        checks = {"kafka": await runtime.broker.ping(timeout=2.0)}
+        checks = {"kafka": await runtime.broker.ping(timeout=2.0), "token_registry": registry.ready.is_set()}
         try:
             await runtime.mongo.admin.command("ping")
             checks["mongodb"] = True
@@ -117,7 +124,7 @@ def service_app(
         return problem(503, "Not ready", "a dependency does not answer", checks=checks)
 
     @app.get("/metrics", tags=["operations"], summary="Consumer lag per partition and dead letters (Prometheus)",
-             response_class=PlainTextResponse)
+             response_class=PlainTextResponse, dependencies=[Depends(authenticated("operator"))])
     async def metrics() -> str:
         return await exposition(settings.kafka_bootstrap, runtime.subscriptions)
 

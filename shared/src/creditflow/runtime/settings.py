@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field, ValidationError
 
+from .identity import DEFAULT_PUBLIC_KEY_FILE, PUBLIC_KEY_FILE_VARIABLE
+
 
 class Settings(BaseModel):
     service: str
@@ -18,6 +20,8 @@ class Settings(BaseModel):
     http_port: int = Field(ge=0, le=65535)
     log_level: str = Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     group_id: str = Field(min_length=1)
+    # The platform's public identity key, which verifies every bearer token (docs/decisions/0002).
+    identity_public_key_file: str = Field(default=DEFAULT_PUBLIC_KEY_FILE, min_length=1)
 
     @classmethod
     def from_env(cls, service: str, http_port: int, env: Mapping[str, str] | None = None) -> Settings:
@@ -32,6 +36,7 @@ class Settings(BaseModel):
             "http_port": (prefix + "HTTP_PORT", str(http_port)),
             "log_level": ("CREDITFLOW_LOG_LEVEL", "INFO"),
             "group_id": (prefix + "GROUP_ID", "creditflow." + service),
+            "identity_public_key_file": (PUBLIC_KEY_FILE_VARIABLE, DEFAULT_PUBLIC_KEY_FILE),
         }
         values = {field: env.get(var, default) for field, (var, default) in names.items()}
         try:

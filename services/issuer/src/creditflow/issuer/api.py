@@ -1,7 +1,6 @@
 """The issuer's HTTP API. Every write is authorised by a bearer token tied to one institution (or the operator)."""
 
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -17,10 +16,12 @@ from creditflow.events import (
     QualityAssurance,
 )
 from creditflow.events.values import CountryCode, ShortText, Text
+from creditflow.runtime.auth import authenticated
 from creditflow.runtime.http import Problem
+from creditflow.runtime.identity import Principal
 from creditflow.runtime.outbox import flush
 from creditflow.runtime.service import Runtime
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from . import credential, domain
@@ -31,23 +32,16 @@ from .store import Conflict, IssuerStore
 MAX_BULK = 500
 
 
-@dataclass(frozen=True)
-class Principal:
-    institution_id: str | None  # None: the operator
+def require_institution(caller: Principal, institution_id: str) -> None:
+    """The operator acts for any institution; anyone else for their own only."""
+    if caller.institution_id is not None and caller.institution_id != institution_id:
+        raise Problem(403, "Forbidden", f"this token acts for {caller.institution_id}, not for {institution_id}")
 
-    def require_institution(self, institution_id: str) -> None:
-        if self.institution_id is not None and self.institution_id != institution_id:
-            raise Problem(403, "Forbidden", f"this token acts for {self.institution_id}, not for {institution_id}")
 
-    def require_operator(self) -> None:
-        if self.institution_id is not None:
-            raise Problem(403, "Forbidden", "only the operator's token may do this")
-
-    @property
-    def institution(self) -> str:
-        if self.institution_id is None:
-            raise Problem(403, "Forbidden", "use a token of the institution that awards")
-        return self.institution_id
+def own_credential(caller: Principal, institution_id: str, credential_id: str) -> None:
+    """Another institution's credential is not found (0002: existence does not leak)."""
+    if caller.institution_id != institution_id:
+        raise Problem(404, "Not found", f"no credential {credential_id}")
 
 
 # ------------------------------------------------------------------------------------------------ request models
@@ -95,14 +89,12 @@ class VerificationResult(BaseModel):
 def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awarder) -> APIRouter:
     api = APIRouter()
 
-    async def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        scheme, _, token = (authorization or "").partition(" ")
-        owner = await store.tokens.owner(token) if scheme.lower() == "bearer" and token else None
-        if owner is None:
-            raise Problem(401, "Unauthorized", "send `Authorization: Bearer <token>` with a token from `creditflow token`")
-        return Principal(owner["institution_id"])
-
-    Caller = Annotated[Principal, Depends(principal)]
+    # The roles of docs/decisions/0002: the operator registers institutions and keys; an institution's integration
+    # publishes and awards; its registrars read its credentials.
+    Operator = Annotated[Principal, Depends(authenticated("operator"))]
+    KeyHolder = Annotated[Principal, Depends(authenticated("operator", "issuer-integration"))]
+    Integration = Annotated[Principal, Depends(authenticated("issuer-integration"))]
+    Reader = Annotated[Principal, Depends(authenticated("registrar", "issuer-integration", learner_data=True))]
 
     def issuer_of(institution_id: str) -> str:
         return credential.issuer_id(options.public_url, institution_id)
@@ -116,8 +108,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
 
     @api.post("/institutions", status_code=status.HTTP_201_CREATED, tags=["institutions"],
               response_model=InstitutionRegisteredData)
-    async def register_institution(body: RegisterInstitution, caller: Caller, request: Request) -> Any:
-        caller.require_operator()
+    async def register_institution(body: RegisterInstitution, _: Operator, request: Request) -> Any:
         now = datetime.now(UTC)
         key_id = domain.next_key_id(None)
         private = keys.generate()
@@ -149,8 +140,8 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
 
     @api.post("/institutions/{institution_id}/keys/rotate", tags=["institutions"],
               response_model=InstitutionRegisteredData)
-    async def rotate_key(institution_id: Identifier, caller: Caller, request: Request) -> Any:
-        caller.require_institution(institution_id)
+    async def rotate_key(institution_id: Identifier, caller: KeyHolder, request: Request) -> Any:
+        require_institution(caller, institution_id)
         registration = await store.registration(institution_id)
         private = keys.generate()
         key = PublicKey(key_id=domain.next_key_id(registration), valid_from=datetime.now(UTC),
@@ -160,9 +151,9 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         return await add_key(institution_id, key, request)
 
     @api.post("/institutions/{institution_id}/keys", tags=["institutions"], response_model=InstitutionRegisteredData)
-    async def register_external_key(institution_id: Identifier, body: ExternalKey, caller: Caller,
+    async def register_external_key(institution_id: Identifier, body: ExternalKey, caller: KeyHolder,
                                     request: Request) -> Any:
-        caller.require_institution(institution_id)
+        require_institution(caller, institution_id)
         try:
             keys.from_multibase(body.public_key_multibase)
         except ValueError as exc:
@@ -200,8 +191,8 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
     # -------------------------------------------------------------------------------------------- achievements
 
     @api.post("/achievements", status_code=status.HTTP_201_CREATED, tags=["achievements"], response_model=Achievement)
-    async def publish_achievement(body: Achievement, caller: Caller, request: Request) -> Any:
-        caller.require_institution(body.institution_id)
+    async def publish_achievement(body: Achievement, caller: Integration, request: Request) -> Any:
+        require_institution(caller, body.institution_id)
         if await store.registration(body.institution_id) is None:
             raise Problem(404, "Not found", f"institution {body.institution_id} is not registered")
         now = datetime.now(UTC)
@@ -214,9 +205,10 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
 
     @api.post("/awards", tags=["awards"], response_model=AwardResult,
               responses={201: {"description": "issued"}, 200: {"description": "already issued for this request_id"}})
-    async def post_award(body: AwardRequest, caller: Caller, request: Request, response: Response) -> AwardResult:
+    async def post_award(body: AwardRequest, caller: Integration, request: Request,
+                         response: Response) -> AwardResult:
         try:
-            result = await awarder.award(caller.institution, body, request.state.correlation_id)
+            result = await awarder.award(caller.institution_id, body, request.state.correlation_id)
         except domain.AwardRefused as exc:
             raise Problem(422, "Award refused", str(exc),
                           errors=[{"field": p.field, "rule": p.rule} for p in exc.problems]) from exc
@@ -224,12 +216,12 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         return result
 
     @api.post("/awards/bulk", tags=["awards"], response_model=list[BulkItem])
-    async def post_bulk(body: BulkAwards, caller: Caller, request: Request) -> list[BulkItem]:
+    async def post_bulk(body: BulkAwards, caller: Integration, request: Request) -> list[BulkItem]:
         """Each award on its own: valid ones are issued, each refused one says why, nothing is issued twice."""
         results = []
         for index, item in enumerate(body.awards):
             try:
-                done = await awarder.award(caller.institution, item, request.state.correlation_id)
+                done = await awarder.award(caller.institution_id, item, request.state.correlation_id)
                 results.append(BulkItem(index=index, request_id=item.request_id, status=done.status,
                                         credential_id=done.credential_id))
             except domain.AwardRefused as exc:
@@ -238,22 +230,23 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         return results
 
     @api.get("/credentials/{credential_id}", tags=["awards"])
-    async def get_credential(credential_id: Identifier, caller: Caller) -> dict[str, Any]:
+    async def get_credential(credential_id: Identifier, caller: Reader) -> dict[str, Any]:
         found = await store.award(credential_id)
         if found is None:
             raise Problem(404, "Not found", f"no credential {credential_id}")
         event, document = found
-        caller.require_institution(event.data.institution_id)
+        own_credential(caller, event.data.institution_id, credential_id)
         return {"credential_id": credential_id, "learner_id": event.learner_id,
                 "revocation": document["revocation"], "credential": event.data.credential}
 
     @api.post("/credentials/{credential_id}/revoke", tags=["awards"])
-    async def revoke(credential_id: Identifier, body: Revoke, caller: Caller, request: Request) -> dict[str, Any]:
+    async def revoke(credential_id: Identifier, body: Revoke, caller: Integration,
+                     request: Request) -> dict[str, Any]:
         found = await store.award(credential_id)
         if found is None:
             raise Problem(404, "Not found", f"no credential {credential_id}")
         event, document = found
-        caller.require_institution(event.data.institution_id)
+        own_credential(caller, event.data.institution_id, credential_id)
         if not await awarder.revoke(event, document, body.reason, request.state.correlation_id):
             raise Problem(409, "Conflict", f"credential {credential_id} is already revoked")
         return {"credential_id": credential_id, "status": "revoked", "reason": body.reason}

@@ -11,8 +11,6 @@ from creditflow.credentials import status_list
 from creditflow.credentials.verify import KeyResolver, RegisteredKey, registered_keys
 from creditflow.events import Achievement, CredentialAwarded, Event, InstitutionRegisteredData, decode, encode
 from creditflow.runtime.outbox import OUTBOX, entries, pending_fields
-from creditflow.runtime.tokens import COLLECTION as TOKENS
-from creditflow.runtime.tokens import TokenStore
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -29,7 +27,6 @@ class IssuerStore:
         self.achievements = db["achievements"]
         self.awards = db["awards"]
         self.status_entries = db["status_entries"]
-        self.tokens = TokenStore(db[TOKENS])
         # (institution, programme, learner) -> the qualification credential awarded on completion
         self.qualifications = db["qualifications"]
 

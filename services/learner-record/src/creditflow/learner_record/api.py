@@ -16,11 +16,10 @@ from pydantic import BaseModel
 from creditflow.credentials import jose, keys
 from creditflow.events import CreditFramework, Identifier
 from creditflow.runtime.http import Problem
-from creditflow.runtime.tokens import registrar_of
+from creditflow.runtime.auth import acting_for
 
 from . import domain
 from .store import InstitutionDirectory, RecordStore
-from .store import tokens as token_store
 
 PERSONAL = {"Cache-Control": "no-store"}
 PLATFORM_KEY_ID = "platform-1"
@@ -66,7 +65,8 @@ def personal(payload: Any, request: Request) -> Response:
 
 def router(store: RecordStore, directory: InstitutionDirectory, options: Options) -> APIRouter:
     api = APIRouter(tags=["learner records"])
-    Registrar = Annotated[str, Depends(registrar_of(token_store(store.db)))]
+    # 0002: registrars and reviewers read their institution's view of a record; the operator reads no learner data.
+    Registrar = Annotated[str, Depends(acting_for("registrar", "reviewer", learner_data=True))]
 
     async def visible(learner_id: str, institution_id: str) -> tuple[domain.LearnerRecord, bool]:
         found = await store.visible(learner_id, institution_id, datetime.now(UTC))

@@ -19,8 +19,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from creditflow.events import Event, InstitutionRegistered, LearnerEvent
 from creditflow.runtime.kafka import Delivery
 from creditflow.runtime.mongo import Document, find_by_ids, fold_batch
-from creditflow.runtime.tokens import COLLECTION as TOKENS
-from creditflow.runtime.tokens import TokenStore
 
 from . import domain
 
@@ -101,10 +99,6 @@ class InstitutionDirectory:
     async def names(self, institution_ids: set[str]) -> dict[str, str]:
         found = await find_by_ids(self.institutions, sorted(institution_ids))
         return {institution_id: d["registration"]["name"] for institution_id, d in found.items()}
-
-
-def tokens(db: AsyncDatabase) -> TokenStore:
-    return TokenStore(db[TOKENS])
 
 
 def platform_key(path: Path) -> Ed25519PrivateKey:

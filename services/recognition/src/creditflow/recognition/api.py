@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from creditflow.events import Identifier, RecognitionDecidedData
 from creditflow.events.values import ShortText, Text
 from creditflow.runtime.http import Problem
-from creditflow.runtime.tokens import registrar_of
+from creditflow.runtime.auth import acting_for, authenticated
+from creditflow.runtime.identity import Principal
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
@@ -53,7 +54,9 @@ def _item(state: CaseState) -> QueueItem:
 def router(recognition: Recognition) -> APIRouter:
     api = APIRouter(tags=["recognition"])
     store = recognition.store
-    Registrar = Annotated[str, Depends(registrar_of(store.tokens))]
+    # 0002: registrars decide and read their institution's cases; reviewers decide appeals; the operator reads none.
+    Registrar = Annotated[str, Depends(acting_for("registrar", "reviewer", learner_data=True))]
+    Decider = Annotated[Principal, Depends(authenticated("registrar", "reviewer", learner_data=True))]
 
     async def own_case(case_id: str, institution_id: str) -> CaseState:
         state = await store.case(case_id)
@@ -77,9 +80,12 @@ def router(recognition: Recognition) -> APIRouter:
         return await own_case(case_id, institution_id)
 
     @api.post("/cases/{case_id}/decisions", status_code=status.HTTP_201_CREATED, response_model=RecognitionDecidedData)
-    async def decide(case_id: Identifier, body: RegistrarDecision, institution_id: Registrar) -> Any:
+    async def decide(case_id: Identifier, body: RegistrarDecision, caller: Decider) -> Any:
         """A registrar decides a referred case, or reviews an appealed decision, with reasons."""
-        await own_case(case_id, institution_id)
+        institution_id = caller.institution_id
+        found = await own_case(case_id, institution_id)
+        if "registrar" not in caller.roles and found.status != "appealed":
+            raise Problem(403, "Forbidden", "a reviewer decides appealed cases only")
         try:
             state = await recognition.registrar_decides(
                 case_id, institution_id, registrar=body.registrar, outcome=body.outcome,

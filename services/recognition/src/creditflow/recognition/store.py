@@ -20,8 +20,6 @@ from creditflow.events import (
 )
 from creditflow.runtime.mongo import find_by_ids, fold_batch
 from creditflow.runtime.outbox import OUTBOX, entries, flush
-from creditflow.runtime.tokens import COLLECTION as TOKENS
-from creditflow.runtime.tokens import TokenStore
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -48,7 +46,6 @@ class RecognitionStore:
         self.reports = db["reports"]
         # learner_id -> ids of the learner's incomplete cases, so an arriving credential costs one read, not a scan
         self.waiting = db["waiting"]
-        self.tokens = TokenStore(db[TOKENS])
 
     # ------------------------------------------------------------------ registry
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from creditflow.events import CreditValue, Identifier, ProgrammePublishedData, StackingProgressUpdatedData
 from creditflow.events.values import ShortText
 from creditflow.runtime.http import Problem
-from creditflow.runtime.tokens import registrar_of
+from creditflow.runtime.auth import acting_for
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
@@ -61,7 +61,7 @@ def _view(progress: domain.Progress) -> ProgressView:
 def router(stacking: Stacking) -> APIRouter:
     api = APIRouter(tags=["stacking"])
     store = stacking.store
-    Registrar = Annotated[str, Depends(registrar_of(store.tokens))]
+    Registrar = Annotated[str, Depends(acting_for("registrar", learner_data=True))]  # 0002's roles
 
     async def learner(learner_id: str, institution_id: str) -> facts.LearnerFacts:
         known = await store.facts(learner_id)

@@ -8,8 +8,6 @@ from datetime import datetime
 from creditflow.events import Event, ProgrammePublishedData
 from creditflow.runtime.mongo import find_by_ids, fold_batch
 from creditflow.runtime.outbox import OUTBOX, entries, flush
-from creditflow.runtime.tokens import COLLECTION as TOKENS
-from creditflow.runtime.tokens import TokenStore
 from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -23,7 +21,6 @@ class StackingStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.programmes = db["programmes"]
         self.learners = db["learners"]
-        self.tokens = TokenStore(db[TOKENS])
 
     async def put_programme(self, data: ProgrammePublishedData) -> None:
         await self.programmes.update_one(
