@@ -96,12 +96,12 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The four services as processes, exactly as `make run` starts them, on free ports."""
+    """The four services and the console as processes, exactly as `make run` starts them, on free ports."""
     logs = tmp_path_factory.mktemp("service-logs")
     processes: dict[str, subprocess.Popen] = {}
     urls: dict[str, str] = {}
     envs: dict[str, dict[str, str]] = {}
-    for service in ("issuer", "learner-record", "recognition", "stacking"):
+    for service in ("issuer", "learner-record", "recognition", "stacking", "console"):
         s = servers.settings(service)
         port = _free_port()
         prefix = "CREDITFLOW_" + service.upper().replace("-", "_") + "_"
@@ -121,6 +121,10 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
         if service == "learner-record":
             env["CREDITFLOW_LEARNER_RECORD_KEY_FILE"] = str(tmp_path_factory.mktemp("platform") / "key.pem")
             env["CREDITFLOW_LEARNER_RECORD_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        if service == "console":  # the registrars' web pages (#18), over the four services' APIs started above
+            env.update({f"{prefix}{name.upper().replace('-', '_')}_URL": url for name, url in urls.items()})
+            env[prefix + "SECURE_COOKIES"] = "false"  # plain http on 127.0.0.1
+            env[prefix + "SESSION_KEY_FILE"] = str(tmp_path_factory.mktemp("console") / "session.key")
         envs[service] = env
         log = open(logs / f"{service}.log", "wb")  # noqa: SIM115 - closed with the process
         module = "creditflow." + service.replace("-", "_")

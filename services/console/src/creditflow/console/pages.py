@@ -2,8 +2,6 @@
 to a pure view function (views.py) and a template; a form posts to the API that decides, and the API's refusal is
 shown next to the field it names. Every POST carries the session's CSRF token."""
 
-from __future__ import annotations
-
 import asyncio
 import json
 from collections.abc import Callable
@@ -59,10 +57,10 @@ def router(console: Console) -> APIRouter:
     def session_of(request: Request) -> Session | None:
         return console.codec.decode(request.cookies.get(COOKIE), console.clock())
 
-    def render(request: Request, template: str, session: Session, status: int = 200, fresh: bool = False,
+    def render(request: Request, template: str, session: Session, http_status: int = 200, fresh: bool = False,
                **context: Any) -> Response:
         response = TEMPLATES.TemplateResponse(request, template, {"session": session, "now": console.clock(),
-                                                                   **context}, status_code=status)
+                                                                   **context}, status_code=http_status)
         if fresh:
             set_cookie(response, session)
         return response
@@ -128,9 +126,9 @@ def router(console: Console) -> APIRouter:
             # The services decide whether the token is good: one authorised call, before anything is shown.
             await apis.json("recognition", "GET", "/rules", token)
         except views.NotAToken as exc:
-            return render(request, "signin.html", session, status=422, next=target, errors={"token": [str(exc)]})
+            return render(request, "signin.html", session, http_status=422, next=target, errors={"token": [str(exc)]})
         except ApiError as exc:
-            return render(request, "signin.html", session, status=422 if exc.status < 500 else 502, next=target,
+            return render(request, "signin.html", session, http_status=422 if exc.status < 500 else 502, next=target,
                           errors={"token": [f"The {exc.service} service refused this token: {exc.detail}"]})
         institution_id = str(claims["inst"])
         try:
@@ -188,7 +186,7 @@ def router(console: Console) -> APIRouter:
     async def queue(request: Request, session: Registrar, status: str = "open") -> Response:
         status = status if status in ("open", "all") else "open"
         cases = await page("recognition", f"/cases?status={status}", session)
-        return render(request, "queue.html", session, cases=cases, status=status)
+        return render(request, "queue.html", session, cases=cases, shown=status)
 
     async def case_page(request: Request, case_id: str, session: Session, status: int = 200,
                         form: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None) -> Response:
@@ -202,7 +200,7 @@ def router(console: Console) -> APIRouter:
             per_module, policy = views.module_findings(record["data"], modules, case["module_ids"])
             agreements = [a for a in rules["agreements"] if a.get("agreement_id") in record["data"]["agreement_ids"]]
             decisions.append({"record": record, "modules": per_module, "policy": policy, "agreements": agreements})
-        return render(request, "case.html", session, status=status, case=case, programme=programme, modules=modules,
+        return render(request, "case.html", session, http_status=status, case=case, programme=programme, modules=modules,
                       decisions=decisions, outcomes=views.DECISION_OUTCOMES, form=form or {}, errors=errors or {},
                       decidable=case["status"] in ("awaiting-registrar", "appealed"))
 
@@ -244,7 +242,7 @@ def router(console: Console) -> APIRouter:
                 status = 422
                 errors = {e.get("field", "form").split(".")[-1]: [f"{e.get('field')}: {e.get('rule')}"]
                           for e in exc.problem.get("errors", [])} or {"form": [exc.detail]}
-        return render(request, "progress.html", session, status=status, learner_id=learner_id, current=current,
+        return render(request, "progress.html", session, http_status=status, learner_id=learner_id, current=current,
                       what_if=what_if, form=form or {}, errors=errors, frameworks=[f.value for f in CreditFramework])
 
     @pages.get("/learners/{learner_id}/programmes")
@@ -277,14 +275,14 @@ def router(console: Console) -> APIRouter:
         try:
             credential = views.parse_pasted_credential(pasted)
         except ValueError as exc:
-            return render(request, "verify.html", session, status=422, result=None, errors={"credential": [str(exc)]},
+            return render(request, "verify.html", session, http_status=422, result=None, errors={"credential": [str(exc)]},
                           pasted=pasted)
         try:
             result = await call("issuer", "POST", "/verify", session, json={"credential": credential})
         except ApiError as exc:
             if exc.status != 422:
                 raise PageError(exc) from exc
-            return render(request, "verify.html", session, status=422, result=None, pasted=pasted,
+            return render(request, "verify.html", session, http_status=422, result=None, pasted=pasted,
                           errors=views.field_errors(exc.problem, []) | {"credential": [exc.detail]})
         return render(request, "verify.html", session, result=result, errors={}, pasted=pasted,
                       document=views.credential_document(credential))

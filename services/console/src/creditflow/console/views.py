@@ -176,7 +176,8 @@ def field_errors(problem: dict[str, Any], order: list[str]) -> dict[str, list[st
         else:
             key = name.split(".")[0].split("[")[0]
             key = key if key in ("outcome", "reasons", "conditions", "recognised") else "form"
-        errors.setdefault(key, []).append(f"{name}: {rule}" if name else rule)
+        # Next to its field the rule says enough; a message for the whole form names the field too.
+        errors.setdefault(key, []).append(f"{name}: {rule}" if name and key == "form" else rule)
     return errors
 
 
