@@ -10,12 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from e2e_driver import ACCREDITED, Driver, achievement_body, eventually
-from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
-
 from creditflow.events import (
     CreditValue,
     LearningOutcome,
@@ -29,6 +23,11 @@ from creditflow.events import (
     RecognitionRequestedData,
     Requirement,
 )
+from e2e_driver import ACCREDITED, Driver, achievement_body, eventually
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 BLOCKING = ("serious", "critical")
 

@@ -188,11 +188,24 @@ def router(console: Console) -> APIRouter:
         cases = await page("recognition", f"/cases?status={status}", session)
         return render(request, "queue.html", session, cases=cases, shown=status)
 
+    async def offered_credentials(case: dict[str, Any], session: Session) -> dict[str, views.AchievementView]:
+        """The credentials a case offers, as the learner's record shows them to this institution (a case makes
+        them visible to it); the case page shows ids alone if the record cannot be read."""
+        try:
+            view = await call("learner-record", "GET", f"/learners/{quote(case['learner_id'], safe='')}/record",
+                              session)
+        except ApiError:
+            return {}
+        now = console.clock()
+        return {a["credential_id"]: views.achievement_view(a, view["institution_names"], now)
+                for a in view["record"]["achievements"] if a["credential_id"] in case["credential_ids"]}
+
     async def case_page(request: Request, case_id: str, session: Session, status: int = 200,
                         form: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None) -> Response:
         case, rules, programmes = await asyncio.gather(
             page("recognition", f"/cases/{quote(case_id, safe='')}", session),
             call("recognition", "GET", "/rules", session), call("stacking", "GET", "/programmes", session))
+        offered = await offered_credentials(case, session)
         programme = views.latest_versions(programmes).get(case["programme_id"], {})
         modules = {m["module_id"]: m for m in programme.get("modules", [])}
         decisions = []
@@ -200,9 +213,9 @@ def router(console: Console) -> APIRouter:
             per_module, policy = views.module_findings(record["data"], modules, case["module_ids"])
             agreements = [a for a in rules["agreements"] if a.get("agreement_id") in record["data"]["agreement_ids"]]
             decisions.append({"record": record, "modules": per_module, "policy": policy, "agreements": agreements})
-        return render(request, "case.html", session, http_status=status, case=case, programme=programme, modules=modules,
-                      decisions=decisions, outcomes=views.DECISION_OUTCOMES, form=form or {}, errors=errors or {},
-                      decidable=case["status"] in ("awaiting-registrar", "appealed"))
+        return render(request, "case.html", session, http_status=status, case=case, programme=programme,
+                      modules=modules, offered=offered, decisions=decisions, outcomes=views.DECISION_OUTCOMES,
+                      form=form or {}, errors=errors or {}, decidable=case["status"] in ("awaiting-registrar", "appealed"))
 
     @pages.get("/cases/{case_id}")
     async def case(request: Request, case_id: str, session: Registrar) -> Response:
@@ -275,8 +288,8 @@ def router(console: Console) -> APIRouter:
         try:
             credential = views.parse_pasted_credential(pasted)
         except ValueError as exc:
-            return render(request, "verify.html", session, http_status=422, result=None, errors={"credential": [str(exc)]},
-                          pasted=pasted)
+            return render(request, "verify.html", session, http_status=422, result=None, pasted=pasted,
+                          errors={"credential": [str(exc)]})
         try:
             result = await call("issuer", "POST", "/verify", session, json={"credential": credential})
         except ApiError as exc:

@@ -35,8 +35,8 @@ class ConsoleSettings(BaseModel):
             "session_hours": (PREFIX + "SESSION_HOURS", "8"),
         }
         values: dict[str, object] = {field: env.get(var, default) for field, (var, default) in names.items()}
-        urls = {s: (PREFIX + s.upper().replace("-", "_") + "_URL", f"http://127.0.0.1:{p}") for s, p in SERVICES.items()}
-        values["service_urls"] = {s: env.get(var, default).rstrip("/") for s, (var, default) in urls.items()}
+        values["service_urls"] = {s: env.get(PREFIX + s.upper().replace("-", "_") + "_URL", f"http://127.0.0.1:{p}")
+                                  .rstrip("/") for s, p in SERVICES.items()}
         try:
             return cls(**values)
         except ValidationError as exc:

@@ -99,7 +99,7 @@ def achievement_view(entry: dict[str, Any], names: dict[str, str], now: datetime
 
 
 def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 # ------------------------------------------------------------------------------------------------ recognition
