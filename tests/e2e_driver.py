@@ -69,10 +69,11 @@ class Driver:
         finally:
             await producer.stop()
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, settings_of: str = "issuer") -> subprocess.CompletedProcess:
+        """`creditflow ARGS`, with the settings (environment) of one of the services."""
         return subprocess.run(
-            [sys.executable, "-m", "creditflow.issuer.cli", *args],
-            env=self.stack.env["issuer"], capture_output=True, text=True, timeout=120,
+            [sys.executable, "-m", "creditflow.cli", *args],
+            env=self.stack.env[settings_of], capture_output=True, text=True, timeout=120,
         )
 
     def token(self, institution_id: str | None = None, *roles: str) -> str:

@@ -76,6 +76,19 @@ async def test_a_forged_direct_publication_is_dead_lettered_and_a_genuine_one_is
     assert json.loads(letter.value)["data"]["credential_id"] == "urn:uuid:forged"
 
 
+async def test_one_award_from_the_command_line_is_issued_once(driver):
+    _, headers = await driver.institution()
+    learner, url = f"learner-{uuid.uuid4().hex[:8]}", driver.stack.urls["issuer"]
+    token = headers["Authorization"].removeprefix("Bearer ")
+    award = ("award", "--learner", learner, "--achievement", "ach-ml-intro", "--grade", "A", "--url", url)
+
+    first = driver.cli(*award, "--token", token)
+    again = driver.cli(*award, "--token", token)
+
+    assert first.returncode == 0 and first.stdout.startswith("issued: "), first.stderr
+    assert again.stdout == first.stdout.replace("issued", "duplicate")
+
+
 async def test_bulk_issue_from_csv_reports_bad_lines_and_never_issues_twice(driver, tmp_path):
     institution_id, headers = await driver.institution()
     token = headers["Authorization"].removeprefix("Bearer ")
@@ -89,8 +102,8 @@ async def test_bulk_issue_from_csv_reports_bad_lines_and_never_issues_twice(driv
     )
     url = driver.stack.urls["issuer"]
 
-    first = driver.cli("issue", "--file", str(csv_file), "--url", url, "--token", token)
-    again = driver.cli("issue", "--file", str(csv_file), "--url", url, "--token", token)
+    first = driver.cli("award", "--file", str(csv_file), "--url", url, "--token", token)
+    again = driver.cli("award", "--file", str(csv_file), "--url", url, "--token", token)
 
     assert "2 issued, 0 already issued, 1 refused" in first.stdout
     assert "line 3: refused: achievement_id: no-such-achievement is not an achievement" in first.stderr
@@ -102,7 +115,7 @@ async def test_bulk_issue_from_csv_reports_bad_lines_and_never_issues_twice(driv
         assert len(record["achievements"]) == 1
 
 
-async def test_a_revocation_reaches_the_record_and_verification_over_http_says_revoked(driver):
+async def test_a_revocation_reaches_the_record_and_verification_over_http_says_revoked(driver, tmp_path):
     learner = f"learner-{uuid.uuid4().hex[:8]}"
     institution_id, headers = await driver.institution()
     issued = await driver.award(headers, learner)
@@ -115,6 +128,10 @@ async def test_a_revocation_reaches_the_record_and_verification_over_http_says_r
 
     after = await driver.issuer.post("/verify", json={"credential": issued["credential"]})
     assert after.json()["status"] == "revoked"
+    credential_file = tmp_path / "credential.json"
+    credential_file.write_text(json.dumps(issued["credential"]))
+    verified = driver.cli("verify", str(credential_file), "--url", driver.stack.urls["issuer"])
+    assert verified.returncode == 1 and verified.stdout.startswith("revoked"), verified.stderr
     record = await driver.record(learner, driver.registrar(institution_id),
                                  until=lambda r: r["achievements"] and r["achievements"][0]["status"] == "revoked")
     assert record["achievements"][0]["revocation"]["reason"] == "assessment found to be compromised"

@@ -27,6 +27,10 @@ if [ "$(cat "$venv/.creditflow-stamp" 2>/dev/null)" != "$want" ]; then
   # compat mode puts each src/ folder on sys.path, which is what lets the creditflow namespace span five packages.
   "$venv/bin/python" -m pip install --quiet -c "$repo/constraints.txt" \
     --config-settings editable_mode=compat "${editables[@]}" -r "$repo/requirements-dev.txt"
+  # The `creditflow` command moved from the issuer's package to shared's: reinstalling an older issuer after shared
+  # removes the script shared had just written, so write it again.
+  [ -x "$venv/bin/creditflow" ] || "$venv/bin/python" -m pip install --quiet --no-deps --force-reinstall \
+    --config-settings editable_mode=compat -e "$repo/shared"
   echo "$want" > "$venv/.creditflow-stamp"
 else
   step "Python virtualenv up to date"

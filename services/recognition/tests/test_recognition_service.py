@@ -154,6 +154,9 @@ async def test_a_referred_case_waits_in_the_queue_until_a_registrar_decides_and_
             "reasons": ["the provider's quality was checked by hand: accredited by a recognised foreign agency"]}
     assert (await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body,
                                     headers=stranger)).status_code == 404
+    reviewer = harness.identity.bearer(RECEIVER, "reviewer")
+    not_appealed = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=reviewer)
+    assert (not_appealed.status_code, not_appealed.json()["detail"]) == (403, "a reviewer decides appealed cases only")
     decided = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=registrar)
     assert decided.status_code == 201, decided.text
     assert decided.json()["decided_by"] == f"registrar Anna Tamm ({RECEIVER})"
@@ -203,8 +206,8 @@ async def test_an_appeal_reopens_the_case_once_and_the_review_supersedes_the_dec
     with pytest.raises(Rejected, match="already appealed"):
         await harness.learner(second)
 
-    registrar = await harness.registrar()
-    reviewed = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", headers=registrar, json={
+    reviewer = harness.identity.bearer(RECEIVER, "reviewer")  # 0002: reviewers decide appeals
+    reviewed = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", headers=reviewer, json={
         "registrar": "Review board", "outcome": "granted", "recognised": [{"module_id": "mod-ml"}],
         "reasons": ["the syllabus shows EQF 6 assessment"]})
     assert reviewed.status_code == 201

@@ -9,26 +9,16 @@ against the revocations each service follows on the token registry topic (docs/d
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-import structlog
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
-from creditflow.events import TokenRevoked, UndecodableEvent, decode
-from creditflow.events.topics import TOKENS
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Header, Request
 
 from .http import Problem
 from .identity import InvalidToken, Principal, verify
-from .topics import partitions_of
-
-log = structlog.get_logger("creditflow.auth")
 
 OPERATOR_REFUSED = "operators do not read learner data"
-RETRY_DELAY_S = 1.0
 
 
 class Identity:
@@ -77,59 +67,3 @@ def acting_for(*roles: str, learner_data: bool = False) -> Callable[..., Awaitab
         return principal.institution_id
 
     return institution
-
-
-class TokenRegistry:
-    """Follows the token registry topic from offset 0, without a consumer group (nothing to commit: every process
-    reads it all), adding each revoked jti to `identity.revoked`. `ready` is set once everything on the topic when
-    the service started has been read, so a service never accepts a token revoked before it started."""
-
-    def __init__(self, bootstrap: str, identity: Identity, client_id: str) -> None:
-        self.bootstrap, self.identity, self.client_id = bootstrap, identity, client_id
-        self.ready = asyncio.Event()
-
-    async def follow(self) -> None:
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reading the token registry failed; retrying", topic=TOKENS.name)
-                await asyncio.sleep(RETRY_DELAY_S)
-
-    async def _follow(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
-        await admin.start()
-        try:
-            partitions = await partitions_of(admin, [TOKENS.name])
-        finally:
-            await admin.close()
-        if not partitions:
-            raise RuntimeError(f"the token registry topic {TOKENS.name} does not exist (creditflow-topics creates it)")
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            while True:
-                if not self.ready.is_set() and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
-                    self.ready.set()
-                    log.info("token registry read", revoked=len(self.identity.revoked))
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    for record in records:
-                        self._apply(record.value)
-        finally:
-            await consumer.stop()
-
-    def _apply(self, value: bytes | None) -> None:
-        try:
-            event = decode(value)
-        except UndecodableEvent as exc:
-            log.warning("undecodable record on the token registry, skipped", reason=exc.reason)
-            return
-        if isinstance(event, TokenRevoked):
-            self.identity.revoked.add(event.data.jti)

@@ -22,7 +22,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .auth import Identity, TokenRegistry, authenticated
+from .auth import Identity, authenticated
 from .http import install_http_conventions, problem
 from .identity import load_public_key
 from .kafka import BatchHandler, Handler, make_broker, subscribe, subscribe_batch
@@ -31,6 +31,7 @@ from .metrics import exposition
 from .mongo import mongo_client
 from .outbox import RELAY_EVERY_S, relay_all
 from .settings import Settings, installed_service_settings
+from .token_registry import TokenRegistry
 
 
 @dataclass
@@ -84,7 +85,7 @@ def service_app(
     runtime = Runtime(settings, make_broker(settings), mongo_client(settings))
     log = get_logger(f"creditflow.{settings.service}")
     identity = Identity(load_public_key(Path(settings.identity_public_key_file)))
-    registry = TokenRegistry(settings.kafka_bootstrap, identity, f"creditflow-{settings.service}-tokens")
+    registry = TokenRegistry(settings.kafka_bootstrap, identity.revoked, f"creditflow-{settings.service}-tokens")
     runtime.background.append(registry.follow)
 
     @asynccontextmanager

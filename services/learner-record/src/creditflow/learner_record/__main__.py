@@ -1,6 +1,4 @@
-"""`creditflow-learner-record`: serve the API and consumers; `creditflow-learner-record replay`: rebuild records."""
-
-import sys
+"""`creditflow-learner-record`: serve the API and consumers (`creditflow replay` rebuilds the records)."""
 
 from creditflow.runtime.service import serve
 
@@ -8,10 +6,6 @@ from .app import HTTP_PORT, create_app
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["replay"]:
-        from .replay import main as replay
-
-        sys.exit(replay(sys.argv[1:]))
     serve("learner-record", HTTP_PORT, create_app)
 
 

@@ -1,4 +1,4 @@
-"""`creditflow-learner-record replay`: rebuild the learner records from offset 0 of every learner topic.
+"""`creditflow replay`: rebuild the learner records from offset 0 of every learner topic.
 
 The rebuild goes into a fresh collection while the live service keeps serving the old one. When the rebuild has
 caught up, the live consumer is told to write to both; the rebuild then reads up to the new end of the topics and
@@ -8,7 +8,6 @@ overlap change nothing, and none is missed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -24,7 +23,6 @@ from creditflow.runtime.mongo import mongo_client
 from creditflow.runtime.settings import Settings
 from creditflow.runtime.topics import partitions_of
 
-from .app import HTTP_PORT
 from .handlers import LEARNER_TOPICS
 from .store import POINTER, RecordStore
 
@@ -88,19 +86,3 @@ async def replay(settings: Settings, quiet: bool = False) -> dict[str, object]:
     events = applied + more
     return {"collection": target, "previous": active, "events": events, "skipped": skipped + more_skipped,
             "seconds": round(seconds, 2), "events_per_second": round(events / seconds) if seconds else events}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="creditflow-learner-record", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["replay"])
-    parser.parse_args(argv)
-    result = asyncio.run(replay(Settings.from_env("learner-record", HTTP_PORT)))
-    print(f"replayed {result['events']} events in {result['seconds']} s ({result['events_per_second']} events/s); "
-          f"{result['skipped']} undecodable records skipped; now serving {result['collection']} "
-          f"(previous: {result['previous']}, kept for comparison; drop it when satisfied)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,27 +1,17 @@
-"""`creditflow`: the issuer's command line.
-
-    creditflow token create --institution uni-tartu     a bearer token for one institution (printed once)
-    creditflow token create --operator                  a token that may register institutions
-    creditflow issue --file awards.csv --token TOKEN    bulk awards from CSV or JSON lines, with progress
-"""
+"""`creditflow award` (one, or bulk from CSV or JSON lines, with progress) and `creditflow verify`: the issuer's
+HTTP API from the command line."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import csv
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from creditflow.runtime.tokens import create_token
 from tqdm import tqdm
-
-from .app import HTTP_PORT
 
 CHUNK = 100
 FIELDS = ("request_id", "learner_id", "achievement_id", "grade", "awarded_at")
@@ -49,7 +39,7 @@ def request_of(row: dict[str, str]) -> dict[str, str]:
     return request
 
 
-def issue(path: Path, url: str, token: str) -> int:
+def bulk(path: Path, url: str, token: str) -> int:
     all_rows = list(rows(path))
     issued = duplicates = refused = 0
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client, tqdm(
@@ -86,27 +76,26 @@ def _one(client: httpx.Client, number: int, row: dict[str, str]) -> tuple[int, d
     return number, response.json()[0]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="creditflow", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    token = commands.add_parser("token", help="manage bearer tokens").add_subparsers(dest="action", required=True)
-    create = token.add_parser("create", help="create a bearer token")
-    who = create.add_mutually_exclusive_group(required=True)
-    who.add_argument("--institution", help="the institution the token acts for")
-    who.add_argument("--operator", action="store_true", help="a token that may register institutions")
-    bulk = commands.add_parser("issue", help="issue awards from a CSV or JSON-lines file")
-    bulk.add_argument("--file", type=Path, required=True)
-    bulk.add_argument("--url", default=os.environ.get("CREDITFLOW_ISSUER_URL", f"http://127.0.0.1:{HTTP_PORT}"))
-    bulk.add_argument("--token", default=os.environ.get("CREDITFLOW_TOKEN"), help="or CREDITFLOW_TOKEN")
-    args = parser.parse_args(argv)
-    if args.command == "token":
-        print(asyncio.run(create_token("issuer", None if args.operator else args.institution)))
-        return 0
-    if not args.token:
-        parser.error("issue needs --token or CREDITFLOW_TOKEN")
-    return issue(args.file, args.url, args.token)
+def one(learner_id: str, achievement_id: str, grade: str | None, request_id: str | None, url: str, token: str) -> int:
+    """One award; without a request id the award's content is its id, so running the command twice issues once."""
+    row = {"learner_id": learner_id, "achievement_id": achievement_id, "grade": grade, "request_id": request_id}
+    request = request_of({k: v for k, v in row.items() if v is not None})
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        response = client.post("/awards", json=request)
+    if response.status_code not in (200, 201):
+        print(f"refused ({response.status_code}): {response.json().get('detail', response.text)}", file=sys.stderr)
+        return 1
+    result = response.json()
+    print(f"{result['status']}: {result['credential_id']}")
+    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def verify(path: Path, url: str) -> int:
+    """POST /verify with the file's credential: a JSON object, or a compact JWS as text. 0 when valid."""
+    text = path.read_text(encoding="utf-8").strip()
+    credential = json.loads(text) if text.startswith("{") else text
+    response = httpx.post(f"{url}/verify", json={"credential": credential}, timeout=60)
+    response.raise_for_status()
+    result = response.json()
+    print(result["status"] + "".join(f"\n  {reason}" for reason in result["reasons"]))
+    return 0 if result["status"] == "valid" else 1

@@ -1,0 +1,90 @@
+"""`creditflow token create | list | revoke`: tokens of docs/decisions/0002, recorded in the token registry topic.
+
+A token is signed first, with nothing heavier than the JWT library loaded; the contract and the Kafka client are
+imported only to record it, and the token is printed only once the registry holds its TokenIssued event, so every
+token handed out can be listed and revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+from creditflow.runtime import identity
+
+PRODUCER = "creditflow-admin"  # the operator's tooling: the registry's only writer (0001)
+
+
+def _fail(message: str) -> int:
+    print(f"creditflow token: {message}", file=sys.stderr)
+    return 1
+
+
+def _bootstrap() -> str:
+    from creditflow.runtime.settings import Settings
+
+    return Settings.from_env("cli", 0).kafka_bootstrap
+
+
+def _operator(person: str):  # -> Actor, imported with the contract
+    from creditflow.events import Actor
+
+    return Actor(person=person, institution_id=None, roles=["operator"])
+
+
+def create(institution: str | None, person: str, name: str | None, roles: list[str], expires: str, by: str) -> int:
+    try:
+        token, claims = identity.create(identity.load_private_key(identity.key_file()), sub=person, name=name,
+                                        inst=institution, roles=roles or ["operator"],
+                                        lifetime=identity.parse_lifetime(expires))
+    except identity.InvalidClaims as exc:
+        return _fail(str(exc))
+    from creditflow.events import TokenIssued, TokenIssuedData
+    from creditflow.runtime import token_registry
+
+    at = {k: datetime.fromtimestamp(claims[k], UTC) for k in ("iat", "exp")}
+    event = TokenIssued(producer=PRODUCER, actor=_operator(by), data=TokenIssuedData(**{**claims, **at}))
+    try:
+        asyncio.run(token_registry.publish(_bootstrap(), event))
+    except Exception as exc:  # noqa: BLE001 - any failure to record means the token must not be handed out
+        return _fail(f"the token registry did not record the token, so it is not shown: {exc!r}")
+    print(token)
+    print(f"jti {claims['jti']}, {', '.join(claims['roles'])} for {institution or 'the platform'}, "
+          f"expires {at['exp']:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    return 0
+
+
+def _registry() -> dict:
+    from creditflow.runtime import token_registry
+
+    return token_registry.fold(asyncio.run(token_registry.read_all(_bootstrap())))
+
+
+def listing(institution: str | None) -> int:
+    now = datetime.now(UTC)
+    rows = [("JTI", "PERSON", "INSTITUTION", "ROLES", "EXPIRES (UTC)", "STATUS")]
+    for jti, state in sorted(_registry().items(), key=lambda item: item[1].claims.iat):
+        claims = state.claims
+        if institution is None or claims.inst == institution:
+            rows.append((jti, claims.sub, claims.inst or "-", ",".join(claims.roles),
+                         f"{claims.exp:%Y-%m-%d %H:%M}", state.status(now)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def revoke(jti: str, reason: str, by: str) -> int:
+    known = _registry().get(jti)
+    if known is None:
+        return _fail(f"no token {jti} in the registry (`creditflow token list` shows the ids)")
+    if known.revoked is not None:
+        return _fail(f"token {jti} was already revoked: {known.revoked.data.reason}")
+    from creditflow.events import TokenRevoked, TokenRevokedData
+    from creditflow.runtime import token_registry
+
+    asyncio.run(token_registry.publish(_bootstrap(), TokenRevoked(
+        producer=PRODUCER, actor=_operator(by), data=TokenRevokedData(jti=jti, reason=reason))))
+    print(f"revoked {jti} ({known.claims.sub}); every service refuses it once it has read the registry")
+    return 0

@@ -1,0 +1,107 @@
+"""The `creditflow` command line: starts without the heavy modules, and its token commands drive the token registry
+every service follows (docs/decisions/0002)."""
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+from e2e_driver import eventually
+
+HEAVY = ("fastapi", "pymongo", "aiokafka", "faststream", "httpx")
+
+# Runs the command in-process and reports the top-level modules it imported, at exit.
+PROBE = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr))
+from creditflow.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def imported(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, set[str]]:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=60)
+    return done, set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def test_help_imports_no_web_database_or_kafka_module():
+    done, modules = imported("--help")
+    assert done.returncode == 0 and "token create" in done.stdout
+    assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
+
+
+@pytest.mark.e2e
+def test_token_create_signs_without_the_web_framework_or_the_database_client(running_stack):
+    done, modules = imported("token", "create", "--operator", "--person", "ops@example.org",
+                             env=running_stack.env["issuer"])
+    assert done.returncode == 0, done.stderr
+    # Recording the token in the registry needs the Kafka client, imported after signing; nothing else heavy.
+    assert modules.isdisjoint({"fastapi", "pymongo", "faststream", "httpx"}), modules
+
+
+def test_completion_script_knows_the_subcommands():
+    done = subprocess.run([sys.executable, "-m", "creditflow.cli", "completion", "bash"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "complete" in done.stdout
+    assert all(word in done.stdout for word in ("token", "award", "revoke", "replay", "verify"))
+
+
+def test_bad_arguments_are_named():
+    done = subprocess.run([sys.executable, "-m", "creditflow.cli", "token", "create", "--institution", "uni-x",
+                           "--person", "p@x"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--institution needs at least one --role" in done.stderr
+
+
+# ------------------------------------------------------------------------------------------------ against the stack
+
+
+@pytest.mark.e2e
+async def test_a_token_is_listed_and_once_revoked_refused_by_every_service(driver):
+    institution_id, _ = await driver.institution()
+    created = driver.cli("token", "create", "--institution", institution_id, "--person", "mari@ut.ee",
+                         "--name", "Mari Maasikas", "--role", "registrar", "--expires", "2d")
+    assert created.returncode == 0, created.stderr
+    headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
+    # One route per service that a registrar may use: the token is accepted everywhere (learner-record's unknown
+    # learner is 404, not 401).
+    probes = {
+        "issuer": (driver.issuer, "/credentials/urn:uuid:none"),
+        "learner-record": (driver.records, "/learners/nobody/record"),
+        "recognition": (driver.recognition, "/cases"),
+        "stacking": (driver.stacking, "/programmes"),
+    }
+    for service, (client, path) in probes.items():
+        assert (await client.get(path, headers=headers)).status_code in (200, 404), service
+
+    listed = driver.cli("token", "list", "--institution", institution_id)
+    [row] = listed.stdout.splitlines()[1:]
+    jti = row.split()[0]
+    assert row.split()[1:] == ["mari@ut.ee", institution_id, "registrar", *row.split()[4:6], "active"]
+
+    revoked = driver.cli("token", "revoke", jti, "--reason", "left the registry office", "--by", "ops@example.org")
+    assert revoked.returncode == 0, revoked.stderr
+
+    for service, (client, path) in probes.items():
+        async def refused():
+            answer = await client.get(path, headers=headers)
+            return answer.status_code == 401 and answer.json()["detail"] == "the token has been revoked"
+
+        await eventually(refused, f"{service} to refuse the revoked token", timeout_s=20)
+    assert driver.cli("token", "list", "--institution", institution_id).stdout.split()[-1] == "revoked"
+    again = driver.cli("token", "revoke", jti, "--reason", "twice")
+    assert again.returncode == 1 and "already revoked: left the registry office" in again.stderr
+
+
+@pytest.mark.e2e
+async def test_replay_rebuilds_learner_records_with_learner_records_settings(driver):
+    institution_id, headers = await driver.institution()
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    await driver.award(headers, learner)
+    registrar = driver.registrar(institution_id)
+    await driver.record(learner, registrar, until=lambda r: r["achievements"])
+
+    done = driver.cli("replay", settings_of="learner-record")
+
+    assert done.returncode == 0 and done.stdout.startswith("replayed "), done.stderr
+    assert (await driver.record(learner, registrar, until=lambda r: r["achievements"]))["achievements"]
