@@ -15,6 +15,8 @@ from console_driver import Console, World, build_world
 from e2e_driver import Driver, eventually
 from selenium.webdriver.common.by import By
 
+from creditflow.events import RecognitionAppealed, RecognitionAppealedData
+
 pytestmark = pytest.mark.e2e
 
 
@@ -135,6 +137,29 @@ async def test_a_referred_case_decided_in_the_console_shows_in_the_learner_recor
     assert "partial" in row and "mod-ml: 4 ECTS" in row and "checked by hand" in row
     console.shot("learner-decided")
 
+    # The learner appeals: the case shows the appeal and asks for a review, which supersedes the decision.
+    case = (await driver.recognition.get(f"/cases/{world.case(0)}", headers=registrar)).json()
+    await driver.publish(RecognitionAppealed(producer=world.learner, learner_id=world.learner,
+                                             data=RecognitionAppealedData(
+        case_id=world.case(0), institution_id=world.receiver, decision_id=case["decisions"][-1]["data"]["decision_id"],
+        grounds="The provider is accredited abroad; the certificate is attached.")))
+
+    async def appealed():
+        answer = await driver.recognition.get(f"/cases/{world.case(0)}", headers=registrar)
+        return answer.json()["status"] == "appealed"
+
+    await eventually(appealed, "the appeal to reach the case")
+    console.open(f"/cases/{world.case(0)}")
+    assert "Review the appealed decision" in console.text("#decide-h")
+    assert "appealed by the learner" in console.text(".decision")
+    console.click("input[name=outcome][value=granted]")
+    console.click("input[name='recognise:mod-ml']")
+    console.fill("#reasons", "The foreign agency is registered in EQAR")
+    console.submit("form[action$='/decision'] button[type=submit]")
+    review = console.text(".decision")  # the newest first
+    assert "review" in review and "granted" in review and "supersedes" in review
+    console.shot("case-reviewed")
+
 
 def test_what_if_adds_a_hypothetical_credential_and_changes_nothing(console, world):
     console.open(f"/learners/{world.learner}/programmes/{world.programme_id}")
@@ -149,7 +174,7 @@ def test_what_if_adds_a_hypothetical_credential_and_changes_nothing(console, wor
     console.shot("progress", docs=True)
 
 
-async def test_a_tampered_credential_is_invalid(console, world, driver):
+async def test_a_tampered_credential_is_invalid_and_the_one_issued_is_valid(console, world, driver, tmp_path):
     found = (await driver.issuer.get(f"/credentials/{world.own_credential}",
                                   headers=driver.registrar(world.receiver))).json()
     tampered = tamper(found["credential"])
@@ -159,6 +184,13 @@ async def test_a_tampered_credential_is_invalid(console, world, driver):
     assert "invalid" in console.text("[data-testid=result] h2")
     assert console.browser.find_elements(By.CSS_SELECTOR, "[data-testid=result] li")  # the reasons
     console.shot("verify", docs=True)
+
+    upload = tmp_path / "credential.json"  # the credential as issued, uploaded as a file: valid
+    upload.write_text(json.dumps(found["credential"]) if isinstance(found["credential"], dict) else found["credential"])
+    console.paste("#credential", "")
+    console.browser.find_element(By.ID, "file").send_keys(str(upload))
+    console.submit("form[action='/verify'] button[type=submit]")
+    assert "valid" == console.text("[data-testid=result] h2 .badge")
 
 
 def test_another_institutions_case_is_not_found(browser, running_stack, axe_source, screenshots, world):
