@@ -12,10 +12,9 @@ import json
 import httpx
 import pytest
 from console_driver import Console, World, build_world
+from creditflow.events import RecognitionAppealed, RecognitionAppealedData
 from e2e_driver import Driver, eventually
 from selenium.webdriver.common.by import By
-
-from creditflow.events import RecognitionAppealed, RecognitionAppealedData
 
 pytestmark = pytest.mark.e2e
 

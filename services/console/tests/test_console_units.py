@@ -1,5 +1,5 @@
 """The console's pure parts: the session cookie, what a token says, credentials as the pages read them, the API's
-errors placed next to form fields, progress with caps. The pages themselves are tested in a browser against the real
+errors placed next to form fields, progress with caps, the API calls. The pages themselves are tested in a browser against the real
 stack (tests/browser)."""
 
 import base64
@@ -7,8 +7,10 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from creditflow.console import views
+from creditflow.console.apis import ApiError, Apis
 from creditflow.console.session import Session, SessionCodec, load_key
 from creditflow.console.settings import ConsoleSettings
 from cryptography.fernet import Fernet
@@ -182,3 +184,28 @@ def test_the_what_if_form_becomes_one_hypothetical_credential():
                                      "credits": {"value": 6, "framework": "ects"}, "micro_credential": False,
                                      "eqf": 7}]}
     assert views.what_if_request({"credits": "six"})["credentials"][0]["credits"]["value"] == "six"  # API says why
+
+
+# ------------------------------------------------------------------------------------------------ APIs
+
+
+async def test_calls_carry_only_the_callers_token_never_a_cookie_from_another_call():
+    seen: list[tuple[str | None, str | None]] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        seen.append((request.headers.get("authorization"), request.headers.get("cookie")))
+        if request.url.path == "/cases/other":
+            return httpx.Response(404, json={"title": "Not found", "detail": "no case other at uni-a"})
+        return httpx.Response(200, json=[], headers={"set-cookie": "tracked=1; Path=/"})
+
+    urls = {s: f"http://{s}.test" for s in ("issuer", "learner-record", "recognition", "stacking")}
+    apis = Apis(urls, transport=httpx.MockTransport(service))
+    try:
+        await apis.json("recognition", "GET", "/cases", "token-of-a")
+        await apis.json("recognition", "GET", "/cases", "token-of-b")
+        with pytest.raises(ApiError) as refused:
+            await apis.json("recognition", "GET", "/cases/other", "token-of-b")
+    finally:
+        await apis.close()
+    assert seen == [("Bearer token-of-a", None), ("Bearer token-of-b", None), ("Bearer token-of-b", None)]
+    assert (refused.value.status, refused.value.detail) == (404, "no case other at uni-a")

@@ -4,6 +4,7 @@ again, with the token of the session that asked."""
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -23,9 +24,17 @@ class ApiError(Exception):
         return str(self.problem.get("detail") or self.problem.get("title") or f"HTTP {self.status}")
 
 
+def _no_cookies() -> CookieJar:
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 class Apis:
+    """One connection pool per service, shared by every user's calls; nothing else is shared: a cookie a service
+    set would go with the next user's calls, so none is ever kept."""
+
     def __init__(self, urls: dict[str, str], transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._clients = {s: httpx.AsyncClient(base_url=urls[s], timeout=30, transport=transport) for s in SERVICES}
+        self._clients = {s: httpx.AsyncClient(base_url=urls[s], timeout=30, transport=transport,
+                                              cookies=_no_cookies()) for s in SERVICES}
 
     async def close(self) -> None:
         for client in self._clients.values():
