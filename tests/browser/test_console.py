@@ -202,7 +202,8 @@ def test_another_institutions_case_is_not_found(browser, running_stack, axe_sour
     console.shot("not-found", docs=True)
 
 
-def test_forms_without_the_session_csrf_token_are_refused_and_pages_are_not_cached(running_stack, world):
+def test_forms_without_the_session_csrf_token_are_refused_operators_are_not_signed_in_and_pages_are_not_cached(
+        running_stack, world):
     url = running_stack.urls["console"]
     with httpx.Client(base_url=url) as client:
         signin = client.get("/signin")
@@ -213,6 +214,8 @@ def test_forms_without_the_session_csrf_token_are_refused_and_pages_are_not_cach
         refused = client.post("/signin", data={"token": token, "csrf": "guessed"})
         assert refused.status_code == 403
         csrf = signin.text.split('name="csrf" value="')[1].split('"')[0]
+        operator = client.post("/signin", data={"token": running_stack.servers.identity.token(), "csrf": csrf})
+        assert operator.status_code == 422 and "operator" in operator.text  # operators read no learner data
         signed_in = client.post("/signin", data={"token": token, "csrf": csrf})
         assert signed_in.status_code == 303 and signed_in.headers["location"] == "/queue"
         queue = client.get("/queue")
