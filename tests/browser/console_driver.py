@@ -148,10 +148,11 @@ async def build_world(driver: Driver, cases: int) -> World:
         return bool(rules["policy"]) and programme.programme_id in rules["programmes"] and any(
             p["programme_id"] == programme.programme_id for p in listed)
 
-    await eventually(programme_known, "recognition and stacking to receive the programme")
+    await eventually(programme_known, "recognition and stacking to receive the programme", timeout_s=90)
     learner = f"learner-{uuid.uuid4().hex[:8]}"
     own = await driver.award(receiver_integration, learner)
     offered = await driver.award(source_integration, learner)
+    await driver.award(source_integration, learner)  # never offered to the receiver: hidden from it without consent
     requests = [RecognitionRequested(producer=receiver, learner_id=learner, data=RecognitionRequestedData(
         case_id=f"case-{uuid.uuid4().hex[:8]}", institution_id=receiver, programme_id=programme.programme_id,
         module_ids=["mod-ml"], credential_ids=[offered["credential_id"]])) for _ in range(cases)]
@@ -162,8 +163,9 @@ async def build_world(driver: Driver, cases: int) -> World:
         queue = (await driver.recognition.get("/cases", headers=registrar)).json()
         return ids <= {c["case_id"] for c in queue if c["status"] == "awaiting-registrar"}
 
-    await eventually(referred, "the cases referred to the registrar", timeout_s=30)
+    await eventually(referred, "the cases referred to the registrar", timeout_s=90)
     await driver.record(learner, registrar, until=lambda r: len(r["achievements"]) == 2 and r["progress"],
-                        timeout_s=30)
+                        timeout_s=90)
+    await driver.record(learner, driver.registrar(source), until=lambda r: len(r["achievements"]) == 2, timeout_s=90)
     return World(receiver, receiver_name, source, source_name, programme.programme_id, learner,
                  own["credential_id"], offered["credential_id"], tuple(r.data.case_id for r in requests))

@@ -41,6 +41,16 @@ def test_a_session_cookie_round_trips_and_any_change_to_it_is_no_session():
     assert "uni-a" not in cookie and "uni-a" not in base64.urlsafe_b64decode(cookie).decode("latin-1")  # encrypted
 
 
+def test_signing_in_keeps_who_the_token_names_and_starts_a_new_csrf_token():
+    before = Session.anonymous()
+    claims = {"sub": "mari@ut.ee", "name": "Mari Maasikas", "inst": "uni-tartu", "roles": ["registrar"],
+              "exp": int(NOW.timestamp())}
+    session = Session.signed_in_as("the-token", claims, "University of Tartu")
+    assert (session.token, session.name, session.institution_id, session.expires_at) == (
+        "the-token", "Mari Maasikas", "uni-tartu", NOW)
+    assert session.csrf != before.csrf
+
+
 def test_a_session_ends_when_the_token_expires():
     session = Session.anonymous().model_copy(update={"token": "t", "expires_at": NOW})
     assert session.signed_in(NOW - timedelta(seconds=1)) and not session.signed_in(NOW)

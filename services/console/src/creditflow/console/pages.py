@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -136,14 +136,8 @@ def router(console: Console) -> APIRouter:
             institution_name = registration.get("name") or institution_id
         except ApiError:
             institution_name = institution_id  # the issuer cannot say: the id stands in for the name
-        exp = claims.get("exp")
-        new = Session.anonymous().model_copy(update={  # a new CSRF token with every sign-in
-            "token": token, "person": claims.get("sub"), "name": claims.get("name") or claims.get("sub"),
-            "institution_id": institution_id, "institution_name": institution_name,
-            "roles": list(claims.get("roles") or []),
-            "expires_at": datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None})
         response = RedirectResponse(target, 303)
-        set_cookie(response, new)
+        set_cookie(response, Session.signed_in_as(token, claims, institution_name))
         return response
 
     @pages.post("/signout")

@@ -10,6 +10,7 @@ import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ValidationError
@@ -32,6 +33,16 @@ class Session(BaseModel):
     @classmethod
     def anonymous(cls) -> Session:
         return cls(csrf=secrets.token_urlsafe(32))
+
+    @classmethod
+    def signed_in_as(cls, token: str, claims: dict[str, Any], institution_name: str) -> Session:
+        """The session of a token the services accepted, with a new CSRF token: who it names is for display."""
+        exp = claims.get("exp")
+        return cls.anonymous().model_copy(update={
+            "token": token, "person": claims.get("sub"), "name": claims.get("name") or claims.get("sub"),
+            "institution_id": claims.get("inst"), "institution_name": institution_name,
+            "roles": list(claims.get("roles") or []),
+            "expires_at": datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None})
 
     def signed_in(self, now: datetime) -> bool:
         return self.token is not None and (self.expires_at is None or now < self.expires_at)
