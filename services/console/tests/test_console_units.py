@@ -173,7 +173,7 @@ def test_progress_shows_each_requirement_what_counts_toward_it_the_caps_and_what
         {"credential_id": "c9", "requirement_id": "free", "credits": 2, "source": "credential",
          "micro_credential": True}],
         "not_counted": [{"credential_id": "c2", "reason": "too old"}]}, "explanation": ["c2 does not count"]}
-    page = views.progress_page(view, PROGRAMME, {})
+    page = views.progress_page(view, PROGRAMME)
     core, ml = page.requirements
     assert (core.satisfied, core.counted, core.rule) == (False, [], "required: ach-ml")
     assert ml.satisfied and ml.rule == "elective: 1 of Machine learning" and ml.counted[0]["credits"] == 6
@@ -219,3 +219,11 @@ async def test_calls_carry_only_the_callers_token_never_a_cookie_from_another_ca
         await apis.close()
     assert seen == [("Bearer token-of-a", None), ("Bearer token-of-b", None), ("Bearer token-of-b", None)]
     assert (refused.value.status, refused.value.detail) == (404, "no case other at uni-a")
+
+
+def test_a_refused_what_if_names_the_field_of_the_form():
+    problem = {"detail": "...", "errors": [{"field": "credentials.0.credits.value", "rule": "Input should be a number"},
+                                          {"field": "credentials.0.achievement_id", "rule": "String too short"}]}
+    assert views.what_if_errors(problem) == {"value": ["Input should be a number"],
+                                             "achievement_id": ["String too short"]}
+    assert views.what_if_errors({"detail": "no programme p at uni-a"}) == {"form": ["no programme p at uni-a"]}

@@ -237,18 +237,17 @@ def router(console: Console) -> APIRouter:
         view, programmes = await asyncio.gather(page("stacking", f"{path}/progress", session),
                                                 call("stacking", "GET", "/programmes", session))
         programme = views.latest_versions(programmes)[programme_id]
-        current = views.progress_page(view, programme, {})
+        current = views.progress_page(view, programme)
         what_if, errors, status = None, {}, 200
         if form is not None:
             try:
                 answer = await call("stacking", "POST", f"{path}/what-if", session, json=views.what_if_request(form))
-                what_if = views.progress_page(answer, programme, {"hypothetical": "the hypothetical credential"})
+                what_if = views.progress_page(answer, programme)
             except ApiError as exc:
                 if exc.status != 422:
                     raise PageError(exc) from exc
                 status = 422
-                errors = {e.get("field", "form").split(".")[-1]: [f"{e.get('field')}: {e.get('rule')}"]
-                          for e in exc.problem.get("errors", [])} or {"form": [exc.detail]}
+                errors = views.what_if_errors(exc.problem)
         return render(request, "progress.html", session, http_status=status, learner_id=learner_id, current=current,
                       what_if=what_if, form=form or {}, errors=errors, frameworks=[f.value for f in CreditFramework])
 
@@ -290,7 +289,7 @@ def router(console: Console) -> APIRouter:
             if exc.status != 422:
                 raise PageError(exc) from exc
             return render(request, "verify.html", session, http_status=422, result=None, pasted=pasted,
-                          errors=views.field_errors(exc.problem, []) | {"credential": [exc.detail]})
+                          errors={"credential": [exc.detail]})
         return render(request, "verify.html", session, result=result, errors={}, pasted=pasted,
                       document=views.credential_document(credential))
 

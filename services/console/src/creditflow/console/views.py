@@ -220,11 +220,11 @@ def _requirement_rule(requirement: dict[str, Any], names: dict[str, str]) -> str
     return "elective: " + " ".join(n for n in needs if n)
 
 
-def progress_page(view: dict[str, Any], programme: dict[str, Any], titles: dict[str, str]) -> ProgressPage:
+def progress_page(view: dict[str, Any], programme: dict[str, Any]) -> ProgressPage:
     """Which credential counts toward which requirement, what does not count and why, the caps and what is
     missing, from stacking's progress (or what-if) answer and the programme it measures against."""
     progress = view["progress"]
-    names = {m["module_id"]: m["title"] for m in programme.get("modules", [])} | titles
+    names = {m["module_id"]: m["title"] for m in programme.get("modules", [])}
     allocations = progress.get("allocations", [])
     requirements = [RequirementView(
         requirement_id=r["requirement_id"], kind=r["kind"], rule=_requirement_rule(r, names),
@@ -265,6 +265,15 @@ def what_if_request(form: dict[str, Any]) -> dict[str, Any]:
     if str(form.get("eqf") or "").strip():
         credential["eqf"] = _number(form.get("eqf"))
     return {"credentials": [credential]}
+
+
+def what_if_errors(problem: dict[str, Any]) -> dict[str, list[str]]:
+    """Stacking's refusal of a what-if, per field of the form: `credentials.0.credits.value` is the credits field
+    (named by its last part, as the form's fields are)."""
+    errors: dict[str, list[str]] = {}
+    for error in problem.get("errors", []):
+        errors.setdefault(str(error.get("field", "form")).split(".")[-1], []).append(str(error.get("rule")))
+    return errors or {"form": [str(problem.get("detail") or problem.get("title") or "refused")]}
 
 
 def _number(value: Any) -> Any:
