@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from creditflow.console import views
+from creditflow.console import pages, views
 from creditflow.console.apis import ApiError, Apis
 from creditflow.console.session import Session, SessionCodec, load_key
 from creditflow.console.settings import ConsoleSettings
@@ -227,3 +227,9 @@ def test_a_refused_what_if_names_the_field_of_the_form():
     assert views.what_if_errors(problem) == {"value": ["Input should be a number"],
                                              "achievement_id": ["String too short"]}
     assert views.what_if_errors({"detail": "no programme p at uni-a"}) == {"form": ["no programme p at uni-a"]}
+
+
+def test_after_sign_in_the_console_goes_only_to_a_page_of_its_own():
+    assert pages.local_path("/learners/learner-ada?x=1") == "/learners/learner-ada?x=1"
+    for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"):
+        assert pages.local_path(elsewhere) == "/queue"

@@ -108,7 +108,7 @@ def router(console: Console) -> APIRouter:
     @pages.get("/signin")
     async def signin_form(request: Request, next: str = "/queue", message: str | None = None) -> Response:
         session = session_of(request) or Session.anonymous()
-        return render(request, "signin.html", session, fresh=True, next=_local(next), message=message, errors={})
+        return render(request, "signin.html", session, fresh=True, next=local_path(next), message=message, errors={})
 
     @pages.post("/signin")
     async def signin(request: Request) -> Response:
@@ -116,7 +116,7 @@ def router(console: Console) -> APIRouter:
         if session is None:  # no cookie yet (or a stale one): show the form with a fresh CSRF token
             return RedirectResponse("/signin?message=" + quote("Sign in again: the form had expired."), 303)
         form = await form_of(request, session)
-        target = _local(str(form.get("next") or "/queue"))
+        target = local_path(str(form.get("next") or "/queue"))
         token = str(form.get("token") or "").strip()
         try:
             claims = views.token_claims(token)
@@ -312,7 +312,7 @@ def install_error_pages(app: Any, console: Console) -> None:
                                                                    "status": status}, status_code=status)
 
 
-def _local(target: str) -> str:
+def local_path(target: str) -> str:
     """Only a path of this console may follow the sign-in: never another site."""
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/queue"
 
