@@ -233,3 +233,25 @@ def test_after_sign_in_the_console_goes_only_to_a_page_of_its_own():
     assert pages.local_path("/learners/learner-ada?x=1") == "/learners/learner-ada?x=1"
     for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"):
         assert pages.local_path(elsewhere) == "/queue"
+
+
+def test_a_case_page_cites_the_agreements_and_precedents_a_decision_applied():
+    """Rendered without a browser: the browser tests' cases are referred, so none applies an agreement."""
+    from types import SimpleNamespace
+
+    agreement = {"agreement_id": "agr-7", "source_institution_id": "uni-b", "source_achievement_id": "ach-ml",
+                 "module_id": "mod-ml", "credits": {"value": 6, "framework": "ects"}, "effective_from": "2025-01-01"}
+    data = {"decision_id": "d1", "outcome": "granted", "stage": "first-instance", "decided_by": "automatic",
+            "supersedes": None, "policy_version": 1, "reasons": ["agreement agr-7"], "conditions": [],
+            "recognised": [], "findings": [], "agreement_ids": ["agr-7"], "precedent_ids": ["case-1.d2"]}
+    case = {"case_id": "case-9", "status": "decided", "learner_id": "learner-ada", "programme_id": "msc",
+            "credential_ids": ["c1"], "module_ids": ["mod-ml"], "requested_at": "2026-11-30T10:00:00Z",
+            "decision_due": None, "missing": [],
+            "decisions": [{"data": data, "at": "2026-11-30T10:00:01Z", "appealed": False}]}
+    request = SimpleNamespace(url=SimpleNamespace(path="/cases/case-9"), query_params={})
+    html = pages.TEMPLATES.get_template("case.html").render(
+        request=request, session=Session.anonymous(), case=case, programme={}, modules={}, offered={},
+        decisions=[{"record": case["decisions"][0], "modules": [], "policy": [], "agreements": [agreement]}],
+        outcomes=views.DECISION_OUTCOMES, form={}, errors={}, decidable=False)
+    assert "agr-7" in html and "ach-ml of uni-b counts as mod-ml, 6 ECTS" in html and "case-1.d2" in html
+    assert "Decided automatically" in html and "Decide this case" not in html
