@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
 
-run: setup ## Kafka + FerretDB + the four services as processes; Ctrl-C stops everything
+run: setup ## Kafka + FerretDB + the four services and the console (http://127.0.0.1:8105) as processes; Ctrl-C stops everything
 	@$(PY) deploy/local/run.py
 
 test: setup ## The whole suite on real servers, started for the session unless CREDITFLOW_KAFKA_BOOTSTRAP / CREDITFLOW_MONGODB_URL point elsewhere

@@ -121,29 +121,29 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The four services as processes, exactly as `make run` starts them, on free ports."""
+    """The four services and the console as processes, exactly as `make run` starts them, on free ports."""
     logs = tmp_path_factory.mktemp("service-logs")
     processes: dict[str, subprocess.Popen] = {}
     urls: dict[str, str] = {}
     envs: dict[str, dict[str, str]] = {}
-    services = ("issuer", "learner-record", "recognition", "stacking")
+    services = ("issuer", "learner-record", "recognition", "stacking", "console")
     ports = {service: _free_port() for service in services}
     for service in services:
-        s = servers.settings(service)
         port = ports[service]
         prefix = "CREDITFLOW_" + service.upper().replace("-", "_") + "_"
-        env = {
-            **os.environ,
-            **servers.stack.service_env(service, over_tls=False),
-            "CREDITFLOW_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
-            "CREDITFLOW_KAFKA_METADATA_MAX_AGE_MS": str(TEST_METADATA_MAX_AGE_MS),
-            "CREDITFLOW_MONGODB_URL": s.mongodb_url,
-            prefix + "MONGODB_DATABASE": s.mongodb_database,
-            prefix + "GROUP_ID": s.group_id,
-            prefix + "HTTP_PORT": str(port),
-            "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": s.identity_public_key_file,
-            "CREDITFLOW_IDENTITY_KEY_FILE": str(servers.identity.private_file),  # for `creditflow token` commands
-        }
+        env = {**os.environ, prefix + "HTTP_PORT": str(port)}
+        if service != "console":  # the console talks to the four APIs only: no broker, no database
+            s = servers.settings(service)
+            env |= {
+                **servers.stack.service_env(service, over_tls=False),
+                "CREDITFLOW_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+                "CREDITFLOW_KAFKA_METADATA_MAX_AGE_MS": str(TEST_METADATA_MAX_AGE_MS),
+                "CREDITFLOW_MONGODB_URL": s.mongodb_url,
+                prefix + "MONGODB_DATABASE": s.mongodb_database,
+                prefix + "GROUP_ID": s.group_id,
+                "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": s.identity_public_key_file,
+                "CREDITFLOW_IDENTITY_KEY_FILE": str(servers.identity.private_file),  # for `creditflow token` commands
+            }
         if service == "issuer":
             env["CREDITFLOW_ISSUER_KEY_DIR"] = str(tmp_path_factory.mktemp("issuer-keys"))
             env["CREDITFLOW_ISSUER_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
@@ -152,6 +152,10 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
         if service == "learner-record":
             env["CREDITFLOW_LEARNER_RECORD_KEY_FILE"] = str(tmp_path_factory.mktemp("platform") / "key.pem")
             env["CREDITFLOW_LEARNER_RECORD_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        if service == "console":  # the registrars' web pages (#18), over the four services' APIs started above
+            env.update({f"{prefix}{name.upper().replace('-', '_')}_URL": url for name, url in urls.items()})
+            env[prefix + "SECURE_COOKIES"] = "false"  # plain http on 127.0.0.1
+            env[prefix + "SESSION_KEY_FILE"] = str(tmp_path_factory.mktemp("console") / "session.key")
         envs[service] = env
         log = open(logs / f"{service}.log", "wb")  # noqa: SIM115 - closed with the process
         module = "creditflow." + service.replace("-", "_")

@@ -15,7 +15,7 @@ import urllib.request
 from creditflow.runtime.identity import ensure_key_pair
 from stack import StackConfig, start, stop_server
 
-SERVICES = {"issuer": 8101, "learner-record": 8102, "recognition": 8103, "stacking": 8104}
+SERVICES = {"issuer": 8101, "learner-record": 8102, "recognition": 8103, "stacking": 8104, "console": 8105}
 
 
 def _port(service: str, default: int) -> int:
@@ -62,6 +62,11 @@ def main() -> int:
         # learner-record signs CLRs under it; the issuer's POST /verify trusts the platform key found there.
         "CREDITFLOW_LEARNER_RECORD_PUBLIC_URL": os.environ.get(
             "CREDITFLOW_LEARNER_RECORD_PUBLIC_URL", f"http://127.0.0.1:{_port('learner-record', 8102)}"),
+        # The console (docs/console.md) calls the four APIs; its cookies go over plain http to 127.0.0.1 here.
+        **{f"CREDITFLOW_CONSOLE_{s.upper().replace('-', '_')}_URL": f"http://127.0.0.1:{_port(s, p)}"
+           for s, p in SERVICES.items() if s != "console"},
+        "CREDITFLOW_CONSOLE_SECURE_COOKIES": os.environ.get("CREDITFLOW_CONSOLE_SECURE_COOKIES", "false"),
+        "CREDITFLOW_CONSOLE_SESSION_KEY_FILE": str(cfg.state_dir / "console" / "session.key"),
     }
     logs = cfg.state_dir / "logs"
     processes: dict[str, subprocess.Popen] = {}
@@ -79,7 +84,8 @@ def main() -> int:
             log = open(logs / f"{service}.log", "ab")  # noqa: SIM115 - held open for the child's lifetime
             # Each service logs in to Kafka as its own principal, its password read from a file by the service.
             processes[service] = subprocess.Popen(
-                [sys.executable, "-m", module], env={**env, **cfg.service_env(service)}, stdout=log,
+                [sys.executable, "-m", module], stdout=log,
+                env={**env, **({} if service == "console" else cfg.service_env(service))},  # no Kafka for the console
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
@@ -104,7 +110,9 @@ def main() -> int:
             print(f"  MongoDB (wire)  {cfg.mongodb_url}   FerretDB, SQLite data in {cfg.state_dir / 'ferretdb'}")
             for service, default_port in SERVICES.items():
                 port = _port(service, default_port)
-                print(f"  {service:<15} http://127.0.0.1:{port}   (API docs: /docs)")
+                note = "registrars sign in with a token from `creditflow token create`" if service == "console" \
+                    else "(API docs: /docs)"
+                print(f"  {service:<15} http://127.0.0.1:{port}   {note}")
             print(f"  logs            {logs}")
             print("Press Ctrl-C to stop everything.", flush=True)
         while not stopping:

@@ -14,7 +14,7 @@ ferretdb_version=$(sed -n 's/^FERRETDB_VERSION = "\(.*\)"/\1/p' "$repo/deploy/lo
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 # --- Python: one virtualenv holding shared/, the four services and the dev tools -----------------------------------
-packages=(shared services/issuer services/learner-record services/recognition services/stacking)
+packages=(shared services/issuer services/learner-record services/recognition services/stacking services/console)
 stamp_inputs=("$repo/constraints.txt" "$repo/requirements-dev.txt")
 for p in "${packages[@]}"; do stamp_inputs+=("$repo/$p/pyproject.toml"); done
 want=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
@@ -72,4 +72,25 @@ if [ "$(cat "$verifiers/node_modules/.creditflow-stamp" 2>/dev/null)" != "$want"
   echo "$want" > "$verifiers/node_modules/.creditflow-stamp"
 else
   step "Independent verifiers up to date"
+fi
+
+# --- Browser tests of the console: Debian's Chromium and its driver (no browser download at run time) ---------------
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  step "Chromium and chromedriver (apt) for the console's browser tests"
+  [ "$(id -u)" = 0 ] || { echo "installing chromium needs root: sudo apt-get install chromium chromium-driver" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+else
+  step "Chromium and chromedriver present"
+fi
+
+# --- axe-core (npm, pinned by its lockfile) for the console's accessibility checks -----------------------------------
+browser_tests="$repo/tests/browser"
+if [ "$(cat "$browser_tests/node_modules/.creditflow-stamp" 2>/dev/null)" != "$(sha256sum < "$browser_tests/package-lock.json")" ]; then
+  step "axe-core into $browser_tests/node_modules"
+  command -v npm >/dev/null || { echo "npm (Node.js) is required for the accessibility checks" >&2; exit 1; }
+  (cd "$browser_tests" && npm ci --silent --no-audit --no-fund)
+  sha256sum < "$browser_tests/package-lock.json" > "$browser_tests/node_modules/.creditflow-stamp"
+else
+  step "axe-core up to date"
 fi

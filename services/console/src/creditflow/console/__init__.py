@@ -1,0 +1,1 @@
+"""creditflow console: the registrars' web pages, over the four services' public HTTP APIs."""
