@@ -138,7 +138,7 @@ async def test_a_referred_case_decided_in_the_console_shows_in_the_learner_recor
 
     # The learner appeals: the case shows the appeal and asks for a review, which supersedes the decision.
     case = (await driver.recognition.get(f"/cases/{world.case(0)}", headers=registrar)).json()
-    await driver.publish(RecognitionAppealed(producer=world.learner, learner_id=world.learner,
+    await driver.publish(RecognitionAppealed(producer=world.receiver, learner_id=world.learner,
                                              data=RecognitionAppealedData(
         case_id=world.case(0), institution_id=world.receiver, decision_id=case["decisions"][-1]["data"]["decision_id"],
         grounds="The provider is accredited abroad; the certificate is attached.")))
