@@ -226,8 +226,9 @@ def allocate(programme: ProgrammePublishedData, items: list[Item], now: datetime
     eligible: dict[str, Item] = {}
     credits: dict[str, float] = {}
     # A credential recognised into this programme counts through its recognition, not a second time on its own.
-    recognised_from = {c: i.item_id for i in items if i.source == "recognition" and not i.revoked
-                       for c in i.credential_ids}
+    # Several recognitions may cite it: the reason names one of them, the same one whatever the order of the items.
+    recognised_from = {c: i.item_id for i in sorted(items, key=lambda i: i.item_id)
+                       if i.source == "recognition" and not i.revoked for c in i.credential_ids}
     for item in sorted(items, key=lambda i: i.item_id):
         if not _relevant(item, programme):
             continue
