@@ -58,6 +58,21 @@ class Driver:
         for client in (self.issuer, self.records, self.recognition, self.stacking):
             await client.aclose()
 
+    async def caught_up(self, timeout_s: float = 180.0) -> None:
+        """Wait until every consumer group of every service has processed what its topics hold (lag 0 on /metrics).
+        The services start at offset 0 of topics the integration tests filled; a test that starts before they caught
+        up would wait for its own events behind thousands of others, against its bound."""
+
+        async def idle() -> bool:
+            for client in (self.issuer, self.records, self.recognition, self.stacking):
+                lags = [line.rsplit(" ", 1)[1] for line in (await client.get("/metrics")).text.splitlines()
+                        if line.startswith("creditflow_consumer_lag{")]
+                if not lags or any(lag != "0" for lag in lags):
+                    return False
+            return True
+
+        await eventually(idle, "the services to catch up with the topics", timeout_s)
+
     async def publish(self, *events: Event) -> None:
         """Publish events as an institution integrating with creditflow does: to their contract topic and key."""
         producer = AIOKafkaProducer(bootstrap_servers=self.stack.servers.kafka_bootstrap, acks="all")
