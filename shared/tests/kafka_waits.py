@@ -9,9 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from creditflow.events import DEAD_LETTER_TOPIC
+from creditflow.events import DEAD_LETTER_TOPIC, Event, encode, topic_of
 from creditflow.runtime.kafka import Handler, make_broker, subscribe
 from creditflow.runtime.settings import Settings
 from creditflow.runtime.topics import partitions_of
@@ -112,3 +112,20 @@ async def consuming(settings: Settings, topics: Iterable[str], handle: Handler) 
         yield group_id
     finally:
         await broker.stop()
+
+
+async def delivered(settings: Settings, topics: Iterable[str], handle: Handler, *events: Event) -> str:
+    """Publish `events` to their contract topics as an integrating institution or service does, and return once a
+    real consumer running `handle` has committed past each of them (handled, or dead-lettered); returns its group."""
+    async with consuming(settings, topics, handle) as group_id:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            sent = [await producer.send_and_wait(topic_of(e).name, encode(e), key=topic_of(e).key_of(e).encode())
+                    for e in events]
+        finally:
+            await producer.stop()
+        for metadata in sent:
+            await committed_past(settings.kafka_bootstrap, group_id,
+                                 (metadata.topic, metadata.partition, metadata.offset))
+    return group_id

@@ -8,6 +8,7 @@ import pytest
 from contract_factories import achievement
 from creditflow.credentials import jose, keys
 from creditflow.events import (
+    ArticulationAgreementPublished,
     CredentialAwarded,
     CredentialAwardedData,
     CredentialRevoked,
@@ -32,8 +33,8 @@ from creditflow.recognition.service import Recognition
 from creditflow.recognition.store import RecognitionStore
 from creditflow.runtime.kafka import Rejected, make_broker, publish
 from creditflow.runtime.mongo import mongo_client
-from kafka_waits import consuming, dead_letter, written
-from recognition_factories import ACCREDITED, NOW, OUTCOMES, RECEIVER, SOURCE, module, policy, programme
+from kafka_waits import consuming, dead_letter, delivered, written
+from recognition_factories import ACCREDITED, NOW, OUTCOMES, RECEIVER, SOURCE, agreement, module, policy, programme
 from service_harness import ServiceHarness
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,13 @@ class Harness(ServiceHarness):
     def consuming(self):
         """The learner handler behind the runtime's real consumer, which dead-letters what the handler refuses."""
         return consuming(self.settings, handlers.LEARNER_TOPICS, self.learner_handler)
+
+    async def learner_via_kafka(self, *events):
+        """Published on their topics and handled by the real consumer; returns its group (for its dead letters)."""
+        return await delivered(self.settings, handlers.LEARNER_TOPICS, self.learner_handler, *events)
+
+    async def registry_via_kafka(self, *events):
+        return await delivered(self.settings, handlers.REGISTRY_TOPICS, self.registry_handler, *events)
 
 
 @pytest.fixture
@@ -220,6 +228,48 @@ async def test_an_appeal_reopens_the_case_once_and_the_review_supersedes_the_dec
         "reasons": ["the syllabus shows EQF 6 assessment"]})
     assert reviewed.status_code == 201
     assert reviewed.json()["stage"] == "review" and reviewed.json()["supersedes"] == state.latest.data.decision_id
+
+
+async def test_an_appeal_of_a_referral_or_of_a_superseded_decision_is_dead_lettered_with_the_reason(harness):
+    learner, _, asked = await awarded_and_asked(harness, source="diploma-mill")
+    case_id = asked.data.case_id
+
+    def appeal(decision_id):
+        return RecognitionAppealed(producer=learner, learner_id=learner, data=RecognitionAppealedData(
+            case_id=case_id, institution_id=RECEIVER, decision_id=decision_id, grounds="The provider is accredited."))
+
+    async def refused(event):
+        group_id = await harness.learner_via_kafka(event)
+        return dict((await dead_letter(harness.bootstrap, learner, group_id)).headers)["dlq.reason"].decode()
+
+    assert await refused(appeal(f"{case_id}.d1")) == (f"case {case_id} is awaiting-registrar (referred): only a "
+                                                      "decision may be appealed")
+    decided = await harness.http.post(f"/cases/{case_id}/decisions", headers=await harness.registrar(), json={
+        "registrar": "Anna Tamm", "outcome": "denied", "reasons": ["quality not established"]})
+    assert decided.json()["decision_id"] == f"{case_id}.d2"
+    assert await refused(appeal(f"{case_id}.d1")) == (f"data.decision_id: {case_id}.d1 is not the case's current "
+                                                      f"decision ({case_id}.d2)")
+    state = await harness.recognition.store.case(case_id)
+    assert state.status == "decided" and not any(d.appealed for d in state.decisions)
+
+
+async def test_an_agreement_published_decides_the_open_cases_it_covers_and_leaves_decided_ones(harness):
+    learner, _, asked = await awarded_and_asked(harness, source="diploma-mill")  # quality unverifiable: referred
+    other, _, other_asked = await awarded_and_asked(harness)  # granted on the five elements
+    published = ArticulationAgreementPublished(producer=RECEIVER, data=agreement(
+        agreement_id="ag-mill", source_institution_id="diploma-mill"))
+    await harness.registry_via_kafka(published)
+    state = await harness.recognition.store.case(asked.data.case_id)
+    assert state.status == "decided"
+    latest = state.latest.data
+    assert (latest.outcome, latest.stage, latest.agreement_ids, latest.supersedes) == (
+        "granted", "re-evaluation", ["ag-mill"], f"{asked.data.case_id}.d1")
+    decisions = [e.data.outcome for e in await harness.published(learner) if e.event_type.endswith("decided.v1")]
+    assert decisions == ["referred", "granted"]
+    assert len((await harness.recognition.store.case(other_asked.data.case_id)).decisions) == 1
+    [report] = [r for r in (await harness.http.get("/reports", headers=await harness.registrar())).json()
+                if r["report_id"] == str(published.event_id)]
+    assert (report["open_cases_reevaluated"], report["decided_cases_checked"], report["differences"]) == (1, 1, [])
 
 
 async def test_overdue_cases_are_notified_once_per_due_date_and_listed_first_then_by_date(harness):

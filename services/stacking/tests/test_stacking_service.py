@@ -4,6 +4,7 @@ revocation, refused programmes, what-if without side effects, and registrar tena
 import uuid
 from datetime import date
 
+import httpx
 import pytest
 from creditflow.events import (
     CredentialRevoked,
@@ -19,12 +20,14 @@ from creditflow.events import (
     decode,
 )
 from creditflow.events.topics import PROGRAMMES, PROGRESS
-from creditflow.runtime.kafka import Rejected, make_broker, publish
+from creditflow.runtime.kafka import make_broker, publish
 from creditflow.runtime.mongo import mongo_client
+from creditflow.runtime.outbox import OUTBOX
 from creditflow.stacking import api, handlers
+from creditflow.stacking.app import create_app
 from creditflow.stacking.service import Stacking
 from creditflow.stacking.store import StackingStore
-from kafka_waits import consuming, dead_letter, written
+from kafka_waits import consuming, dead_letter, delivered, written
 from service_harness import ServiceHarness
 from stacking_factories import HOME, NOW, award, programme
 
@@ -135,6 +138,7 @@ async def test_what_if_answers_without_changing_anything_and_closest_lists_what_
         programme_id="cert-ds", institution_id=HOME, started_on=date(2026, 2, 1))))
     await harness.learner(award(learner, "ach-python"))
     before = await harness.stacking.store.facts(learner)
+    published_before = await harness.published(learner)
     registrar = await harness.registrar()
     path = f"/learners/{learner}/programmes/cert-ds"
     asked = await harness.http.post(f"{path}/what-if", headers=registrar, json={
@@ -143,6 +147,9 @@ async def test_what_if_answers_without_changing_anything_and_closest_lists_what_
     assert asked.status_code == 200, asked.text
     assert asked.json()["progress"]["complete"] is True
     assert await harness.stacking.store.facts(learner) == before
+    # Nothing published, and nothing left in the outbox for the relay to publish later.
+    assert await harness.published(learner) == published_before
+    assert not (await harness.stacking.store.learners.find_one({"_id": learner})).get(OUTBOX)
     now = (await harness.http.get(f"{path}/progress", headers=registrar)).json()
     assert now["progress"]["missing_requirements"] == ["electives"]
     assert any("counts 5 ects credits toward core" in line for line in now["explanation"])
@@ -153,6 +160,17 @@ async def test_what_if_answers_without_changing_anything_and_closest_lists_what_
     assert (await harness.http.get(f"{path}/progress", headers=stranger)).status_code == 404
     bad = await harness.http.post(f"{path}/what-if", headers=registrar, json={"credentials": [{"achievement_id": "x"}]})
     assert bad.status_code == 422 and "credentials.0.credits" in bad.text
+
+
+async def test_a_programme_a_registrar_awards_reports_completion_for_the_registrar_to_award(harness):
+    await harness.programme(programme(programme_id="cert-reg", award_mode="registrar", achievement_id=None))
+    learner = learner_id()
+    for achievement_id in ("ach-python", "ach-stats", "ach-viz"):
+        await harness.learner(award(learner, achievement_id))
+    [completed] = [e for e in await harness.published(learner) if e.event_type.endswith("completed.v1")
+                   and e.data.programme_id == "cert-reg"]
+    assert (completed.data.award_mode, completed.data.achievement_id) == ("registrar", None)
+    assert len(completed.data.credential_ids) == 3
 
 
 def python_only():
@@ -190,8 +208,13 @@ async def test_an_enrolment_before_its_programme_is_kept_and_applied_when_the_pr
     assert progress.data.programme_id == "cert-later" and progress.data.credits_counted == 0
     assert progress.data.missing_requirements == ["core", "electives"]
 
-    with pytest.raises(Rejected, match="data.institution_id: programme cert-ds belongs to uni-tartu, not uni-other"):
-        await harness.learner(enrolment("cert-ds", institution_id="uni-other"))
+    # An enrolment another institution claims in this programme is dead-lettered off the progress topic.
+    claimed = enrolment("cert-ds", institution_id="uni-other")
+    group_id = await delivered(harness.settings, handlers.LEARNER_TOPICS, harness.learner_handler, claimed)
+    letter = await dead_letter(harness.bootstrap, learner, group_id)
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert headers["dlq.reason"] == "data.institution_id: programme cert-ds belongs to uni-tartu, not uni-other"
+    assert headers["dlq.source.topic"] == PROGRESS.name and decode(letter.value).event_id == claimed.event_id
     assert "cert-ds" not in (await harness.stacking.store.facts(learner)).enrolments
 
 
@@ -213,3 +236,13 @@ async def test_a_programme_published_while_a_learner_event_is_measured_still_rea
     events = await harness.published(learner)
     assert {(e.event_type.split(".")[2], e.data.programme_id) for e in events} == {
         ("progress", "cert-ds"), ("progress", "cert-py"), ("qualification", "cert-py")}
+
+
+async def test_readyz_answers_503_naming_the_dependency_that_does_not_answer(servers):
+    # Nothing listens on port 9: the database does not answer, the broker does.
+    app = create_app(servers.settings("stacking", mongodb_url="mongodb://127.0.0.1:9"), lambda: NOW)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stacking") as http:
+            response = await http.get("/readyz")
+    assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["checks"] == {"kafka": True, "mongodb": False}
