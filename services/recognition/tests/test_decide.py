@@ -1,7 +1,7 @@
 """The recognition decision, case by case: every element finding and every outcome, without Kafka or MongoDB."""
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from recognition_factories import (
@@ -16,8 +16,23 @@ from recognition_factories import (
     programme,
 )
 
-from creditflow.events import AssessmentType, LearningOutcome, Level, QualityAssurance
-from creditflow.recognition.domain import Precedent, decide, fingerprint
+from creditflow.events import (
+    AssessmentType,
+    CreditValue,
+    EctsConversion,
+    LearningOutcome,
+    Level,
+    ParticipationForm,
+    QualityAssurance,
+)
+from creditflow.recognition.domain import (
+    Precedent,
+    achievement_from_credential,
+    decide,
+    ects_of,
+    fingerprint,
+    in_force,
+)
 from creditflow.recognition.outcomes import best_matches, coverage, text_similarity
 
 
@@ -204,3 +219,128 @@ def test_coverage_counts_covered_outcomes():
     targets = [LearningOutcome(statement=s) for s in OUTCOMES]
     matches = best_matches(targets, [("c1", LearningOutcome(statement=OUTCOMES[0]))])
     assert coverage(matches) == pytest.approx(1 / 3, abs=0.001)
+
+
+# ------------------------------------------------------------------------------------------------ outside credentials
+
+
+def test_an_open_badges_credential_from_outside_reads_as_its_achievement_with_the_eu_elements():
+    vc = {"id": "urn:uuid:outside-1", "credentialSubject": {"achievement": {
+        "id": "https://mooc.example/achievements/ach-ml/", "name": "Applied machine learning",
+        "achievementType": "Course", "fieldOfStudy": "0613", "creditsAvailable": 99, "euMicroCredential": {
+            "learningOutcomes": [{"statement": OUTCOMES[0]}], "workloadHours": 150,
+            "credits": {"value": 6, "framework": "ects"}, "level": {"eqf": 6}, "assessmentType": "project",
+            "participationForm": "online", "qualityAssuranceType": "external"}}}}
+    read = achievement_from_credential(vc, "mooc-x")
+    assert (read.achievement_id, read.institution_id, read.title, read.achievement_type) == (
+        "ach-ml", "mooc-x", "Applied machine learning", "Course")
+    assert [o.statement for o in read.learning_outcomes] == [OUTCOMES[0]]
+    assert (read.workload_hours, read.credits, read.level, read.field_of_study) == (
+        150, CreditValue(value=6, framework="ects"), Level(eqf=6), "0613")
+    assert (read.assessment_type, read.participation_form, read.quality_assurance_type) == (
+        AssessmentType.PROJECT, ParticipationForm.ONLINE, "external")
+
+
+def test_without_eu_elements_the_credits_available_count_and_the_credential_names_the_achievement():
+    vc = {"id": "https://mooc.example/credentials/c-1", "credentialSubject": {"achievement": {
+        "name": "Data literacy", "creditsAvailable": 3}}}
+    read = achievement_from_credential(vc, "mooc-x")
+    assert (read.achievement_id, read.achievement_type, read.credits) == (
+        "c-1", "MicroCredential", CreditValue(value=3, framework="ects"))
+    assert (read.learning_outcomes, read.workload_hours, read.level, read.field_of_study) == ([], None, None, None)
+    bare = achievement_from_credential({"id": "urn:x", "credentialSubject": {"achievement": {"name": "N"}}}, "m")
+    assert bare.credits is None
+
+
+@pytest.mark.parametrize("credential", [{}, {"credentialSubject": "a string"},
+                                        {"credentialSubject": {"achievement": "a string"}},
+                                        {"credentialSubject": {"achievement": {"id": "urn:a"}}}])
+def test_a_credential_without_an_achievement_name_is_refused_saying_so(credential):
+    with pytest.raises(ValueError, match=r"^credentialSubject\.achievement\.name is missing$"):
+        achievement_from_credential(credential, "mooc-x")
+
+
+def test_an_achievement_that_breaks_the_contract_is_refused_naming_the_field():
+    vc = {"id": "urn:x", "credentialSubject": {"achievement": {"name": "N", "euMicroCredential": {"level": {"eqf": 12}}}}}
+    with pytest.raises(ValueError, match=r"(?s)^credentialSubject\.achievement: .*level\.eqf"):
+        achievement_from_credential(vc, "mooc-x")
+
+
+# ------------------------------------------------------------------------------------------------ the figures behind the elements
+
+
+def test_the_policy_s_conversion_method_picks_the_ects_figure_and_a_fallback_is_named():
+    both = replace(offered(), ects=(EctsConversion(ects=5, method="hours", rule="150 h at 30 h per ECTS"),
+                                    EctsConversion(ects=6, method="convention", rule="2 UK credits = 1 ECTS")))
+    assert ects_of(both, "convention") == (6, "2 UK credits = 1 ECTS")
+    assert ects_of(both, "hours") == (5, "150 h at 30 h per ECTS")
+    identity = replace(offered(), ects=(EctsConversion(ects=6, method="identity", rule="already ECTS"),))
+    assert ects_of(identity, "convention") == (6, "already ECTS")
+    assert ects_of(identity, "hours") == (6, "already ECTS (no hours figure; used identity)")
+    hours_only = replace(offered(), ects=(EctsConversion(ects=5, method="hours", rule="150 h"),))
+    assert ects_of(hours_only, "convention") == (5, "150 h (no convention figure; used hours)")
+
+
+def test_without_conversions_the_credits_are_converted_and_without_credits_there_is_no_figure():
+    uk = replace(offered(), ects=(), achievement=offered().achievement.model_copy(
+        update={"credits": CreditValue(value=20, framework="uk-cats")}))
+    value, rule = ects_of(uk, "convention")
+    assert value == 10 and rule
+    none = replace(offered(), ects=(), achievement=offered().achievement.model_copy(update={"credits": None}))
+    assert ects_of(none, "convention") is None
+
+
+@pytest.mark.parametrize(("offered_level", "module_level"), [(None, Level(eqf=6)), (Level(eqf=6), None)])
+def test_a_level_missing_on_either_side_is_not_assessed_and_shows_no_difference(offered_level, module_level):
+    the_case = case(offered(level=offered_level), prog=programme(module(level=module_level)))
+    found = finding(decide(the_case, policy(), [], [], NOW), "level")
+    assert (found.finding, found.evidence, found.rule) == (
+        "not-assessed", "an EQF level is missing on one side; no difference can be shown",
+        "EQF levels compared; the lowest offered level counts")
+
+
+def test_quality_assurance_counts_from_its_first_to_its_last_day_at_the_award():
+    awarded = offered().awarded_at.date()
+
+    def assured(valid_from, valid_until=None):
+        qa = QualityAssurance(body="EKKA", scope="institutional", valid_from=valid_from, valid_until=valid_until)
+        return decide(case(replace(offered(), issuer_quality=(qa,))), policy(), [], [], NOW).outcome
+
+    assert assured(awarded) == "granted" and assured(date(2020, 1, 1), awarded) == "granted"
+    assert assured(awarded + timedelta(days=1)) == "referred"
+    assert assured(date(2020, 1, 1), awarded - timedelta(days=1)) == "referred"
+
+
+def test_an_agreement_is_in_force_from_its_first_to_its_last_day():
+    today = NOW.date()
+    assert in_force(agreement(effective_from=today), today)
+    assert in_force(agreement(effective_until=today), today)
+    assert not in_force(agreement(effective_from=today + timedelta(days=1)), today)
+    assert not in_force(agreement(effective_until=today - timedelta(days=1)), today)
+
+
+def test_recency_counts_years_of_365_and_a_quarter_days():
+    def awarded(days_before):
+        return replace(offered(), awarded_at=NOW - timedelta(days=days_before))
+
+    assert decide(case(awarded(1461)), policy(recency_years=4), [], [], NOW).outcome == "granted"
+    assert decide(case(awarded(1462)), policy(recency_years=4), [], [], NOW).outcome == "denied"
+    assert decide(case(awarded(100)), policy(recency_years=1), [], [], NOW).outcome == "granted"
+
+
+def test_a_module_s_reasons_are_those_of_its_most_severe_finding():
+    weak = replace(offered(), grade="D", issuer_quality=())  # denied for the grade, referred for quality
+    decision = decide(case(weak), policy(min_grade="C"), [], [], NOW)
+    assert decision.outcome == "denied" and decision.reasons == ("mod-ml: denied (grade D)",)
+
+
+def test_each_outcome_match_explains_itself_in_one_line():
+    target = LearningOutcome(statement="Train and evaluate a classifier")
+    [none] = best_matches([target], [])
+    assert none.explain() == "'Train and evaluate a classifier': not covered (no offered outcome)"
+    [covered] = best_matches([target], [("c1", LearningOutcome(statement="Train and evaluate a classifier"))])
+    assert covered.explain() == ("'Train and evaluate a classifier': covered by 'Train and evaluate a classifier' "
+                                 "of c1 (text similarity, score 1.00)")
+    [weak] = best_matches([target], [("c1", LearningOutcome(statement="Evaluate pottery"))])
+    assert weak.explain() == ("'Train and evaluate a classifier': not covered by 'Evaluate pottery' of c1 "
+                              "(text similarity, score 0.40)")

@@ -251,14 +251,10 @@ def allocate(programme: ProgrammePublishedData, items: list[Item], now: datetime
         assignments = (dict(zip(ids, pick, strict=True)) for pick in itertools.product(*choices))
     else:
         assignments = iter([_greedy(programme, ids, choices, eligible, credits)])
-    best: _Outcome | None = None
-    for assignment in assignments:
-        outcome = _evaluate(programme, assignment, eligible, credits)
-        # itertools.product enumerates in a fixed order, so keeping the first of equals is deterministic.
-        if best is None or (len(outcome.satisfied), outcome.credits) > (len(best.satisfied), best.credits):
-            best = outcome
-    best = best or _Outcome((), (), tuple(r.requirement_id for r in programme.requirements
-                                          if _requirement_met(r, [])), 0.0)
+    # itertools.product enumerates in a fixed order (one empty assignment when nothing is eligible), and max keeps
+    # the first of equals, so the choice is deterministic.
+    best = max((_evaluate(programme, assignment, eligible, credits) for assignment in assignments),
+               key=lambda outcome: (len(outcome.satisfied), outcome.credits))
     missing = tuple(r.requirement_id for r in programme.requirements if r.requirement_id not in best.satisfied)
     complete = not missing and best.credits + 1e-9 >= programme.total_credits.value
     return Progress(programme=programme, allocations=best.allocations,
