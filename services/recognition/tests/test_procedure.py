@@ -359,7 +359,8 @@ def test_a_registrar_decision_becomes_a_precedent_per_module_with_its_share():
     [half] = procedure.precedents_from(partial, {"mod-ml": 6})
     assert (half.verdict, half.share) == ("partial", 0.5)
     denied, _ = by_registrar(state, outcome="denied", recognised=[])
-    assert [(p.verdict, p.share) for p in procedure.precedents_from(denied, {"mod-ml": 6})] == [("denied", 0.0)]
+    assert [(p.verdict, p.share, p.basis) for p in procedure.precedents_from(denied, {"mod-ml": 6})] == [
+        ("denied", 0.0, "equivalence")]
     conditional, _ = by_registrar(state, outcome="conditional", recognised=[], conditions=["exam"])
     assert [p.verdict for p in procedure.precedents_from(conditional, {"mod-ml": 6})] == ["conditional"]
 

@@ -273,6 +273,7 @@ def test_progress_as_published_carries_every_part_of_the_allocation():
     assert (data.satisfied_requirements, data.missing_requirements) == (["core"], ["more"])
     assert [a.credential_id for a in data.allocations] == ["c1"]
     assert [e.credential_id for e in data.not_counted] == ["c2"]
+    assert allocate(prog, [item("c1", "a"), item("c3", "b")], NOW).data().complete
 
 
 def test_closeness_with_no_requirements_or_more_credits_than_needed_is_whole_and_otherwise_three_decimals():

@@ -42,10 +42,11 @@ def held(learner: str, achievement_id: str):
     return award(learner, achievement_id, credential_id=f"urn:{learner}:{achievement_id}", grade=None)
 
 
-def award_of(learner: str, achievement_id: str, size: str | None = None, part_of: list[str] = ()):
+def award_of(learner: str, achievement_id: str, size: str | None = None, part_of: list[str] = (),
+             **achievement: object):
     """An award with a size band, or declaring the programmes its achievement stacks into."""
     event = award(learner, achievement_id)
-    achievement = event.data.achievement.model_copy(update={"part_of": list(part_of)})
+    achievement = event.data.achievement.model_copy(update={"part_of": list(part_of), **achievement})
     update = {"achievement": achievement}
     if size:
         update["size"] = {"band": size, "rule": "5-40 credits"}
@@ -105,6 +106,10 @@ def test_a_revocation_years_later_still_invalidates_it_and_names_only_the_revoke
     assert kinds == [["progress", "updated"], ["qualification", "invalidated"]]
     assert events[1].data.lost == ["urn:learner-1:ach-python"]
     assert "plagiarism" in events[1].data.reason and "too old" not in events[1].data.reason
+    # The progress published with the invalidation is measured now: the credential left has aged out too.
+    assert events[0].data.allocations == [] and events[0].data.not_counted[1].reason.startswith("too old")
+    tracked = known.programmes["cert-ds"]
+    assert (tracked.completed_with, tracked.completed_at, tracked.completed_version) == (None, None, None)
     # Once invalidated, the learner is measured now again: the remaining credential has aged out.
     assert not facts.progress(known, versions, YEARS_LATER).allocations
 
@@ -121,7 +126,7 @@ def decided(learner: str, decision: str, outcome: str = "granted", programme_id:
             institution_id: str = HOME, basis: str = "equivalence", days: int = 0) -> RecognitionDecided:
     """Decision `decision` (`<case_id>.d<n>`) on a case recognising mod-ml toward `programme_id`."""
     credits = [RecognisedCredit(module_id="mod-ml", credits=CreditValue(value=5, framework="ects"),
-                                credential_ids=["urn:elsewhere"], basis=basis)] if outcome == "granted" else []
+                                credential_ids=["urn:elsewhere"], basis=basis)] if outcome != "denied" else []
     return at(RecognitionDecided(producer="creditflow-recognition", learner_id=learner, data=RecognitionDecidedData(
         case_id=decision.split(".")[0], decision_id=decision, institution_id=institution_id, programme_id=programme_id,
         outcome=outcome, decided_by="automatic", recognised=credits)), days)
@@ -183,13 +188,13 @@ def test_events_stacking_does_not_fold_change_nothing():
 
 def test_items_are_the_credentials_held_and_the_credits_recognised_into_this_programme():
     award = award_of("learner-1", "ach-python", size="micro")
-    known = fold(award, decided("learner-1", "case-1.d1"), decided("learner-1", "case-2.d1", programme_id="other"),
-                 revoked("learner-1", award.data.credential_id, "fraud", 1))
+    not_yet_awarded = revoked("learner-1", "urn:revoked-before-its-award", "error", 0)
+    known = fold(not_yet_awarded, award, decided("learner-1", "case-2.d1", programme_id="other"),
+                 decided("learner-1", "case-1.d1"), revoked("learner-1", award.data.credential_id, "fraud", 1))
     credential, recognition = sorted(facts.items_for(known, certificate()), key=lambda i: i.source)
     assert (credential.item_id, credential.options, credential.eqf, credential.grade) == (
         award.data.credential_id, frozenset({"ach-python"}), 6, "B")
     assert credential.micro_credential and credential.revoked == "revoked by the issuer: fraud"
-    assert credential.part_of == frozenset()
     assert (recognition.item_id, recognition.options, recognition.credential_ids, recognition.revoked) == (
         "recognition:case-1.d1:mod-ml", frozenset({"mod-ml"}), ("urn:elsewhere",), None)
     assert recognition.credits.value == 5 and recognition.awarded_at == NOW
@@ -266,3 +271,70 @@ def test_a_completion_names_the_credentials_behind_a_recognition_and_how_the_qua
         "automatic", "ach-cert-ds", 1)
     assert known.programmes["cert-ds"].completed_with == sorted(
         ["urn:learner-1:ach-python", "urn:learner-1:ach-stats", "recognition:case-1.d1:mod-ml"])
+
+
+def test_a_credential_is_micro_by_its_size_and_keeps_its_declared_programmes_and_missing_level():
+    sized = award_of("learner-1", "ach-python", size="micro", part_of=["cert-part"], achievement_type="Certificate",
+                     level=None)
+    unsized = award_of("learner-1", "ach-stats", achievement_type="Certificate")
+    items = {i.options: i for i in facts.items_for(fold(sized, unsized), certificate())}
+    python, stats = items[frozenset({"ach-python"})], items[frozenset({"ach-stats"})]
+    assert python.micro_credential and not stats.micro_credential
+    assert python.part_of == frozenset({"cert-part"}) and python.eqf is None
+
+
+def test_of_two_granting_decisions_the_later_stays_granted_in_any_order():
+    first, second = decided("learner-1", "case-1.d1"), decided("learner-1", "case-1.d2", days=1)
+    assert fold(second, first).recognitions["case-1"].granted.decision_id == "case-1.d2"
+
+
+def test_a_partial_decision_counts_and_a_referral_carrying_proposed_credits_does_not():
+    [partial] = facts.items_for(fold(decided("learner-1", "case-1.d1", "partial")), certificate())
+    assert partial.revoked is None
+    proposal = fold(decided("learner-1", "case-1.d1"), decided("learner-1", "case-1.d2", "referred", days=1))
+    [item] = facts.items_for(proposal, certificate())
+    assert item.revoked is not None and item.revoked.endswith("superseded by case-1.d2 (referred)")
+
+
+def test_of_two_events_at_the_same_moment_the_greater_event_id_wins_in_any_order():
+    low, high = (held("learner-1", "ach-python").model_copy(update={"event_id": uuid.UUID(int=n)}) for n in (1, 2))
+    high = high.model_copy(update={"occurred_at": low.occurred_at, "data": high.data.model_copy(update={"grade": "A"})})
+    for order in ((low, high), (high, low)):
+        assert fold(*order).credentials[low.data.credential_id].award.grade == "A"
+
+
+def test_an_enrolled_learner_is_measured_against_the_version_for_their_start_and_no_versions_give_nothing():
+    v2 = certificate(2, Requirement(requirement_id="capstone", kind="required", options=["ach-capstone"]))
+    enrolled = LearnerEnrolled(producer=HOME, learner_id="learner-1", data=LearnerEnrolledData(
+        programme_id="cert-ds", institution_id=HOME, started_on=date(2025, 1, 15)))
+    known = fold(enrolled, held("learner-1", "ach-python"))
+    assert facts.progress(known, [certificate(), v2], NOW).programme.version == 1
+    assert facts.progress(known, [], NOW) is None
+
+
+def test_a_completion_whose_version_is_no_longer_published_is_measured_now():
+    known = completed("learner-1", [certificate()])
+    later = certificate(2, Requirement(requirement_id="capstone", kind="required", options=["ach-capstone"]))
+    programme, moment = facts.standing(known, [later], NOW + timedelta(days=1))
+    assert (programme.version, moment) == (2, NOW + timedelta(days=1))
+
+
+def test_every_programme_a_step_touches_publishes_and_each_event_has_its_own_id():
+    other = certificate().model_copy(update={"programme_id": "cert-other"})
+    unrelated = certificate().model_copy(update={"programme_id": "a-unrelated", "requirements": [
+        Requirement(requirement_id="cooking", kind="required", options=["ach-cooking"])]})
+    programmes = {"a-unrelated": [unrelated], "cert-ds": [certificate()], "cert-other": [other]}
+    known = facts.LearnerFacts(learner_id="learner-1")
+    known, events = facts.progress_events(facts.apply(known, held("learner-1", "ach-python")), programmes, NOW)
+    assert [e.data.programme_id for e in events] == ["cert-ds", "cert-other"]
+    known, more = facts.progress_events(facts.apply(known, held("learner-1", "ach-stats")), programmes, NOW)
+    ids = [e.event_id for e in events + more]
+    assert len(set(ids)) == len(ids) and known.programmes["cert-ds"].sequence == 3
+
+
+def test_an_invalidation_names_what_no_longer_counts_and_keeps_within_the_contract():
+    progress = facts.progress(fold(held("learner-1", "ach-python")), [certificate()], NOW)
+    gone = facts._invalidation(["urn:gone"], progress)
+    assert gone.reason == "the qualification no longer holds: urn:gone: no longer counts"
+    many = facts._invalidation([f"urn:{n:04}" for n in range(200)], progress)
+    assert len(many.reason) == 2000
