@@ -33,7 +33,7 @@ from creditflow.recognition.domain import (
     fingerprint,
     in_force,
 )
-from creditflow.recognition.outcomes import best_matches, coverage, text_similarity
+from creditflow.recognition.outcomes import best_matches, content_words, coverage, text_similarity
 
 
 def finding(decision, element):
@@ -344,3 +344,187 @@ def test_each_outcome_match_explains_itself_in_one_line():
     [weak] = best_matches([target], [("c1", LearningOutcome(statement="Evaluate pottery"))])
     assert weak.explain() == ("'Train and evaluate a classifier': not covered by 'Evaluate pottery' of c1 "
                               "(text similarity, score 0.40)")
+
+
+# ------------------------------------------------------------------------------------------------ the trace a registrar reads
+
+COVERED = "100% of the module's outcomes covered: " + "; ".join(
+    f"'{s}': covered by '{s}' of urn:uuid:c1 (text similarity, score 1.00)" for s in OUTCOMES)
+OUTCOME_RULE = "coverage at least 60% (outcome covered from score 0.5; alignment codes, else text similarity)"
+PROFILE_RULE = "ISCED-F broad field compared; decisive only with the outcomes"
+SIX_ECTS = "6 ECTS offered (already ECTS) for a module of 6 ECTS (same framework (ects))"
+
+
+def trace(decision):
+    return {f.element: (f.finding, f.evidence, f.rule) for f in decision.findings}
+
+
+def test_a_granted_decision_traces_every_element_with_its_evidence_and_rule():
+    assert trace(decide(case(), policy(), [], [], NOW)) == {
+        "authenticity": ("passed", "signature valid, not revoked, issuer registered", "authenticity first"),
+        "level": ("comparable", "EQF 6 offered, module at EQF 6", "EQF levels compared; the lowest offered level counts"),
+        "workload": ("comparable", SIX_ECTS, "converted credits at least the module's"),
+        "quality": ("comparable", "quality assured by ENQA member agency", "accepted: EKKA, ENQA member agency"),
+        "learning outcomes": ("comparable", COVERED, OUTCOME_RULE),
+        "profile": ("comparable", "same broad field 06", PROFILE_RULE),
+    }
+
+
+NO_FIGURES = replace(offered(), ects=(), achievement=offered().achievement.model_copy(
+    update={"credits": None, "workload_hours": None}))
+TWO_UNASSURED = (replace(offered(), issuer_quality=()), replace(offered("urn:uuid:c2"), institution_id="mooc-y",
+                                                                issuer_quality=()))
+TRACES = [
+    ("level below, partial", case(offered(level=Level(eqf=5))), policy(), "level", (
+        "substantial-difference", "EQF 5 offered, module at EQF 6; credits recognised as electives, not as the module",
+        "policy level_difference: partial")),
+    ("level below, denied", case(offered(level=Level(eqf=5))), policy(level_difference="denied"), "level", (
+        "substantial-difference", "EQF 5 offered, module at EQF 6", "policy level_difference: denied")),
+    ("below the minimum", case(offered(level=Level(eqf=4))), policy(min_level=Level(eqf=5)), "level", (
+        "substantial-difference", "EQF 4 is below the policy's minimum EQF 5", "policy min_level")),
+    ("at the minimum", case(offered(level=Level(eqf=6))), policy(min_level=Level(eqf=6)), "level", (
+        "comparable", "EQF 6 offered, module at EQF 6", "EQF levels compared; the lowest offered level counts")),
+    ("workload short", case(offered(ects=4)), policy(), "workload", (
+        "substantial-difference", "4 ECTS offered (already ECTS) for a module of 6 ECTS (same framework (ects)): 67% "
+        "of the module", "partial recognition of the credits offered")),
+    ("no figures", case(NO_FIGURES), policy(), "workload", (
+        "not-assessed", "a credential states neither credits nor workload", "policy conversion: convention")),
+    ("no QA, any body", case(replace(offered(), issuer_quality=())), policy(accepted_qa_bodies=[]), "quality", (
+        "not-assessed", "no current quality assurance accepted by the policy for mooc-x",
+        "accepted: any quality-assurance body; unverifiable quality is a reason for review, not for refusal")),
+    ("two providers without QA", case(*TWO_UNASSURED, prog=programme()), policy(), "quality", (
+        "not-assessed", "no current quality assurance accepted by the policy for mooc-x, mooc-y",
+        "accepted: EKKA, ENQA member agency; unverifiable quality is a reason for review, not for refusal")),
+    ("another field, outcomes covered", case(offered(field_of_study="0411")), policy(), "profile", (
+        "comparable", "fields 04 and 06 differ, but the learning outcomes are covered, so the difference is not "
+        "substantial", PROFILE_RULE)),
+    ("another field, outcomes not covered", case(offered(learning_outcomes=[LearningOutcome(statement=OUTCOMES[0])],
+                                                         field_of_study="0411")), policy(), "profile", (
+        "substantial-difference", "fields 04 and 06 differ and the outcomes are not covered", PROFILE_RULE)),
+    ("no field", case(prog=programme(module(field_of_study=None))), policy(), "profile", (
+        "not-assessed", "a field of study is missing on one side", PROFILE_RULE)),
+    ("no module outcomes", case(prog=programme(module(learning_outcomes=[]))), policy(), "learning outcomes", (
+        "comparable", "the module publishes no learning outcomes, so no difference in outcomes can be shown",
+        OUTCOME_RULE)),
+]
+
+
+@pytest.mark.parametrize(("what", "the_case", "the_policy", "element", "expected"), TRACES,
+                         ids=[t[0] for t in TRACES])
+def test_each_element_s_finding_reads_as_the_registrar_sees_it(what, the_case, the_policy, element, expected):
+    assert trace(decide(the_case, the_policy, [], [], NOW))[element] == expected
+
+
+def test_low_confidence_outcomes_name_the_share_and_send_the_case_to_a_registrar():
+    one = case(offered(learning_outcomes=[LearningOutcome(statement=OUTCOMES[0])]))
+    decision = decide(one, policy(outcome_overlap_threshold=0.5), [], [], NOW)
+    finding_, evidence, rule = trace(decision)["learning outcomes"]
+    assert finding_ == "not-assessed" and evidence.startswith("33% of the module's outcomes covered: ")
+    assert evidence.endswith(" (low confidence)")
+    assert rule == "coverage at least 50% (outcome covered from score 0.5; alignment codes, else text similarity)"
+    assert decision.reasons == ("mod-ml: referred (outcome match is low-confidence (33%); a registrar decides)",)
+
+
+def module_of(decision, module_id="mod-ml"):
+    return next(m for m in decision.modules if m.module_id == module_id)
+
+
+def test_the_fingerprint_of_the_facts_is_stable_because_precedents_are_stored_under_it():
+    assert fingerprint(offered().achievement, module(), 1) == "1e23cfbef1985bb07b0e6c33ae74872d"
+    assert fingerprint(offered().achievement, module(), 2) != fingerprint(offered().achievement, module(), 1)
+
+
+def test_the_transfer_allowance_cuts_the_credits_to_what_is_left_or_refuses_the_module():
+    nearly = module_of(decide(case(recognised_before=33.33), policy(max_recognised_share=0.3), [], [], NOW))
+    assert (nearly.verdict, nearly.credits, nearly.reasons, nearly.fingerprint) == (
+        "partial", 2.7, ("transfer allowance reached",), None)
+    spent = decide(case(recognised_before=36), policy(max_recognised_share=0.3), [], [], NOW)
+    assert (module_of(spent).verdict, module_of(spent).credits, module_of(spent).fingerprint) == ("denied", 0.0, None)
+    assert spent.reasons == ("mod-ml: denied (transfer allowance exhausted)",) and spent.recognised == []
+
+
+def test_a_module_that_is_not_recognised_carries_no_credits():
+    for the_case, the_policy in ((case(replace(offered(), issuer_quality=())), policy()),
+                                 (case(replace(offered(), grade="D")), policy(min_grade="C")),
+                                 (case(offered(assessment_type=AssessmentType.PARTICIPATION_ONLY)), policy())):
+        assert module_of(decide(the_case, the_policy, [], [], NOW)).credits == 0.0
+
+
+def test_an_agreement_names_its_terms_and_recognises_its_credits_only_when_the_policy_checks_pass():
+    granted = decide(case(replace(offered(ects=4), issuer_quality=())), policy(), [agreement()], [], NOW)
+    assert trace(granted)["articulation agreement"] == (
+        "passed", "agreement ag-1 (mooc-x ach-ml -> mod-ml, 6 ects) in force 2025-01-01 to open-ended",
+        "automatic recognition under an agreement in force")
+    assert (module_of(granted).credits, module_of(granted).agreement_id) == (6.0, "ag-1")
+    weak = decide(case(replace(offered(ects=4), grade="D")), policy(min_grade="C"), [agreement()], [], NOW)
+    assert (weak.outcome, module_of(weak).credits, weak.reasons) == ("denied", 0.0, ("mod-ml: denied (grade D)",))
+    elsewhere = agreement(source_institution_id="mooc-y")
+    assert decide(case(offered(ects=4)), policy(), [elsewhere], [], NOW).agreement_ids == []
+
+
+def test_a_module_no_credential_covers_is_refused_for_want_of_evidence():
+    other = module("mod-stats", title="Statistics",
+                   learning_outcomes=[LearningOutcome(statement="Derive maximum likelihood estimators")])
+    decision = decide(case(prog=programme(module(), other), module_ids=("mod-ml", "mod-stats")), policy(), [], [], NOW)
+    assert decision.reasons == ("mod-ml: granted", "mod-stats: denied (no offered credential covers this module)")
+    [evidence] = [f for f in decision.findings if f.module_id == "mod-stats"]
+    assert (evidence.element, evidence.finding, evidence.rule) == (
+        "learning outcomes", "substantial-difference", "a module needs evidence")
+
+
+def test_a_partial_precedent_is_followed_with_its_share_basis_and_reason():
+    partial = Precedent(decision_id="dec-0", module_id="mod-ml", source_institution_id="mooc-x",
+                        achievement_id="ach-ml", fingerprint=fingerprint(offered().achievement, module(), 1),
+                        verdict="partial", share=0.5, basis="elective", decided_by="registrar:anna")
+    decision = decide(case(), policy(), [], [partial], NOW)
+    assert (decision.outcome, module_of(decision).credits, module_of(decision).basis) == ("partial", 3.0, "elective")
+    assert decision.reasons == ("mod-ml: partial (as decided in precedent dec-0)",)
+    assert trace(decision)["precedent"] == (
+        "passed", "decision dec-0 by registrar:anna on the same achievement for this module: partial",
+        "the same facts give the same outcome")
+
+
+def test_policy_checks_and_authenticity_read_as_the_registrar_sees_them():
+    old = decide(case(replace(offered(), awarded_at=datetime(2019, 1, 1, tzinfo=UTC))), policy(recency_years=5), [],
+                 [], NOW)
+    assert trace(old)["recency"] == ("failed", "urn:uuid:c1 awarded 2019-01-01 too old", "policy recency_years: 5")
+    recent = decide(case(), policy(recency_years=5), [], [], NOW)
+    assert trace(recent)["recency"] == ("passed", "every credential awarded within the limit", "policy recency_years: 5")
+    graded = decide(case(), policy(min_grade="C"), [], [], NOW)
+    assert trace(graded)["grade"] == ("passed", "grade B", "policy min_grade: C") and graded.outcome == "granted"
+    unknown = decide(case(replace(offered(), authenticity="unknown", authenticity_reasons=("list unreachable",))),
+                     policy(), [], [], NOW)
+    assert trace(unknown)["authenticity"] == ("not-assessed", "status unknown: list unreachable",
+                                              "an unknown status is referred")
+    assert unknown.reasons == ("mod-ml: referred (urn:uuid:c1: status could not be checked (list unreachable))",)
+    revoked = decide(case(replace(offered(), authenticity="revoked", authenticity_reasons=("revoked by issuer",))),
+                     policy(), [], [], NOW)
+    assert trace(revoked)["authenticity"] == ("failed", "revoked: revoked by issuer", "authenticity first")
+    assert revoked.reasons == ("mod-ml: denied (urn:uuid:c1 is revoked: revoked by issuer)",)
+    participation = decide(case(offered(assessment_type=AssessmentType.PARTICIPATION_ONLY)), policy(), [], [], NOW)
+    assert trace(participation)["assessment"] == (
+        "failed", "urn:uuid:c1 certify participation only, not assessed learning", "assessed learning required")
+    assert participation.reasons == ("mod-ml: conditional (participation is not assessed learning)",)
+    assert decide(case(), policy(automatic_decisions=False), [], [], NOW).reasons == (
+        "policy 1 requires a registrar to decide every case; proposed outcome: granted", "mod-ml: granted")
+
+
+def test_outcomes_match_by_shared_alignments_only_and_ties_go_to_the_first_offered():
+    target = LearningOutcome(statement="Use ML", alignments=esco("http://data.europa.eu/esco/skill/ml"))
+    other = LearningOutcome(statement="Bake bread", alignments=esco("http://data.europa.eu/esco/skill/baking"))
+    [match] = best_matches([target], [("c1", other)])
+    assert (match.score, match.method) == (0.0, "none")  # different alignments, no words in common
+    [unmatched] = best_matches([target], [])
+    assert (unmatched.score, unmatched.method, unmatched.offered) == (0.0, "none", None)
+    same = LearningOutcome(statement="Use ML")
+    [first] = best_matches([LearningOutcome(statement="Use ML")], [("c1", same), ("c2", same)])
+    assert first.credential_id == "c1"
+
+
+def test_words_are_stemmed_only_by_a_suffix_they_end_with_and_keep_three_letters():
+    assert content_words("statistics uses") == {"statistic", "use"}
+    assert text_similarity("data science", "data") == 0.667
+    assert text_similarity("the and", "bread") == 0.0 and text_similarity("the", "and") == 0.0
+    assert coverage([]) == 1.0
+    assert coverage(best_matches([LearningOutcome(statement=s) for s in OUTCOMES],
+                                 [("c1", LearningOutcome(statement=OUTCOMES[0]))])) == 0.333
