@@ -70,6 +70,23 @@ class Driver:
             self.kafka_logins[institution_id] = await institution_login(self.stack.servers, institution_id)
         return self.kafka_logins[institution_id]
 
+    async def caught_up(self, timeout_s: float = 180.0) -> None:
+        """Wait until every consumer group of every service has processed what its topics hold (lag 0 on /metrics).
+        The services start at offset 0 of topics the integration tests filled; a test that starts before they caught
+        up would wait for its own events behind thousands of others, against its bound."""
+
+        operator = {"Authorization": f"Bearer {self.token()}"}  # /metrics is the operator's (0002)
+
+        async def idle() -> bool:
+            for client in (self.issuer, self.records, self.recognition, self.stacking):
+                lags = [line.rsplit(" ", 1)[1] for line in (await client.get("/metrics", headers=operator)).text.splitlines()
+                        if line.startswith("creditflow_consumer_lag{")]
+                if not lags or any(lag != "0" for lag in lags):
+                    return False
+            return True
+
+        await eventually(idle, "the services to catch up with the topics", timeout_s)
+
     async def publish(self, *events: Event) -> None:
         """Publish events as an institution integrating with creditflow does: with its own Kafka principal, on its
         inbound topic; the owning services republish them on their contract topics."""

@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 from e2e_driver import ACCREDITED, achievement_body, eventually
+from kafka_waits import committed_past, until_written, written
 
 from creditflow.events import (
     CreditValue,
@@ -21,7 +22,9 @@ from creditflow.events import (
     RecognitionRequested,
     RecognitionRequestedData,
     Requirement,
+    decode,
 )
+from creditflow.events.topics import CREDENTIALS, PROGRESS
 
 pytestmark = pytest.mark.e2e
 
@@ -108,3 +111,45 @@ async def test_an_award_and_a_recognition_complete_a_qualification_the_issuer_aw
         "recognitions": [{"module_id": "mod-ml", "credits": {"value": 6, "framework": "ects"}}]})
     assert asked.status_code == 200 and asked.json()["progress"]["complete"] is True
     assert await progress_of_other() == before
+
+
+async def test_a_registrar_awarded_programme_is_reported_complete_not_awarded_and_the_trace_id_follows(driver,
+                                                                                                   running_stack):
+    home, home_headers = await driver.institution(quality_assurance=ACCREDITED)
+    programme = ProgrammePublishedData(
+        programme_id=f"cert-{uuid.uuid4().hex[:6]}", institution_id=home, version=1, effective_from=date(2025, 1, 1),
+        title="Certificate in Machine Learning", total_credits=CreditValue(value=6, framework="ects"),
+        requirements=[Requirement(requirement_id="core", kind="required", options=["ach-ml-intro"])],
+        award_mode="registrar")
+    await driver.publish(ProgrammePublished(producer=home, data=programme))
+    stacking_registrar = driver.registrar(home, service="stacking")
+
+    async def programme_known():
+        listed = (await driver.stacking.get("/programmes", headers=stacking_registrar)).json()
+        return any(p["programme_id"] == programme.programme_id for p in listed)
+
+    await eventually(programme_known, "stacking to accept the programme")
+    learner, trace = f"learner-{uuid.uuid4().hex[:8]}", f"trace-{uuid.uuid4().hex}"
+    awarded = await driver.issuer.post("/awards", headers={**home_headers, "X-Correlation-ID": trace}, json={
+        "request_id": uuid.uuid4().hex, "learner_id": learner, "achievement_id": "ach-ml-intro"})
+    assert awarded.status_code == 201 and awarded.headers["X-Correlation-ID"] == trace
+
+    admin = running_stack.servers.admin
+
+    def completed(records):
+        return [r for r in records if decode(r.value).event_type.endswith("qualification.completed.v1")
+                and decode(r.value).data.programme_id == programme.programme_id]
+
+    [completion] = completed(await until_written(admin, PROGRESS.name, learner, completed))
+    event = decode(completion.value)
+    assert (event.data.award_mode, event.data.achievement_id) == ("registrar", None)
+    # The trace id the institution sent with its HTTP request follows the award into stacking's events.
+    assert event.correlation_id == trace
+    assert all(decode(r.value).correlation_id == trace for r in await written(admin, PROGRESS.name, learner))
+    # Once the issuer's qualification consumer has handled the completion, it has awarded nothing: a registrar will.
+    await committed_past(admin, running_stack.servers.settings("issuer").group_id + ".qualifications", completion)
+    credentials = [decode(r.value) for r in await written(admin, CREDENTIALS.name, learner)]
+    assert [c.data.credential_id for c in credentials] == [awarded.json()["credential_id"]]
+    record = await driver.record(learner, driver.registrar(home), until=lambda r: r["qualifications"])
+    assert [(q["programme_id"], q["status"]) for q in record["qualifications"]] == [
+        (programme.programme_id, "completed")]

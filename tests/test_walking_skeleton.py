@@ -4,10 +4,11 @@ on the real broker and FerretDB, with the services running as processes."""
 import uuid
 
 import pytest
-from kafka_helpers import records, send
+from kafka_helpers import send
 
-from creditflow.events import DEAD_LETTER_TOPIC
 from creditflow.events.permissions import writer_of
+from kafka_waits import dead_letter
+
 from creditflow.events.topics import CREDENTIALS
 
 pytestmark = pytest.mark.e2e
@@ -40,9 +41,8 @@ async def test_a_malformed_event_is_dead_lettered_and_the_next_award_still_lands
     await driver.record(learner, driver.registrar(institution_id), until=lambda r: len(r["achievements"]) == 1)
 
     # Every consumer of the topic dead-letters the record on its own; learner-record's letter is the one checked.
-    group = running_stack.servers.settings("learner-record").group_id.encode()
-    letters = await records(running_stack.servers.admin, DEAD_LETTER_TOPIC, learner, at_least=3)
-    [letter] = [r for r in letters if dict(r.headers)["dlq.consumer.group"] == group]
+    group = running_stack.servers.settings("learner-record").group_id
+    letter = await dead_letter(running_stack.servers.admin, learner, group)
     headers_ = {k: v.decode() for k, v in letter.headers}
     assert headers_["dlq.source.topic"] == CREDENTIALS.name
     assert "data: Field required" in headers_["dlq.reason"] and "producer: Field required" in headers_["dlq.reason"]

@@ -136,7 +136,8 @@ async def test_a_referred_case_decided_in_the_console_shows_in_the_learner_recor
     assert "partial" in row and "mod-ml: 4 ECTS" in row and "checked by hand" in row
     console.shot("learner-decided")
 
-    # The learner appeals: the case shows the appeal and asks for a review, which supersedes the decision.
+    # The learner appeals, through the receiving institution (its inbound topic: 0001); the case shows the appeal and
+    # asks for a review, which supersedes the decision.
     case = (await driver.recognition.get(f"/cases/{world.case(0)}", headers=registrar)).json()
     await driver.publish(RecognitionAppealed(producer=world.receiver, learner_id=world.learner,
                                              data=RecognitionAppealedData(

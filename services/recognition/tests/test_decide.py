@@ -1,7 +1,7 @@
 """The recognition decision, case by case: every element finding and every outcome, without Kafka or MongoDB."""
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from recognition_factories import (
@@ -16,9 +16,24 @@ from recognition_factories import (
     programme,
 )
 
-from creditflow.events import AssessmentType, LearningOutcome, Level, QualityAssurance
-from creditflow.recognition.domain import Precedent, decide, fingerprint
-from creditflow.recognition.outcomes import best_matches, coverage, text_similarity
+from creditflow.events import (
+    AssessmentType,
+    CreditValue,
+    EctsConversion,
+    LearningOutcome,
+    Level,
+    ParticipationForm,
+    QualityAssurance,
+)
+from creditflow.recognition.domain import (
+    Precedent,
+    achievement_from_credential,
+    decide,
+    ects_of,
+    fingerprint,
+    in_force,
+)
+from creditflow.recognition.outcomes import best_matches, content_words, coverage, text_similarity
 
 
 def finding(decision, element):
@@ -204,3 +219,312 @@ def test_coverage_counts_covered_outcomes():
     targets = [LearningOutcome(statement=s) for s in OUTCOMES]
     matches = best_matches(targets, [("c1", LearningOutcome(statement=OUTCOMES[0]))])
     assert coverage(matches) == pytest.approx(1 / 3, abs=0.001)
+
+
+# ------------------------------------------------------------------------------------------------ outside credentials
+
+
+def test_an_open_badges_credential_from_outside_reads_as_its_achievement_with_the_eu_elements():
+    vc = {"id": "urn:uuid:outside-1", "credentialSubject": {"achievement": {
+        "id": "https://mooc.example/achievements/ach-ml/", "name": "Applied machine learning",
+        "achievementType": "Course", "fieldOfStudy": "0613", "creditsAvailable": 99, "euMicroCredential": {
+            "learningOutcomes": [{"statement": OUTCOMES[0]}], "workloadHours": 150,
+            "credits": {"value": 6, "framework": "ects"}, "level": {"eqf": 6}, "assessmentType": "project",
+            "participationForm": "online", "qualityAssuranceType": "external"}}}}
+    read = achievement_from_credential(vc, "mooc-x")
+    assert (read.achievement_id, read.institution_id, read.title, read.achievement_type) == (
+        "ach-ml", "mooc-x", "Applied machine learning", "Course")
+    assert [o.statement for o in read.learning_outcomes] == [OUTCOMES[0]]
+    assert (read.workload_hours, read.credits, read.level, read.field_of_study) == (
+        150, CreditValue(value=6, framework="ects"), Level(eqf=6), "0613")
+    assert (read.assessment_type, read.participation_form, read.quality_assurance_type) == (
+        AssessmentType.PROJECT, ParticipationForm.ONLINE, "external")
+
+
+def test_without_eu_elements_the_credits_available_count_and_the_credential_names_the_achievement():
+    vc = {"id": "https://mooc.example/credentials/c-1", "credentialSubject": {"achievement": {
+        "name": "Data literacy", "creditsAvailable": 3}}}
+    read = achievement_from_credential(vc, "mooc-x")
+    assert (read.achievement_id, read.achievement_type, read.credits) == (
+        "c-1", "MicroCredential", CreditValue(value=3, framework="ects"))
+    assert (read.learning_outcomes, read.workload_hours, read.level, read.field_of_study) == ([], None, None, None)
+    bare = achievement_from_credential({"id": "urn:x", "credentialSubject": {"achievement": {"name": "N"}}}, "m")
+    assert bare.credits is None
+
+
+@pytest.mark.parametrize("credential", [{}, {"credentialSubject": "a string"},
+                                        {"credentialSubject": {"achievement": "a string"}},
+                                        {"credentialSubject": {"achievement": {"id": "urn:a"}}}])
+def test_a_credential_without_an_achievement_name_is_refused_saying_so(credential):
+    with pytest.raises(ValueError, match=r"^credentialSubject\.achievement\.name is missing$"):
+        achievement_from_credential(credential, "mooc-x")
+
+
+def test_an_achievement_that_breaks_the_contract_is_refused_naming_the_field():
+    vc = {"id": "urn:x", "credentialSubject": {"achievement": {"name": "N", "euMicroCredential": {"level": {"eqf": 12}}}}}
+    with pytest.raises(ValueError, match=r"(?s)^credentialSubject\.achievement: .*level\.eqf"):
+        achievement_from_credential(vc, "mooc-x")
+
+
+# ------------------------------------------------------------------------------------------------ the figures behind the elements
+
+
+def test_the_policy_s_conversion_method_picks_the_ects_figure_and_a_fallback_is_named():
+    both = replace(offered(), ects=(EctsConversion(ects=5, method="hours", rule="150 h at 30 h per ECTS"),
+                                    EctsConversion(ects=6, method="convention", rule="2 UK credits = 1 ECTS")))
+    assert ects_of(both, "convention") == (6, "2 UK credits = 1 ECTS")
+    assert ects_of(both, "hours") == (5, "150 h at 30 h per ECTS")
+    identity = replace(offered(), ects=(EctsConversion(ects=6, method="identity", rule="already ECTS"),))
+    assert ects_of(identity, "convention") == (6, "already ECTS")
+    assert ects_of(identity, "hours") == (6, "already ECTS (no hours figure; used identity)")
+    hours_only = replace(offered(), ects=(EctsConversion(ects=5, method="hours", rule="150 h"),))
+    assert ects_of(hours_only, "convention") == (5, "150 h (no convention figure; used hours)")
+
+
+def test_without_conversions_the_credits_are_converted_and_without_credits_there_is_no_figure():
+    uk = replace(offered(), ects=(), achievement=offered().achievement.model_copy(
+        update={"credits": CreditValue(value=20, framework="uk-cats")}))
+    value, rule = ects_of(uk, "convention")
+    assert value == 10 and rule
+    none = replace(offered(), ects=(), achievement=offered().achievement.model_copy(update={"credits": None}))
+    assert ects_of(none, "convention") is None
+
+
+@pytest.mark.parametrize(("offered_level", "module_level"), [(None, Level(eqf=6)), (Level(eqf=6), None)])
+def test_a_level_missing_on_either_side_is_not_assessed_and_shows_no_difference(offered_level, module_level):
+    the_case = case(offered(level=offered_level), prog=programme(module(level=module_level)))
+    found = finding(decide(the_case, policy(), [], [], NOW), "level")
+    assert (found.finding, found.evidence, found.rule) == (
+        "not-assessed", "an EQF level is missing on one side; no difference can be shown",
+        "EQF levels compared; the lowest offered level counts")
+
+
+def test_quality_assurance_counts_from_its_first_to_its_last_day_at_the_award():
+    awarded = offered().awarded_at.date()
+
+    def assured(valid_from, valid_until=None):
+        qa = QualityAssurance(body="EKKA", scope="institutional", valid_from=valid_from, valid_until=valid_until)
+        return decide(case(replace(offered(), issuer_quality=(qa,))), policy(), [], [], NOW).outcome
+
+    assert assured(awarded) == "granted" and assured(date(2020, 1, 1), awarded) == "granted"
+    assert assured(awarded + timedelta(days=1)) == "referred"
+    assert assured(date(2020, 1, 1), awarded - timedelta(days=1)) == "referred"
+
+
+def test_an_agreement_is_in_force_from_its_first_to_its_last_day():
+    today = NOW.date()
+    assert in_force(agreement(effective_from=today), today)
+    assert in_force(agreement(effective_until=today), today)
+    assert not in_force(agreement(effective_from=today + timedelta(days=1)), today)
+    assert not in_force(agreement(effective_until=today - timedelta(days=1)), today)
+
+
+def test_recency_counts_years_of_365_and_a_quarter_days():
+    def awarded(days_before):
+        return replace(offered(), awarded_at=NOW - timedelta(days=days_before))
+
+    assert decide(case(awarded(1461)), policy(recency_years=4), [], [], NOW).outcome == "granted"
+    assert decide(case(awarded(1462)), policy(recency_years=4), [], [], NOW).outcome == "denied"
+    assert decide(case(awarded(100)), policy(recency_years=1), [], [], NOW).outcome == "granted"
+
+
+def test_a_module_s_reasons_are_those_of_its_most_severe_finding():
+    weak = replace(offered(), grade="D", issuer_quality=())  # denied for the grade, referred for quality
+    decision = decide(case(weak), policy(min_grade="C"), [], [], NOW)
+    assert decision.outcome == "denied" and decision.reasons == ("mod-ml: denied (grade D)",)
+
+
+def test_each_outcome_match_explains_itself_in_one_line():
+    target = LearningOutcome(statement="Train and evaluate a classifier")
+    [none] = best_matches([target], [])
+    assert none.explain() == "'Train and evaluate a classifier': not covered (no offered outcome)"
+    [covered] = best_matches([target], [("c1", LearningOutcome(statement="Train and evaluate a classifier"))])
+    assert covered.explain() == ("'Train and evaluate a classifier': covered by 'Train and evaluate a classifier' "
+                                 "of c1 (text similarity, score 1.00)")
+    [weak] = best_matches([target], [("c1", LearningOutcome(statement="Evaluate pottery"))])
+    assert weak.explain() == ("'Train and evaluate a classifier': not covered by 'Evaluate pottery' of c1 "
+                              "(text similarity, score 0.40)")
+
+
+# ------------------------------------------------------------------------------------------------ the trace a registrar reads
+
+COVERED = "100% of the module's outcomes covered: " + "; ".join(
+    f"'{s}': covered by '{s}' of urn:uuid:c1 (text similarity, score 1.00)" for s in OUTCOMES)
+OUTCOME_RULE = "coverage at least 60% (outcome covered from score 0.5; alignment codes, else text similarity)"
+PROFILE_RULE = "ISCED-F broad field compared; decisive only with the outcomes"
+SIX_ECTS = "6 ECTS offered (already ECTS) for a module of 6 ECTS (same framework (ects))"
+
+
+def trace(decision):
+    return {f.element: (f.finding, f.evidence, f.rule) for f in decision.findings}
+
+
+def test_a_granted_decision_traces_every_element_with_its_evidence_and_rule():
+    assert trace(decide(case(), policy(), [], [], NOW)) == {
+        "authenticity": ("passed", "signature valid, not revoked, issuer registered", "authenticity first"),
+        "level": ("comparable", "EQF 6 offered, module at EQF 6", "EQF levels compared; the lowest offered level counts"),
+        "workload": ("comparable", SIX_ECTS, "converted credits at least the module's"),
+        "quality": ("comparable", "quality assured by ENQA member agency", "accepted: EKKA, ENQA member agency"),
+        "learning outcomes": ("comparable", COVERED, OUTCOME_RULE),
+        "profile": ("comparable", "same broad field 06", PROFILE_RULE),
+    }
+
+
+NO_FIGURES = replace(offered(), ects=(), achievement=offered().achievement.model_copy(
+    update={"credits": None, "workload_hours": None}))
+TWO_UNASSURED = (replace(offered(), issuer_quality=()), replace(offered("urn:uuid:c2"), institution_id="mooc-y",
+                                                                issuer_quality=()))
+TRACES = [
+    ("level below, partial", case(offered(level=Level(eqf=5))), policy(), "level", (
+        "substantial-difference", "EQF 5 offered, module at EQF 6; credits recognised as electives, not as the module",
+        "policy level_difference: partial")),
+    ("level below, denied", case(offered(level=Level(eqf=5))), policy(level_difference="denied"), "level", (
+        "substantial-difference", "EQF 5 offered, module at EQF 6", "policy level_difference: denied")),
+    ("below the minimum", case(offered(level=Level(eqf=4))), policy(min_level=Level(eqf=5)), "level", (
+        "substantial-difference", "EQF 4 is below the policy's minimum EQF 5", "policy min_level")),
+    ("at the minimum", case(offered(level=Level(eqf=6))), policy(min_level=Level(eqf=6)), "level", (
+        "comparable", "EQF 6 offered, module at EQF 6", "EQF levels compared; the lowest offered level counts")),
+    ("workload short", case(offered(ects=4)), policy(), "workload", (
+        "substantial-difference", "4 ECTS offered (already ECTS) for a module of 6 ECTS (same framework (ects)): 67% "
+        "of the module", "partial recognition of the credits offered")),
+    ("no figures", case(NO_FIGURES), policy(), "workload", (
+        "not-assessed", "a credential states neither credits nor workload", "policy conversion: convention")),
+    ("no QA, any body", case(replace(offered(), issuer_quality=())), policy(accepted_qa_bodies=[]), "quality", (
+        "not-assessed", "no current quality assurance accepted by the policy for mooc-x",
+        "accepted: any quality-assurance body; unverifiable quality is a reason for review, not for refusal")),
+    ("two providers without QA", case(*TWO_UNASSURED, prog=programme()), policy(), "quality", (
+        "not-assessed", "no current quality assurance accepted by the policy for mooc-x, mooc-y",
+        "accepted: EKKA, ENQA member agency; unverifiable quality is a reason for review, not for refusal")),
+    ("another field, outcomes covered", case(offered(field_of_study="0411")), policy(), "profile", (
+        "comparable", "fields 04 and 06 differ, but the learning outcomes are covered, so the difference is not "
+        "substantial", PROFILE_RULE)),
+    ("another field, outcomes not covered", case(offered(learning_outcomes=[LearningOutcome(statement=OUTCOMES[0])],
+                                                         field_of_study="0411")), policy(), "profile", (
+        "substantial-difference", "fields 04 and 06 differ and the outcomes are not covered", PROFILE_RULE)),
+    ("no field", case(prog=programme(module(field_of_study=None))), policy(), "profile", (
+        "not-assessed", "a field of study is missing on one side", PROFILE_RULE)),
+    ("no module outcomes", case(prog=programme(module(learning_outcomes=[]))), policy(), "learning outcomes", (
+        "comparable", "the module publishes no learning outcomes, so no difference in outcomes can be shown",
+        OUTCOME_RULE)),
+]
+
+
+@pytest.mark.parametrize(("what", "the_case", "the_policy", "element", "expected"), TRACES,
+                         ids=[t[0] for t in TRACES])
+def test_each_element_s_finding_reads_as_the_registrar_sees_it(what, the_case, the_policy, element, expected):
+    assert trace(decide(the_case, the_policy, [], [], NOW))[element] == expected
+
+
+def test_low_confidence_outcomes_name_the_share_and_send_the_case_to_a_registrar():
+    one = case(offered(learning_outcomes=[LearningOutcome(statement=OUTCOMES[0])]))
+    decision = decide(one, policy(outcome_overlap_threshold=0.5), [], [], NOW)
+    finding_, evidence, rule = trace(decision)["learning outcomes"]
+    assert finding_ == "not-assessed" and evidence.startswith("33% of the module's outcomes covered: ")
+    assert evidence.endswith(" (low confidence)")
+    assert rule == "coverage at least 50% (outcome covered from score 0.5; alignment codes, else text similarity)"
+    assert decision.reasons == ("mod-ml: referred (outcome match is low-confidence (33%); a registrar decides)",)
+
+
+def module_of(decision, module_id="mod-ml"):
+    return next(m for m in decision.modules if m.module_id == module_id)
+
+
+def test_the_fingerprint_of_the_facts_is_stable_because_precedents_are_stored_under_it():
+    assert fingerprint(offered().achievement, module(), 1) == "1e23cfbef1985bb07b0e6c33ae74872d"
+    assert fingerprint(offered().achievement, module(), 2) != fingerprint(offered().achievement, module(), 1)
+
+
+def test_the_transfer_allowance_cuts_the_credits_to_what_is_left_or_refuses_the_module():
+    nearly = module_of(decide(case(recognised_before=33.33), policy(max_recognised_share=0.3), [], [], NOW))
+    assert (nearly.verdict, nearly.credits, nearly.reasons, nearly.fingerprint) == (
+        "partial", 2.7, ("transfer allowance reached",), None)
+    spent = decide(case(recognised_before=36), policy(max_recognised_share=0.3), [], [], NOW)
+    assert (module_of(spent).verdict, module_of(spent).credits, module_of(spent).fingerprint) == ("denied", 0.0, None)
+    assert spent.reasons == ("mod-ml: denied (transfer allowance exhausted)",) and spent.recognised == []
+
+
+def test_a_module_that_is_not_recognised_carries_no_credits():
+    for the_case, the_policy in ((case(replace(offered(), issuer_quality=())), policy()),
+                                 (case(replace(offered(), grade="D")), policy(min_grade="C")),
+                                 (case(offered(assessment_type=AssessmentType.PARTICIPATION_ONLY)), policy())):
+        assert module_of(decide(the_case, the_policy, [], [], NOW)).credits == 0.0
+
+
+def test_an_agreement_names_its_terms_and_recognises_its_credits_only_when_the_policy_checks_pass():
+    granted = decide(case(replace(offered(ects=4), issuer_quality=())), policy(), [agreement()], [], NOW)
+    assert trace(granted)["articulation agreement"] == (
+        "passed", "agreement ag-1 (mooc-x ach-ml -> mod-ml, 6 ects) in force 2025-01-01 to open-ended",
+        "automatic recognition under an agreement in force")
+    assert (module_of(granted).credits, module_of(granted).agreement_id) == (6.0, "ag-1")
+    weak = decide(case(replace(offered(ects=4), grade="D")), policy(min_grade="C"), [agreement()], [], NOW)
+    assert (weak.outcome, module_of(weak).credits, weak.reasons) == ("denied", 0.0, ("mod-ml: denied (grade D)",))
+    elsewhere = agreement(source_institution_id="mooc-y")
+    assert decide(case(offered(ects=4)), policy(), [elsewhere], [], NOW).agreement_ids == []
+
+
+def test_a_module_no_credential_covers_is_refused_for_want_of_evidence():
+    other = module("mod-stats", title="Statistics",
+                   learning_outcomes=[LearningOutcome(statement="Derive maximum likelihood estimators")])
+    decision = decide(case(prog=programme(module(), other), module_ids=("mod-ml", "mod-stats")), policy(), [], [], NOW)
+    assert decision.reasons == ("mod-ml: granted", "mod-stats: denied (no offered credential covers this module)")
+    [evidence] = [f for f in decision.findings if f.module_id == "mod-stats"]
+    assert (evidence.element, evidence.finding, evidence.rule) == (
+        "learning outcomes", "substantial-difference", "a module needs evidence")
+
+
+def test_a_partial_precedent_is_followed_with_its_share_basis_and_reason():
+    partial = Precedent(decision_id="dec-0", module_id="mod-ml", source_institution_id="mooc-x",
+                        achievement_id="ach-ml", fingerprint=fingerprint(offered().achievement, module(), 1),
+                        verdict="partial", share=0.5, basis="elective", decided_by="registrar:anna")
+    decision = decide(case(), policy(), [], [partial], NOW)
+    assert (decision.outcome, module_of(decision).credits, module_of(decision).basis) == ("partial", 3.0, "elective")
+    assert decision.reasons == ("mod-ml: partial (as decided in precedent dec-0)",)
+    assert trace(decision)["precedent"] == (
+        "passed", "decision dec-0 by registrar:anna on the same achievement for this module: partial",
+        "the same facts give the same outcome")
+
+
+def test_policy_checks_and_authenticity_read_as_the_registrar_sees_them():
+    old = decide(case(replace(offered(), awarded_at=datetime(2019, 1, 1, tzinfo=UTC))), policy(recency_years=5), [],
+                 [], NOW)
+    assert trace(old)["recency"] == ("failed", "urn:uuid:c1 awarded 2019-01-01 too old", "policy recency_years: 5")
+    recent = decide(case(), policy(recency_years=5), [], [], NOW)
+    assert trace(recent)["recency"] == ("passed", "every credential awarded within the limit", "policy recency_years: 5")
+    graded = decide(case(), policy(min_grade="C"), [], [], NOW)
+    assert trace(graded)["grade"] == ("passed", "grade B", "policy min_grade: C") and graded.outcome == "granted"
+    unknown = decide(case(replace(offered(), authenticity="unknown", authenticity_reasons=("list unreachable",))),
+                     policy(), [], [], NOW)
+    assert trace(unknown)["authenticity"] == ("not-assessed", "status unknown: list unreachable",
+                                              "an unknown status is referred")
+    assert unknown.reasons == ("mod-ml: referred (urn:uuid:c1: status could not be checked (list unreachable))",)
+    revoked = decide(case(replace(offered(), authenticity="revoked", authenticity_reasons=("revoked by issuer",))),
+                     policy(), [], [], NOW)
+    assert trace(revoked)["authenticity"] == ("failed", "revoked: revoked by issuer", "authenticity first")
+    assert revoked.reasons == ("mod-ml: denied (urn:uuid:c1 is revoked: revoked by issuer)",)
+    participation = decide(case(offered(assessment_type=AssessmentType.PARTICIPATION_ONLY)), policy(), [], [], NOW)
+    assert trace(participation)["assessment"] == (
+        "failed", "urn:uuid:c1 certify participation only, not assessed learning", "assessed learning required")
+    assert participation.reasons == ("mod-ml: conditional (participation is not assessed learning)",)
+    assert decide(case(), policy(automatic_decisions=False), [], [], NOW).reasons == (
+        "policy 1 requires a registrar to decide every case; proposed outcome: granted", "mod-ml: granted")
+
+
+def test_outcomes_match_by_shared_alignments_only_and_ties_go_to_the_first_offered():
+    target = LearningOutcome(statement="Use ML", alignments=esco("http://data.europa.eu/esco/skill/ml"))
+    other = LearningOutcome(statement="Bake bread", alignments=esco("http://data.europa.eu/esco/skill/baking"))
+    [match] = best_matches([target], [("c1", other)])
+    assert (match.score, match.method) == (0.0, "none")  # different alignments, no words in common
+    [unmatched] = best_matches([target], [])
+    assert (unmatched.score, unmatched.method, unmatched.offered) == (0.0, "none", None)
+    same = LearningOutcome(statement="Use ML")
+    [first] = best_matches([LearningOutcome(statement="Use ML")], [("c1", same), ("c2", same)])
+    assert first.credential_id == "c1"
+
+
+def test_words_are_stemmed_only_by_a_suffix_they_end_with_and_keep_three_letters():
+    assert content_words("statistics uses") == {"statistic", "use"}
+    assert text_similarity("data science", "data") == 0.667
+    assert text_similarity("the and", "bread") == 0.0 and text_similarity("the", "and") == 0.0
+    assert coverage([]) == 1.0
+    assert coverage(best_matches([LearningOutcome(statement=s) for s in OUTCOMES],
+                                 [("c1", LearningOutcome(statement=OUTCOMES[0]))])) == 0.333

@@ -8,6 +8,7 @@ import pytest
 from contract_factories import achievement
 from creditflow.credentials import jose, keys
 from creditflow.events import (
+    ArticulationAgreementPublished,
     CredentialAwarded,
     CredentialAwardedData,
     CredentialRevoked,
@@ -25,13 +26,15 @@ from creditflow.events import (
     RecognitionRequested,
     RecognitionRequestedData,
 )
+from creditflow.events import decode
 from creditflow.events.topics import RECOGNITIONS
 from creditflow.recognition import api, handlers
 from creditflow.recognition.service import Recognition
 from creditflow.recognition.store import RecognitionStore
-from creditflow.runtime.kafka import Rejected, make_broker
+from creditflow.runtime.kafka import Rejected, make_broker, publish
 from creditflow.runtime.mongo import mongo_client
-from recognition_factories import ACCREDITED, NOW, OUTCOMES, RECEIVER, SOURCE, module, policy, programme
+from kafka_waits import consuming, dead_letter, delivered, written
+from recognition_factories import ACCREDITED, NOW, OUTCOMES, RECEIVER, SOURCE, agreement, module, policy, programme
 from service_harness import ServiceHarness
 
 pytestmark = pytest.mark.integration
@@ -48,9 +51,9 @@ class FakeClock:
 class Harness(ServiceHarness):
     """The recognition service's parts on real servers, driven through its handlers and its HTTP API."""
 
-    def __init__(self, recognition, servers):
+    def __init__(self, recognition, servers, settings):
         super().__init__(api.router(recognition), servers.identity, servers.admin, RECOGNITIONS.name)
-        self.recognition = recognition
+        self.recognition, self.settings = recognition, settings
         self.learner_handler = handlers.on_learner_event(recognition)
         self.registry_handler = handlers.on_registry_event(recognition)
 
@@ -63,6 +66,21 @@ class Harness(ServiceHarness):
     async def registrar(self, institution_id=RECEIVER):
         return await super().registrar(institution_id)
 
+    async def published(self, learner_id):
+        """What recognition published for the learner: each step awaited its publishing, so it is all there."""
+        return [decode(r.value) for r in await written(self.admin, RECOGNITIONS.name, learner_id)]
+
+    def consuming(self):
+        """The learner handler behind the runtime's real consumer, which dead-letters what the handler refuses."""
+        return consuming(self.settings, self.admin, handlers.LEARNER_TOPICS, self.learner_handler)
+
+    async def learner_via_kafka(self, *events):
+        """Published on their topics and handled by the real consumer; returns its group (for its dead letters)."""
+        return await delivered(self.settings, self.admin, handlers.LEARNER_TOPICS, self.learner_handler, *events)
+
+    async def registry_via_kafka(self, *events):
+        return await delivered(self.settings, self.admin, handlers.REGISTRY_TOPICS, self.registry_handler, *events)
+
 
 @pytest.fixture
 async def harness(servers):
@@ -70,7 +88,7 @@ async def harness(servers):
     client, broker = mongo_client(settings), make_broker(settings)
     await broker.start()
     harness = Harness(Recognition(RecognitionStore(client[settings.mongodb_database]), broker, FakeClock(NOW)),
-                      servers)
+                      servers, settings)
     for institution_id, quality in ((RECEIVER, ACCREDITED), (SOURCE, ACCREDITED), ("diploma-mill", ())):
         await harness.registry(InstitutionRegistered(producer=institution_id, data=InstitutionRegisteredData(
             institution_id=institution_id, name=institution_id, country="EE", credit_frameworks=["ects"],
@@ -124,7 +142,7 @@ async def test_a_request_is_checked_and_decided_automatically_once_however_often
     asked = request(learner, [credential.data.credential_id])
     for _ in range(3):
         await harness.learner(asked)
-    checked, decided = await harness.published(learner, at_least=2)
+    checked, decided = await harness.published(learner)
     assert checked.data.complete and checked.data.decision_due == datetime(2027, 1, 1, 12, tzinfo=UTC)
     assert decided.data.outcome == "granted" and decided.data.decided_by == "automatic"
     assert decided.data.recognised[0].module_id == "mod-ml" and decided.data.credential_ids == [
@@ -168,7 +186,7 @@ async def test_a_referred_case_waits_in_the_queue_until_a_registrar_decides_and_
     theirs = award(other, source="diploma-mill")
     await harness.learner(theirs)
     await harness.learner(request(other, [theirs.data.credential_id]))
-    *_, followed = await harness.published(other, at_least=2)
+    *_, followed = await harness.published(other)
     assert followed.data.outcome == "granted"
     assert followed.data.precedent_ids == [decided.json()["decision_id"]]
 
@@ -214,16 +232,86 @@ async def test_an_appeal_reopens_the_case_once_and_the_review_supersedes_the_dec
     assert reviewed.json()["stage"] == "review" and reviewed.json()["supersedes"] == state.latest.data.decision_id
 
 
-async def test_an_overdue_case_is_notified_once_and_flagged_in_the_queue(harness):
-    learner, credential, asked = await awarded_and_asked(harness, source="diploma-mill")
+async def test_an_appeal_of_a_referral_or_of_a_superseded_decision_is_dead_lettered_with_the_reason(harness):
+    learner, _, asked = await awarded_and_asked(harness, source="diploma-mill")
+    case_id = asked.data.case_id
+
+    def appeal(decision_id):
+        return RecognitionAppealed(producer=learner, learner_id=learner, data=RecognitionAppealedData(
+            case_id=case_id, institution_id=RECEIVER, decision_id=decision_id, grounds="The provider is accredited."))
+
+    async def refused(event):
+        group_id = await harness.learner_via_kafka(event)
+        return dict((await dead_letter(harness.admin, learner, group_id)).headers)["dlq.reason"].decode()
+
+    assert await refused(appeal(f"{case_id}.d1")) == (f"case {case_id} is awaiting-registrar (referred): only a "
+                                                      "decision may be appealed")
+    decided = await harness.http.post(f"/cases/{case_id}/decisions", headers=await harness.registrar(), json={
+        "registrar": "Anna Tamm", "outcome": "denied", "reasons": ["quality not established"]})
+    assert decided.json()["decision_id"] == f"{case_id}.d2"
+    assert await refused(appeal(f"{case_id}.d1")) == (f"data.decision_id: {case_id}.d1 is not the case's current "
+                                                      f"decision ({case_id}.d2)")
+    state = await harness.recognition.store.case(case_id)
+    assert state.status == "decided" and not any(d.appealed for d in state.decisions)
+
+
+async def test_an_agreement_published_decides_the_open_cases_it_covers_and_leaves_decided_ones(harness):
+    learner, _, asked = await awarded_and_asked(harness, source="diploma-mill")  # quality unverifiable: referred
+    other, _, other_asked = await awarded_and_asked(harness)  # granted on the five elements
+    published = ArticulationAgreementPublished(producer=RECEIVER, data=agreement(
+        agreement_id="ag-mill", source_institution_id="diploma-mill"))
+    await harness.registry_via_kafka(published)
+    state = await harness.recognition.store.case(asked.data.case_id)
+    assert state.status == "decided"
+    latest = state.latest.data
+    assert (latest.outcome, latest.stage, latest.agreement_ids, latest.supersedes) == (
+        "granted", "re-evaluation", ["ag-mill"], f"{asked.data.case_id}.d1")
+    decisions = [e.data.outcome for e in await harness.published(learner) if e.event_type.endswith("decided.v1")]
+    assert decisions == ["referred", "granted"]
+    assert len((await harness.recognition.store.case(other_asked.data.case_id)).decisions) == 1
+    [report] = [r for r in (await harness.http.get("/reports", headers=await harness.registrar())).json()
+                if r["report_id"] == str(published.event_id)]
+    assert (report["open_cases_reevaluated"], report["decided_cases_checked"], report["differences"]) == (1, 1, [])
+
+
+async def test_overdue_cases_are_notified_once_per_due_date_and_listed_first_then_by_date(harness):
+    """Five cases of one institution: two referred and past their date, one appealed and past its new date, one
+    referred but not yet due, one whose file is still incomplete (no date yet, but asked before every other)."""
     clock = harness.recognition.clock
-    clock.now = NOW + timedelta(days=125)  # 1 September + 4 months is 1 January
-    assert await harness.recognition.sweep_overdue() >= 1
+
+    async def referred_at(moment):
+        clock.now = moment
+        learner, _, asked = await awarded_and_asked(harness, source="diploma-mill")
+        return learner, asked.data.case_id
+
+    incomplete_learner = new_learner()
+    clock.now = NOW - timedelta(days=30)
+    incomplete = request(incomplete_learner, ["urn:uuid:not-yet-awarded"])
+    await harness.learner(incomplete)
+    early = await referred_at(NOW - timedelta(days=10))  # due 22 December
+    middle = await referred_at(NOW)  # due 1 January
+    late = await referred_at(NOW + timedelta(days=60))  # due 28 February: not yet
+    appealed = await referred_at(NOW - timedelta(days=200))
+    registrar = await harness.registrar()
+    denied = await harness.http.post(f"/cases/{appealed[1]}/decisions", headers=registrar, json={
+        "registrar": "Anna Tamm", "outcome": "denied", "reasons": ["quality not established"]})
+    clock.now = NOW - timedelta(days=5)  # the appeal sets a new date: 27 December
+    await harness.learner(RecognitionAppealed(producer=appealed[0], learner_id=appealed[0],
+                                              data=RecognitionAppealedData(
+        case_id=appealed[1], institution_id=RECEIVER, decision_id=denied.json()["decision_id"], grounds="accredited")))
+
+    clock.now = NOW + timedelta(days=125)  # 4 January
+    assert await harness.recognition.sweep_overdue() == 3
     assert await harness.recognition.sweep_overdue() == 0
-    overdue = [e for e in await harness.published(learner, at_least=3) if e.event_type.endswith("overdue.v1")]
-    assert len(overdue) == 1 and overdue[0].data.waiting_for == "a registrar's decision"
-    queue = (await harness.http.get("/cases", headers=await harness.registrar())).json()
-    assert queue[0]["case_id"] == asked.data.case_id and queue[0]["overdue"] is True
+    for (learner, _), waiting in ((early, "a registrar's decision"), (middle, "a registrar's decision"),
+                                  (appealed, "a registrar's review of the appeal")):
+        overdue = [e for e in await harness.published(learner) if e.event_type.endswith("overdue.v1")]
+        assert [e.data.waiting_for for e in overdue] == [waiting]
+    assert not [e for e in await harness.published(late[0]) if e.event_type.endswith("overdue.v1")]
+    queue = (await harness.http.get("/cases", headers=registrar)).json()
+    assert [(i["case_id"], i["overdue"]) for i in queue] == [
+        (early[1], True), (appealed[1], True), (middle[1], True), (incomplete.data.case_id, False),
+        (late[1], False)]
     clock.now = NOW
 
 
@@ -233,7 +321,7 @@ async def test_revoking_a_credential_invalidates_the_decision_that_relied_on_it(
         credential_id=credential.data.credential_id, institution_id=SOURCE, reason="academic misconduct"))
     await harness.learner(revoked)
     await harness.learner(revoked)
-    decisions = [e for e in await harness.published(learner, at_least=3) if e.event_type.endswith("decided.v1")]
+    decisions = [e for e in await harness.published(learner) if e.event_type.endswith("decided.v1")]
     assert [d.data.outcome for d in decisions] == ["granted", "invalidated"]
     assert decisions[1].data.supersedes == decisions[0].data.decision_id
     assert "academic misconduct" in decisions[1].data.reasons[0]
@@ -273,9 +361,12 @@ async def test_a_bad_request_is_dead_lettered_with_its_reason_and_changes_nothin
     await harness.learner(first)
     before = await harness.recognition.store.case(first.data.case_id)
     bad = change(request(learner, [credential.data.credential_id]), first.data.case_id)
-    with pytest.raises(Rejected) as refused:
-        await harness.learner(bad)
-    assert reason in refused.value.reason
+    async with harness.consuming() as group_id:
+        await publish(harness.recognition.broker, bad)
+        letter = await dead_letter(harness.admin, bad.learner_id, group_id)
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert reason in headers["dlq.reason"]
+    assert headers["dlq.source.topic"] == RECOGNITIONS.name and decode(letter.value).event_id == bad.event_id
     assert await harness.recognition.store.case(first.data.case_id) == before
 
 

@@ -198,15 +198,15 @@ def registrar_decision(state: CaseState, *, registrar: str, outcome: str, recogn
         raise CaseError(422, "recognised: a granted decision recognises every target module; use partial")
     if outcome == "conditional" and not conditions:
         raise CaseError(422, "conditions: a conditional decision states its conditions")
-    latest = state.latest
+    latest = state.decisions[-1]  # a referral or the decision appealed
     review = state.status == "appealed"
     data = RecognitionDecidedData(
         case_id=state.case_id, decision_id=_next_decision_id(state), institution_id=state.institution_id,
         programme_id=state.programme_id, outcome=outcome, recognised=recognised,
-        findings=latest.data.findings if latest else [], reasons=reasons, conditions=conditions,
-        decided_by=registrar, supersedes=latest.data.decision_id if latest else None,
+        findings=latest.data.findings, reasons=reasons, conditions=conditions,
+        decided_by=registrar, supersedes=latest.data.decision_id,
         stage="review" if review else "first-instance", credential_ids=state.credential_ids,
-        policy_version=latest.data.policy_version if latest else None,
+        policy_version=latest.data.policy_version,
     )
     return _decided(state, data, now, "decided", None)
 
@@ -225,7 +225,7 @@ def appeal(state: CaseState, event: RecognitionAppealed, now: datetime) -> tuple
     if latest.appealed:
         raise CaseError(409, f"data.decision_id: decision {latest.data.decision_id} was already appealed; "
                              "a decision may be appealed once")
-    if state.status != "decided" or latest.data.outcome in ("referred", "invalidated"):
+    if state.status != "decided":  # referred, or invalidated
         raise CaseError(409, f"case {state.case_id} is {state.status} ({latest.data.outcome}): only a decision "
                              "may be appealed")
     decisions = [*state.decisions[:-1], latest.model_copy(update={"appealed": True})]
@@ -240,7 +240,7 @@ def invalidate(state: CaseState, credential_id: str, reason: str, now: datetime,
     """A credential the current decision relied on was revoked: the decision no longer stands."""
     latest = state.latest
     if (state.status != "decided" or latest is None or credential_id not in latest.data.credential_ids
-            or latest.data.outcome in ("denied", "invalidated")):
+            or latest.data.outcome == "denied"):
         return state, []
     data = RecognitionDecidedData(
         case_id=state.case_id, decision_id=_next_decision_id(state), institution_id=state.institution_id,
@@ -267,7 +267,8 @@ def notice_overdue(state: CaseState, now: datetime) -> tuple[CaseState, list[Eve
 def precedents_from(state: CaseState, module_credits: dict[str, float]) -> list[Precedent]:
     """A registrar's decision on a case, as precedents: per module assessed on one credential, what was decided."""
     latest = state.latest
-    if latest is None or latest.data.decided_by == "automatic" or latest.data.outcome in ("referred", "invalidated"):
+    # Referrals and invalidations are automatic; a registrar decides.
+    if latest is None or latest.data.decided_by == "automatic":
         return []
     found = []
     for basis in state.bases:

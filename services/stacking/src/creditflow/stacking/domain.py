@@ -226,8 +226,9 @@ def allocate(programme: ProgrammePublishedData, items: list[Item], now: datetime
     eligible: dict[str, Item] = {}
     credits: dict[str, float] = {}
     # A credential recognised into this programme counts through its recognition, not a second time on its own.
-    recognised_from = {c: i.item_id for i in items if i.source == "recognition" and not i.revoked
-                       for c in i.credential_ids}
+    # Several recognitions may cite it: the reason names one of them, the same one whatever the order of the items.
+    recognised_from = {c: i.item_id for i in sorted(items, key=lambda i: i.item_id)
+                       if i.source == "recognition" and not i.revoked for c in i.credential_ids}
     for item in sorted(items, key=lambda i: i.item_id):
         if not _relevant(item, programme):
             continue
@@ -250,14 +251,10 @@ def allocate(programme: ProgrammePublishedData, items: list[Item], now: datetime
         assignments = (dict(zip(ids, pick, strict=True)) for pick in itertools.product(*choices))
     else:
         assignments = iter([_greedy(programme, ids, choices, eligible, credits)])
-    best: _Outcome | None = None
-    for assignment in assignments:
-        outcome = _evaluate(programme, assignment, eligible, credits)
-        # itertools.product enumerates in a fixed order, so keeping the first of equals is deterministic.
-        if best is None or (len(outcome.satisfied), outcome.credits) > (len(best.satisfied), best.credits):
-            best = outcome
-    best = best or _Outcome((), (), tuple(r.requirement_id for r in programme.requirements
-                                          if _requirement_met(r, [])), 0.0)
+    # itertools.product enumerates in a fixed order (one empty assignment when nothing is eligible), and max keeps
+    # the first of equals, so the choice is deterministic.
+    best = max((_evaluate(programme, assignment, eligible, credits) for assignment in assignments),
+               key=lambda outcome: (len(outcome.satisfied), outcome.credits))
     missing = tuple(r.requirement_id for r in programme.requirements if r.requirement_id not in best.satisfied)
     complete = not missing and best.credits + 1e-9 >= programme.total_credits.value
     return Progress(programme=programme, allocations=best.allocations,
