@@ -122,7 +122,7 @@ async def test_a_registrar_awarded_programme_is_reported_complete_not_awarded_an
         requirements=[Requirement(requirement_id="core", kind="required", options=["ach-ml-intro"])],
         award_mode="registrar")
     await driver.publish(ProgrammePublished(producer=home, data=programme))
-    stacking_registrar = driver.registrar(home, service="stacking")
+    stacking_registrar = driver.registrar(home)
 
     async def programme_known():
         listed = (await driver.stacking.get("/programmes", headers=stacking_registrar)).json()

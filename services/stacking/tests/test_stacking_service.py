@@ -246,4 +246,5 @@ async def test_readyz_answers_503_naming_the_dependency_that_does_not_answer(ser
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stacking") as http:
             response = await http.get("/readyz")
     assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
-    assert response.json()["checks"] == {"kafka": True, "mongodb": False}
+    checks = response.json()["checks"]  # also the token registry's state, which depends on its reader's progress
+    assert (checks["kafka"], checks["mongodb"]) == (True, False)
