@@ -325,3 +325,20 @@ async def test_a_one_character_change_fails_each_format(issuer):
     head, payload, signature = token.split(".")
     flipped = f"{head}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
     assert (await issuer.verify(flipped)).status == "invalid"
+
+
+async def test_an_award_time_without_zone_or_out_of_range_is_refused_naming_awarded_at(issuer):
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    answers = {}
+    for case, awarded_at in {"naive": "2024-06-14T12:00:00", "before 1900": "1899-12-31T23:00:00+00:00",
+                             "future": "2999-01-01T00:00:00+00:00"}.items():
+        body = {"request_id": f"r-{case}", "learner_id": "l-1", "achievement_id": "ach-1", "awarded_at": awarded_at}
+        answers[case] = await issuer.client.post("/awards", json=body, headers=headers)
+    for case, answer in answers.items():
+        assert answer.status_code == 422, case
+        [error] = answer.json()["errors"]
+        assert error["field"] == "awarded_at", case
+    assert "timezone" in answers["naive"].json()["errors"][0]["rule"]
+    assert "1900" in answers["before 1900"].json()["errors"][0]["rule"]
+    assert "future" in answers["future"].json()["errors"][0]["rule"]
