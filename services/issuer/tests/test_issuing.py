@@ -342,3 +342,19 @@ async def test_an_award_time_without_zone_or_out_of_range_is_refused_naming_awar
     assert "timezone" in answers["naive"].json()["errors"][0]["rule"]
     assert "1900" in answers["before 1900"].json()["errors"][0]["rule"]
     assert "future" in answers["future"].json()["errors"][0]["rule"]
+
+
+async def test_a_database_that_does_not_answer_gives_a_problem_body_with_the_correlation_id(servers, tmp_path):
+    settings = servers.settings("issuer", mongodb_url="mongodb://127.0.0.1:9")  # nothing listens on port 9
+    app = create_app(settings, api.Options(public_url=PUBLIC_URL, key_store=FileKeyStore(tmp_path / "keys")))
+    async with app.router.lifespan_context(app):
+        # The app still raises after answering (so servers log it); the client must see the answer, not the raise.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+            response = await client.get("/institutions/uni-x", headers={"X-Correlation-ID": "corr-outage-1"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["X-Correlation-ID"] == "corr-outage-1"
+    body = response.json()
+    assert body["status"] == 500 and body["correlation_id"] == "corr-outage-1"
+    assert "corr-outage-1" in body["detail"]
