@@ -358,3 +358,22 @@ async def test_a_database_that_does_not_answer_gives_a_problem_body_with_the_cor
     body = response.json()
     assert body["status"] == 500 and body["correlation_id"] == "corr-outage-1"
     assert "corr-outage-1" in body["detail"]
+
+
+async def test_registering_an_external_key_never_breaks_awarding(issuer):
+    """Before #14, the institution's own key retired the issuer-held one and every award looked for a private key
+    file the issuer never had: 500."""
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    external = keys.generate()  # the institution's own key: its private half stays with the institution
+    registered = await issuer.client.post(f"/institutions/{institution_id}/keys", headers=headers,
+                                          json={"public_key_multibase": keys.to_multibase(external.public_key())})
+    assert registered.status_code == 200, registered.text
+    award = await issuer.client.post(
+        "/awards", json={"request_id": "r-ext", "learner_id": "l-1", "achievement_id": "ach-1"}, headers=headers)
+    assert award.status_code == 201, award.text
+    secured = award.json()["credential"]
+    # Signed by the issuer-held key, which the external key (key-2) did not retire.
+    assert [p["verificationMethod"].rsplit("/", 1)[1] for p in secured["proof"]] == ["key-1"]
+    result = await issuer.verify(secured)
+    assert (result.status, result.reasons) == ("valid", [])

@@ -84,7 +84,7 @@ class Awarder:
         if achievement is None:
             raise domain.AwardRefused([Problem(
                 "achievement_id", f"{body.achievement_id} is not an achievement {institution_id} has published")])
-        key = domain.current_key(registration)
+        key = domain.current_key(registration, held=self.options.key_store.held(institution_id))
         if key is None:
             raise domain.AwardRefused([Problem("institution_id", "no current signing key")])
         now = datetime.now(UTC)
