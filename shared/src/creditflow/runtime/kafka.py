@@ -3,8 +3,8 @@
 Delivery is at-least-once. A consumer's offset is committed only after its handler returned, that is after the write
 it made was acknowledged. An event that can never be processed (undecodable, invalid, refused by the domain) goes to
 the dead-letter topic with its reason (or, if the broker can never accept that copy, a reference to it) and the
-partition keeps flowing; any other failure (a database outage) rewinds
-to the same record and retries it, so nothing is skipped.
+partition keeps flowing; any other failure (a database outage, a broker outage) rewinds to the same record and
+retries it, so nothing is skipped.
 """
 
 from __future__ import annotations
