@@ -325,3 +325,55 @@ async def test_a_one_character_change_fails_each_format(issuer):
     head, payload, signature = token.split(".")
     flipped = f"{head}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
     assert (await issuer.verify(flipped)).status == "invalid"
+
+
+async def test_an_award_time_without_zone_or_out_of_range_is_refused_naming_awarded_at(issuer):
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    answers = {}
+    for case, awarded_at in {"naive": "2024-06-14T12:00:00", "before 1900": "1899-12-31T23:00:00+00:00",
+                             "future": "2999-01-01T00:00:00+00:00"}.items():
+        body = {"request_id": f"r-{case}", "learner_id": "l-1", "achievement_id": "ach-1", "awarded_at": awarded_at}
+        answers[case] = await issuer.client.post("/awards", json=body, headers=headers)
+    for case, answer in answers.items():
+        assert answer.status_code == 422, case
+        [error] = answer.json()["errors"]
+        assert error["field"] == "awarded_at", case
+    assert "timezone" in answers["naive"].json()["errors"][0]["rule"]
+    assert "1900" in answers["before 1900"].json()["errors"][0]["rule"]
+    assert "future" in answers["future"].json()["errors"][0]["rule"]
+
+
+async def test_a_database_that_does_not_answer_gives_a_problem_body_with_the_correlation_id(servers, tmp_path):
+    settings = servers.settings("issuer", mongodb_url="mongodb://127.0.0.1:9")  # nothing listens on port 9
+    app = create_app(settings, api.Options(public_url=PUBLIC_URL, key_store=FileKeyStore(tmp_path / "keys")))
+    async with app.router.lifespan_context(app):
+        # The app still raises after answering (so servers log it); the client must see the answer, not the raise.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+            response = await client.get("/institutions/uni-x", headers={"X-Correlation-ID": "corr-outage-1"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["X-Correlation-ID"] == "corr-outage-1"
+    body = response.json()
+    assert body["status"] == 500 and body["correlation_id"] == "corr-outage-1"
+    assert "corr-outage-1" in body["detail"]
+
+
+async def test_registering_an_external_key_never_breaks_awarding(issuer):
+    """Before #14, the institution's own key retired the issuer-held one and every award looked for a private key
+    file the issuer never had: 500."""
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    external = keys.generate()  # the institution's own key: its private half stays with the institution
+    registered = await issuer.client.post(f"/institutions/{institution_id}/keys", headers=headers,
+                                          json={"public_key_multibase": keys.to_multibase(external.public_key())})
+    assert registered.status_code == 200, registered.text
+    award = await issuer.client.post(
+        "/awards", json={"request_id": "r-ext", "learner_id": "l-1", "achievement_id": "ach-1"}, headers=headers)
+    assert award.status_code == 201, award.text
+    secured = award.json()["credential"]
+    # Signed by the issuer-held key, which the external key (key-2) did not retire.
+    assert [p["verificationMethod"].rsplit("/", 1)[1] for p in secured["proof"]] == ["key-1"]
+    result = await issuer.verify(secured)
+    assert (result.status, result.reasons) == ("valid", [])

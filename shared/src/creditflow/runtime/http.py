@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+log = structlog.get_logger("creditflow.http")
+
 PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -89,6 +91,19 @@ def install_http_conventions(app: FastAPI, max_body_bytes: int = 1 << 20) -> Non
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers this outside every middleware, so the correlation id is set here too; the body says
+        # nothing of the cause (it may name internals), the id lets an operator find it in the log.
+        correlation_id = getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
+        log.error("unhandled error", correlation_id=correlation_id, path=request.url.path,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        response = problem(500, "Internal Server Error",
+                           f"the service failed to answer; quote correlation id {correlation_id}",
+                           correlation_id=correlation_id)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
 
     @app.middleware("http")
     async def _correlate(request: Request, call_next: Callable[[Request], Awaitable]) -> object:

@@ -2,13 +2,16 @@
 
 Delivery is at-least-once. A consumer's offset is committed only after its handler returned, that is after the write
 it made was acknowledged. An event that can never be processed (undecodable, invalid, refused by the domain) goes to
-the dead-letter topic with its reason and the partition keeps flowing; any other failure (a database outage) rewinds
-to the same record and retries it, so nothing is skipped.
+the dead-letter topic with its reason (or, if the broker can never accept that copy, a reference to it) and the
+partition keeps flowing; any other failure (a database outage, a broker outage) rewinds to the same record and
+retries it, so nothing is skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -16,6 +19,14 @@ from dataclasses import dataclass
 
 import structlog
 from aiokafka import ConsumerRecord
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 from creditflow.events import DEAD_LETTER_TOPIC, Event, UndecodableEvent, decode, encode, topic_of
 from creditflow.events.permissions import institution_of_inbound
 from faststream import AckPolicy
@@ -28,6 +39,17 @@ from .settings import Settings
 log = structlog.get_logger("creditflow.kafka")
 
 RETRY_DELAY_S = 1.0
+
+# Produce errors that say the record itself can never be written (too large, malformed), as opposed to an outage
+# that a retry outlives. Retrying these would block the partition for good: a poison pill.
+NEVER_WRITABLE = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+    UnsupportedForMessageFormatError,
+)
 
 # Dead letters written by this process, per consumer group: a Prometheus counter (it restarts at zero with the
 # process; the dead-letter topic itself keeps every letter).
@@ -91,19 +113,27 @@ async def publish(broker: KafkaBroker, event: Event) -> None:
     await broker.publish(encode(event), topic=topic.name, key=topic.key_of(event).encode(), headers=headers_of(event))
 
 
+def _provenance(record: ConsumerRecord, reason: str, group_id: str) -> dict[str, str]:
+    return {
+        "dlq.reason": reason[:4000],
+        "dlq.source.topic": record.topic,
+        "dlq.source.partition": str(record.partition),
+        "dlq.source.offset": str(record.offset),
+        "dlq.consumer.group": group_id,
+    }
+
+
 async def dead_letter(broker: KafkaBroker, record: ConsumerRecord, reason: str, group_id: str) -> None:
-    """Send the original bytes and key, unchanged, with where they came from and why they could not be processed."""
+    """Send the original bytes and key, unchanged, with where they came from and why they could not be processed.
+    If the broker can never accept that letter (the record was just under the size limit and the headers pushed it
+    over, say), send a reference to the record instead, so that the partition keeps flowing; the original stays on
+    its topic, where an operator reads it by topic, partition and offset."""
     headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
-    headers.update(
-        {
-            "dlq.reason": reason[:4000],
-            "dlq.source.topic": record.topic,
-            "dlq.source.partition": str(record.partition),
-            "dlq.source.offset": str(record.offset),
-            "dlq.consumer.group": group_id,
-        }
-    )
-    await broker.publish(record.value or b"", topic=DEAD_LETTER_TOPIC, key=record.key, headers=headers)
+    headers.update(_provenance(record, reason, group_id))
+    try:
+        await broker.publish(record.value or b"", topic=DEAD_LETTER_TOPIC, key=record.key, headers=headers)
+    except NEVER_WRITABLE as exc:
+        await _dead_letter_reference(broker, record, reason, group_id, f"{type(exc).__name__}: {exc}")
     DEAD_LETTERS_WRITTEN[group_id] += 1
     log.warning(
         "event dead-lettered",
@@ -112,6 +142,29 @@ async def dead_letter(broker: KafkaBroker, record: ConsumerRecord, reason: str, 
         partition=record.partition,
         offset=record.offset,
     )
+
+
+async def _dead_letter_reference(broker: KafkaBroker, record: ConsumerRecord, reason: str, group_id: str,
+                                 produce_error: str) -> None:
+    """A small letter saying where the record is and what it was (size, SHA-256 of its value), instead of its bytes.
+    Only the dlq.* headers are kept: the original headers may be what made it too large."""
+    value = record.value or b""
+    reference = {
+        "dead_letter": "reference",
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "size": len(value),
+        "sha256": hashlib.sha256(value).hexdigest(),
+        "reason": reason[:4000],
+        "produce_error": produce_error[:1000],
+    }
+    headers = {**_provenance(record, reason, group_id), "dlq.reference": "true",
+               "dlq.produce.error": produce_error[:1000]}
+    key = record.key if record.key is not None and len(record.key) <= 1024 else None
+    await broker.publish(json.dumps(reference).encode(), topic=DEAD_LETTER_TOPIC, key=key, headers=headers)
+    log.warning("record too large to dead-letter as is: dead-lettered a reference", source_topic=record.topic,
+                partition=record.partition, offset=record.offset, size=len(value), produce_error=produce_error)
 
 
 def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: Handler,

@@ -1,6 +1,7 @@
 """The issuer's HTTP API. Every write is authorised by a bearer token tied to one institution (or the operator)."""
 
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -148,13 +149,15 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
                          private))
         return made
 
-    async def add_keys(institution_id: str, added: list[PublicKey], request: Request) -> InstitutionRegisteredData:
+    async def add_keys(institution_id: str, added: list[PublicKey], request: Request,
+                       add: Callable[[InstitutionRegisteredData, PublicKey], InstitutionRegisteredData]
+                       = domain.with_new_key) -> InstitutionRegisteredData:
         registration = await store.registration(institution_id)
         if registration is None:
             raise Problem(404, "Not found", f"institution {institution_id} is not registered")
         updated = registration
         for key in added:
-            updated = domain.with_new_key(updated, key)
+            updated = add(updated, key)
         at = added[0].valid_from
         await store.update_registration(updated, domain.registered(updated, at, request.state.correlation_id), at)
         await publish_pending(store.institutions, institution_id)
@@ -183,7 +186,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         registration = await store.registration(institution_id)
         key = PublicKey(key_id=domain.next_key_id(registration, algorithm), algorithm=algorithm,
                         valid_from=datetime.now(UTC), public_key_multibase=body.public_key_multibase)
-        return await add_keys(institution_id, [key], request)
+        return await add_keys(institution_id, [key], request, domain.with_external_key)
 
     async def registered(institution_id: str) -> InstitutionRegisteredData:
         registration = await store.registration(institution_id)
@@ -237,7 +240,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
     async def revocation_list(institution_id: Identifier) -> Response:
         """The institution's Bitstring Status List credential, signed with its current key."""
         registration = await store.registration(institution_id)
-        key = domain.current_key(registration) if registration else None
+        key = domain.current_key(registration, held=options.key_store.held(institution_id)) if registration else None
         if registration is None or key is None:
             raise Problem(404, "Not found", f"institution {institution_id} has no status list")
         listed = credential.status_list_credential(
@@ -311,7 +314,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         if "proof" not in secured:
             raise Problem(409, "Conflict", "this credential was issued as VC-JOSE before the OB 3.0 JWT form existed")
         registration = await registered(institution_id)
-        key = domain.current_key(registration, "P-256")
+        key = domain.current_key(registration, "P-256", held=options.key_store.held(institution_id))
         if key is None:
             raise Problem(409, "Conflict", f"{institution_id} has no P-256 key: rotate its keys to get one")
         private = options.key_store.load(institution_id, key.key_id)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from creditflow.credentials.verify import verification_method
-from creditflow.events import CredentialAwarded, Identifier
+from creditflow.events import CredentialAwarded, Identifier, UtcDatetime
 from creditflow.events.values import ShortText
 from creditflow.runtime.outbox import flush
 from faststream.kafka import KafkaBroker
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from . import credential, domain
 from .keystore import FileKeyStore
@@ -29,6 +29,11 @@ class Options:
     platform_issuer_id: str | None = None
 
 
+EARLIEST_AWARD = datetime(1900, 1, 1, tzinfo=UTC)
+# The institution's clock may run a little ahead of ours; an award further in the future is a mistake.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 class AwardRequest(BaseModel):
     request_id: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         description="Chosen by the institution; the same request id never issues twice."
@@ -36,7 +41,21 @@ class AwardRequest(BaseModel):
     learner_id: Identifier
     achievement_id: Identifier
     grade: ShortText | None = None
-    awarded_at: datetime | None = Field(default=None, description="Defaults to now; must carry a time zone.")
+    # Aware only: a naive time would be read as the server's local time, which the institution never meant.
+    awarded_at: UtcDatetime | None = Field(
+        default=None, description="Defaults to now; must carry a time zone, from 1900 on and not in the future."
+    )
+
+    @field_validator("awarded_at")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return value
+        if value < EARLIEST_AWARD:
+            raise ValueError(f"must not be before {EARLIEST_AWARD.date().isoformat()}")
+        if value > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError(f"must not be in the future (more than {int(CLOCK_SKEW.total_seconds())} s ahead)")
+        return value
 
 
 class AwardResult(BaseModel):
@@ -65,7 +84,7 @@ class Awarder:
         if achievement is None:
             raise domain.AwardRefused([Problem(
                 "achievement_id", f"{body.achievement_id} is not an achievement {institution_id} has published")])
-        key = domain.current_key(registration)
+        key = domain.current_key(registration, held=self.options.key_store.held(institution_id))
         if key is None:
             raise domain.AwardRefused([Problem("institution_id", "no current signing key")])
         now = datetime.now(UTC)

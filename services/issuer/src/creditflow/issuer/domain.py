@@ -6,6 +6,7 @@ Nothing here does I/O or reads a clock: keys, times, ids and status-list indexes
 from __future__ import annotations
 
 import uuid
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -145,9 +146,18 @@ def with_new_key(registration: InstitutionRegisteredData, key: PublicKey) -> Ins
     return registration.model_copy(update={"public_keys": [*kept, key]})
 
 
-def current_key(registration: InstitutionRegisteredData, algorithm: Algorithm = "Ed25519") -> PublicKey | None:
-    return next((k for k in reversed(registration.public_keys) if k.retired_at is None and k.algorithm == algorithm),
-                None)
+def with_external_key(registration: InstitutionRegisteredData, key: PublicKey) -> InstitutionRegisteredData:
+    """An institution's own key (for what it signs itself) is added beside the issuer-held keys, which it does not
+    retire: the issuer has no private half of it and keeps signing awards with its own keys."""
+    return registration.model_copy(update={"public_keys": [*registration.public_keys, key]})
+
+
+def current_key(registration: InstitutionRegisteredData, algorithm: Algorithm = "Ed25519",
+                held: Container[str] | None = None) -> PublicKey | None:
+    """The newest unretired key of the algorithm; with `held`, the newest whose private half the issuer holds
+    (an institution's external keys are current too, but the issuer cannot sign with them)."""
+    return next((k for k in reversed(registration.public_keys)
+                 if k.retired_at is None and k.algorithm == algorithm and (held is None or k.key_id in held)), None)
 
 
 def registered(registration: InstitutionRegisteredData, at: datetime, correlation_id: str = "") -> InstitutionRegistered:

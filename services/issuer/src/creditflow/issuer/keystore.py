@@ -44,6 +44,10 @@ class FileKeyStore:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
 
+    def held(self, institution_id: str) -> set[str]:
+        """The key ids of the institution whose private halves are here (not its externally registered keys)."""
+        return {path.stem for path in self._path(institution_id, "_").parent.glob("*.pem")}
+
     def load(self, institution_id: str, key_id: str) -> PrivateKey:
         key = load_pem_private_key(self._path(institution_id, key_id).read_bytes(), password=None)
         assert isinstance(key, Ed25519PrivateKey | EllipticCurvePrivateKey)
