@@ -26,7 +26,8 @@ from creditflow.events import (
 from creditflow.learner_record import api
 from creditflow.learner_record.app import create_app
 from creditflow.learner_record.replay import replay
-from creditflow.learner_record.store import RecordStore
+from creditflow.learner_record.domain import Verdict
+from creditflow.learner_record.store import InstitutionDirectory, RecordStore
 from creditflow.runtime.kafka import Delivery, make_broker
 
 pytestmark = pytest.mark.integration
@@ -79,6 +80,15 @@ class LearnerRecordService:
     async def publish(self, *events):
         await publish_as_owner(self.servers, *events)
 
+    async def registered(self, institution):
+        """Register `institution` and wait until learner-record knows its keys: an award verified before its key's
+        registration arrived would be shown unverified."""
+        await self.publish(institution.registered())
+        resolve = InstitutionDirectory(self.app.state.runtime.db).key_resolver()
+        async with asyncio.timeout(20.0):
+            while await resolve(f"{institution.issuer_id}#key-1") is None:
+                await asyncio.sleep(0.1)
+
     async def until(self, learner, predicate, timeout_s=20.0):
         async with asyncio.timeout(timeout_s):
             while True:
@@ -110,6 +120,7 @@ def learner_id():
 async def test_a_burst_of_events_is_projected_in_batches(service):
     helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
     learners = [learner_id() for _ in range(20)]
+    await service.registered(helsinki)
     await service.publish(*[helsinki.award(l, f"urn:uuid:{l}-{n}") for l in learners for n in range(5)])
     for learner in learners:
         record = await service.until(learner, lambda r: len(r["achievements"]) == 5)
@@ -120,9 +131,10 @@ async def test_a_batch_delivered_again_after_a_crash_before_the_commit_changes_n
     helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
     learner = learner_id()
     batch = [(helsinki.award(learner, f"urn:uuid:{learner}-{n}"), Delivery("t", 0, n)) for n in range(3)]
-    assert await service.store.apply_batch(batch) == 1  # one learner document written, in one bulk write
+    verified = {str(event.event_id): Verdict(True) for event, _ in batch}
+    assert await service.store.apply_batch(batch, verified) == 1  # one learner document written, in one bulk write
     before = await service.store.get(learner)
-    assert await service.store.apply_batch(batch) == 0  # redelivered: nothing to write
+    assert await service.store.apply_batch(batch, verified) == 0  # redelivered: nothing to write
     assert await service.store.get(learner) == before
 
 
