@@ -27,7 +27,8 @@ from creditflow.events import (
     StackingProgressUpdated,
     StackingProgressUpdatedData,
 )
-from creditflow.learner_record.domain import apply, associations, credit_totals, empty, status, view
+from creditflow.learner_record import domain
+from creditflow.learner_record.domain import Verdict, apply, associations, credit_totals, empty, status, view
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 LEARNER = "learner-1"
@@ -85,12 +86,20 @@ def fold(events):
     return reduce(lambda record, event: apply(event, record), events, empty(LEARNER))
 
 
-def test_an_award_becomes_a_valid_verified_achievement_with_its_credits_and_level():
+def test_an_award_whose_credential_verified_becomes_a_valid_verified_achievement_with_its_credits_and_level():
     signed = {"type": "EnvelopedVerifiableCredential", "id": "data:x"}
-    [entry] = fold([awarded(LEARNER, credential=signed)])["achievements"]
+    [entry] = domain.fold(awarded(LEARNER, credential=signed), empty(LEARNER), Verdict(True))["achievements"]
     assert (entry["credential_id"], entry["title"], status(entry), entry["verification"]) == (
         "urn:uuid:c1", "Data literacy", "valid", "verified")
     assert entry["credits"]["value"] == 5 and entry["level"]["eqf"] == 6
+
+
+def test_an_award_whose_credential_failed_its_check_or_was_not_checked_is_shown_unverified_with_the_reason():
+    signed = {"type": "EnvelopedVerifiableCredential", "id": "data:x"}
+    refused = domain.fold(awarded(LEARNER, credential=signed), empty(LEARNER), Verdict(False, ("forged",)))
+    unchecked = apply(awarded(LEARNER, credential=signed), empty(LEARNER))
+    assert [(a["verification"], a["verification_reasons"]) for a in refused["achievements"] + unchecked["achievements"]] \
+        == [("unverified", ["forged"]), ("unverified", ["the credential was not verified"])]
 
 
 def test_the_same_award_twice_changes_nothing():

@@ -174,9 +174,12 @@ async def _embedded_problems(credential: dict[str, Any], resolve_key: KeyResolve
 async def verify(
     secured: dict[str, Any] | str,
     resolve_key: KeyResolver,
-    fetch_status_list: StatusFetcher,
+    fetch_status_list: StatusFetcher | None,
     now: datetime,
 ) -> Verification:
+    """Proof, key at the time of signing, embedded credentials, expiry, then status. `fetch_status_list` None is for
+    a consumer that learns revocations as CredentialRevoked events and must not fetch a status list per credential:
+    the status entries are then not read, and `valid` means valid apart from revocation."""
     proof = await check_proof(secured, resolve_key)
     if not proof.valid:
         return proof
@@ -192,7 +195,7 @@ async def verify(
     if valid_until is not None and now >= valid_until:
         return answer("invalid", [f"expired at {valid_until.isoformat()}"])
 
-    entries = credential.get("credentialStatus") or []
+    entries = (credential.get("credentialStatus") or []) if fetch_status_list is not None else []
     entries = entries if isinstance(entries, list) else [entries]
     for entry in entries:
         if entry.get("statusPurpose") != "revocation":

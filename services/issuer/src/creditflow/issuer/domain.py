@@ -22,7 +22,9 @@ from creditflow.events import (
     CredentialRevokedData,
     InstitutionRegistered,
     InstitutionRegisteredData,
+    ProgrammePublishedData,
     PublicKey,
+    QualificationCompleted,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -181,3 +183,48 @@ def direct_publication_problems(event: CredentialAwarded, verified: dict) -> lis
         (event.producer == event.data.institution_id, "producer is not the awarding institution"),
     ]
     return [problem for ok, problem in checks if not ok]
+
+
+@dataclass(frozen=True)
+class Basis:
+    """One credential a completed qualification claims to be built from, as the issuer's store holds it: None when
+    the issuer holds no such credential."""
+
+    credential_id: str
+    award: CredentialAwarded | None
+    revoked: bool = False
+    issuer_registered: bool = False
+
+
+def qualification_problems(event: QualificationCompleted, programme: ProgrammePublishedData | None,
+                           basis: list[Basis]) -> list[str]:
+    """Why the issuer must not award the qualification a QualificationCompleted event asks for ([] when it may):
+    the programme version is published, by the institution the award would be signed for, awards automatically,
+    and every credential it is built from is one the issuer holds, of that learner, by a registered institution
+    (programmes name no accepted institutions), and not revoked. The event's word alone is not enough: anyone
+    able to write creditflow.learner.progress could otherwise have the issuer sign a qualification."""
+    data = event.data
+    if programme is None:
+        return [f"programme {data.programme_id} version {data.programme_version} of {data.institution_id} "
+                "is not published"]
+    problems = []
+    if programme.institution_id != data.institution_id:
+        problems.append(f"programme {data.programme_id} belongs to {programme.institution_id}, "
+                        f"not {data.institution_id}")
+    if programme.award_mode != "automatic":
+        problems.append(f"programme {data.programme_id} is awarded by a registrar, not automatically")
+    if programme.achievement_id != data.achievement_id:
+        problems.append(f"achievement {data.achievement_id} is not the one programme {data.programme_id} awards "
+                        f"({programme.achievement_id})")
+    for found in basis:
+        if found.award is None:
+            problems.append(f"credential {found.credential_id} is not one the issuer holds")
+            continue
+        if found.award.learner_id != event.learner_id:
+            problems.append(f"credential {found.credential_id} belongs to another learner")
+        if not found.issuer_registered:
+            problems.append(f"credential {found.credential_id} was issued by {found.award.data.institution_id}, "
+                            "which is not a registered institution")
+        if found.revoked:
+            problems.append(f"credential {found.credential_id} is revoked")
+    return problems

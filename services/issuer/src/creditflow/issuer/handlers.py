@@ -3,25 +3,35 @@
 Credentials that institutions signed and published themselves, on their own inbound topic (or the legacy shared
 one, which nobody may write any more and the issuer drains), are verified against the keys registered to the
 claimed issuer and forwarded to the learner topic, or dead-lettered with the reason; so nothing unverified is ever
-projected. On an inbound topic the credential must also be the topic's institution's. Qualifications that stacking reports complete are awarded when their programme awards automatically, and
-revoked when stacking reports them broken.
+projected. On an inbound topic the credential must also be the topic's institution's. Qualifications that stacking reports complete are awarded when the programme, as
+published, awards automatically and every credential they are built from checks out; revoked when stacking reports
+them broken.
 """
 
 from __future__ import annotations
 
 from creditflow.credentials.verify import KeyResolver, check_proof
-from creditflow.events import CredentialAwarded, Event, QualificationCompleted, QualificationInvalidated
+from creditflow.events import (
+    CredentialAwarded,
+    Event,
+    ProgrammePublished,
+    QualificationCompleted,
+    QualificationInvalidated,
+)
 from creditflow.events.permissions import INBOUND_PATTERN
-from creditflow.events.topics import INBOUND_CREDENTIALS, PROGRESS
+from creditflow.events.topics import INBOUND_CREDENTIALS, PROGRAMMES, PROGRESS
 from creditflow.runtime.kafka import Delivery, Handler, Rejected, on_inbound, publish
 from faststream.kafka import KafkaBroker
 
 from .awarding import Awarder, AwardRequest
-from .domain import AwardRefused, direct_publication_problems
+from . import domain
+from .domain import AwardRefused, Basis, direct_publication_problems
+from .store import IssuerStore
 
 TOPICS = (INBOUND_CREDENTIALS.name,)
 INBOUND = INBOUND_PATTERN
 QUALIFICATION_TOPICS = (PROGRESS.name,)
+PROGRAMME_TOPICS = (PROGRAMMES.name,)
 
 
 def verifier(resolve_key: KeyResolver):
@@ -61,6 +71,29 @@ def on_inbound_award(broker: KafkaBroker, resolve_key: KeyResolver) -> Handler:
     return on_inbound(broker, (CredentialAwarded,), verifier(resolve_key))
 
 
+def on_programme(store: IssuerStore) -> Handler:
+    """Programmes as published, so a reported completion can be checked against the programme itself."""
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        if isinstance(event, ProgrammePublished):
+            await store.record_programme(event.data)
+
+    return handle
+
+
+async def qualification_problems(store: IssuerStore, event: QualificationCompleted) -> list[str]:
+    """What the issuer holds about a completion (its programme, its credentials), judged by the domain."""
+    data = event.data
+    basis = []
+    for credential_id in data.credential_ids:
+        found = await store.award(credential_id)
+        award = found[0] if found else None
+        basis.append(Basis(credential_id, award, revoked=bool(found and found[1]["revocation"]),
+                           issuer_registered=bool(award and await store.registration(award.data.institution_id))))
+    programme = await store.programme(data.institution_id, data.programme_id, data.programme_version)
+    return domain.qualification_problems(event, programme, basis)
+
+
 def on_qualification(awarder: Awarder) -> Handler:
     store = awarder.store
 
@@ -69,6 +102,9 @@ def on_qualification(awarder: Awarder) -> Handler:
             data = event.data
             if data.award_mode != "automatic" or data.achievement_id is None:
                 return  # a registrar confirms it and awards through the API
+            problems = await qualification_problems(store, event)
+            if problems:
+                raise Rejected(f"qualification {data.programme_id} is not awarded: " + "; ".join(problems))
             # One credential per completion event, however often it is delivered.
             request = AwardRequest(request_id=f"qualification:{event.event_id}", learner_id=event.learner_id,
                                    achievement_id=data.achievement_id)

@@ -9,7 +9,15 @@ from typing import Any
 
 from creditflow.credentials import status_list
 from creditflow.credentials.verify import KeyResolver, RegisteredKey, registered_keys
-from creditflow.events import Achievement, CredentialAwarded, Event, InstitutionRegisteredData, decode, encode
+from creditflow.events import (
+    Achievement,
+    CredentialAwarded,
+    Event,
+    InstitutionRegisteredData,
+    ProgrammePublishedData,
+    decode,
+    encode,
+)
 from creditflow.runtime.outbox import OUTBOX, entries, pending_fields
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -29,6 +37,8 @@ class IssuerStore:
         self.status_entries = db["status_entries"]
         # (institution, programme, learner) -> the qualification credential awarded on completion
         self.qualifications = db["qualifications"]
+        # Programmes as stacking published them, one document per (institution, programme, version).
+        self.programmes = db["programmes"]
 
     # ------------------------------------------------------------------ institutions
 
@@ -141,6 +151,16 @@ class IssuerStore:
         return result.modified_count == 1
 
     # ------------------------------------------------------------------ qualifications
+
+    async def record_programme(self, programme: ProgrammePublishedData) -> None:
+        """Keep a published programme version; the registry topic is keyed by programme, so a redelivery writes the
+        same document again."""
+        key = f"{programme.institution_id}\x1f{programme.programme_id}\x1f{programme.version}"
+        await self.programmes.replace_one({"_id": key}, {"programme": programme.model_dump(mode="json")}, upsert=True)
+
+    async def programme(self, institution_id: str, programme_id: str, version: int) -> ProgrammePublishedData | None:
+        document = await self.programmes.find_one({"_id": f"{institution_id}\x1f{programme_id}\x1f{version}"})
+        return ProgrammePublishedData.model_validate(document["programme"]) if document else None
 
     async def remember_qualification(self, institution_id: str, programme_id: str, learner_id: str,
                                      credential_id: str) -> None:

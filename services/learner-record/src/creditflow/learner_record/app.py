@@ -29,7 +29,7 @@ def create_app(settings: Settings, options: api.Options | None = None) -> FastAP
 
     def wire(app: FastAPI, runtime: Runtime) -> None:
         store, directory = RecordStore(runtime.db), InstitutionDirectory(runtime.db)
-        runtime.subscribe_batch(handlers.LEARNER_TOPICS, handlers.on_learner_events(store), max_records=batch_size)
+        runtime.subscribe_batch(handlers.LEARNER_TOPICS, handlers.on_learner_events(store, directory), max_records=batch_size)
         # Registrations get their own group: a slow registry never holds up learner events, nor the reverse.
         runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registration(directory),
                           group_id=f"{settings.group_id}.registry")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from functools import singledispatch
 from typing import Any, Literal
@@ -71,8 +72,9 @@ class AchievementEntry(BaseModel):
     grade: str | None = None
     part_of: list[str] = Field(default_factory=list)
     revocation: Revocation | None = None
-    # The learner topics carry only credentials the issuer signed or verified; an award without one is unsigned.
-    verification: Literal["verified", "unsigned"] = "verified"
+    # learner-record checks every credential itself (see Verdict); an award without one is unsigned.
+    verification: Literal["verified", "unverified", "unsigned"] = "unverified"
+    verification_reasons: list[str] = Field(default_factory=list, description="Why a credential is unverified.")
     credential: dict | None = Field(default=None, description="The signed credential, as issued.")
     built_from: list[str] = Field(default_factory=list, description="For a stacked qualification: its credentials.")
     marker: Marker
@@ -205,6 +207,24 @@ def _upsert(record: Record, section: str, entry: Entry, key: str) -> Record:
     return {**record, section: _put(record[section], entry, key)}
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the handler found when it verified an award's credential, before the fold: the fold takes it as data
+    and stays pure (no keys, no clock, no I/O)."""
+
+    verified: bool
+    reasons: tuple[str, ...] = ()
+
+
+NOT_CHECKED = Verdict(False, ("the credential was not verified",))
+
+
+def fold(event: Event, record: Record, verdict: Verdict | None = None) -> Record:
+    """`apply`, with the verdict on an award's credential (an award folded without one is shown unverified)."""
+    return award(event, record, verdict or NOT_CHECKED) if isinstance(event, CredentialAwarded) \
+        else apply(event, record)
+
+
 @singledispatch
 def apply(event: Event, record: Record) -> Record:
     """Events the record does not use leave it unchanged."""
@@ -221,6 +241,10 @@ def _with_achievement(record: Record, entry: Entry) -> Record:
 
 @apply.register
 def _(event: CredentialAwarded, record: Record) -> Record:
+    return award(event, record, NOT_CHECKED)
+
+
+def award(event: CredentialAwarded, record: Record, verdict: Verdict) -> Record:
     data, achievement = event.data, event.data.achievement
     existing = _find(record["achievements"], "credential_id", data.credential_id)
     candidate = _entry(AchievementEntry(
@@ -237,7 +261,8 @@ def _(event: CredentialAwarded, record: Record) -> Record:
         awarded_at=data.awarded_at,
         grade=data.grade,
         part_of=sorted(achievement.part_of),
-        verification="verified" if data.credential else "unsigned",
+        verification="unsigned" if not data.credential else "verified" if verdict.verified else "unverified",
+        verification_reasons=list(verdict.reasons) if data.credential and not verdict.verified else [],
         credential=data.credential,
         built_from=sorted(data.built_from),
         marker=_marker(event),

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from creditflow.events import Event, InstitutionRegistered
 from creditflow.events.topics import CONSENTS, CREDENTIALS, INSTITUTIONS, PROGRESS, RECOGNITIONS
 from creditflow.runtime.kafka import BatchHandler, Delivery, Handler
 
+from .checks import verdicts
 from .store import InstitutionDirectory, RecordStore
 
 LEARNER_TOPICS = (CREDENTIALS.name, RECOGNITIONS.name, PROGRESS.name, CONSENTS.name)
 REGISTRY_TOPICS = (INSTITUTIONS.name,)
 
 
-def on_learner_events(store: RecordStore) -> BatchHandler:
+def on_learner_events(store: RecordStore, directory: InstitutionDirectory) -> BatchHandler:
+    """Every award's credential is verified here, before the fold, whoever wrote the topic."""
+    resolve_key = directory.key_resolver()
+
     async def handle(events: list[tuple[Event, Delivery]]) -> list[tuple[Delivery, str]]:
-        await store.apply_batch(events)
+        found = await verdicts([event for event, _ in events], resolve_key, datetime.now(UTC))
+        await store.apply_batch(events, found)
         return []
 
     return handle

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from creditflow.events import Event, InstitutionRegistered, LearnerEvent
+from creditflow.credentials.verify import KeyResolver, RegisteredKey, registered_keys
+from creditflow.events import Event, InstitutionRegistered, InstitutionRegisteredData, LearnerEvent
 from creditflow.runtime.kafka import Delivery
 from creditflow.runtime.mongo import REVISION, WRITER, Document, find_by_ids, fold_batch
 
@@ -39,8 +40,10 @@ class RecordStore:
     async def active(self) -> AsyncCollection:
         return self.db[(await self.collections())[0]]
 
-    async def apply_batch(self, events: list[tuple[Event, Delivery]], targets: list[str] | None = None) -> int:
-        """Fold a batch into the records it touches, one bulk write per target collection."""
+    async def apply_batch(self, events: list[tuple[Event, Delivery]], verdicts: dict[str, domain.Verdict],
+                          targets: list[str] | None = None) -> int:
+        """Fold a batch into the records it touches, one bulk write per target collection; `verdicts` (by
+        event_id) say which awards' credentials verified."""
         by_learner: dict[str, list[Event]] = defaultdict(list)
         for event, _ in events:
             if isinstance(event, LearnerEvent):
@@ -50,7 +53,8 @@ class RecordStore:
         if targets is None:
             active, upcoming = await self.collections()
             targets = [active, *([upcoming] if upcoming else [])]
-        folds = {learner_id: _folder(learner_id, learner_events) for learner_id, learner_events in by_learner.items()}
+        folds = {learner_id: _folder(learner_id, learner_events, verdicts)
+                 for learner_id, learner_events in by_learner.items()}
         return sum([await fold_batch(self.db[name], folds) for name in targets])
 
     async def get(self, learner_id: str) -> domain.Record | None:
@@ -63,18 +67,18 @@ class RecordStore:
         return domain.view(record, institution_id, now) if record else None
 
 
-def _folder(learner_id: str, events: list[Event]):
+def _folder(learner_id: str, events: list[Event], verdicts: dict[str, domain.Verdict]):
     def fold(current: Document | None) -> Document:
         record = current or domain.empty(learner_id)
         for event in events:
-            record = domain.apply(event, record)
+            record = domain.fold(event, record, verdicts.get(str(event.event_id)))
         return record
 
     return fold
 
 
 class InstitutionDirectory:
-    """Institutions as registered: names for display."""
+    """Institutions as registered: names for display, and their public keys for verifying credentials."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.institutions = db["institutions"]
@@ -90,6 +94,20 @@ class InstitutionDirectory:
             {"registration": event.data.model_dump(mode="json"), "occurred_at": event.occurred_at},
             upsert=True,
         )
+
+    def key_resolver(self) -> KeyResolver:
+        """A key reference (`<issuer_id>#<key_id>`) to the key the latest registration of that issuer declares, with
+        its validity window, so a credential is judged by the key as registered when it was signed."""
+
+        async def resolve(reference: str) -> RegisteredKey | None:
+            issuer_id, _, _ = reference.partition("#")
+            found = await self.institutions.find_one({"registration.issuer_id": issuer_id}, {"registration": 1})
+            if found is None:
+                return None
+            registration = InstitutionRegisteredData.model_validate(found["registration"])
+            return next((k for k in registered_keys(registration) if k.kid == reference), None)
+
+        return resolve
 
     async def names(self, institution_ids: set[str]) -> dict[str, str]:
         found = await find_by_ids(self.institutions, sorted(institution_ids))
