@@ -71,7 +71,11 @@ class Console:
         """Submit a form and wait for the next page, then check it."""
         old = self.browser.find_element(By.TAG_NAME, "html")
         self.click(css)
-        WebDriverWait(self.browser, 30).until(expected_conditions.staleness_of(old))
+        wait = WebDriverWait(self.browser, 30)
+        wait.until(expected_conditions.staleness_of(old))
+        # The old page going stale is only the start: a POST answered 303 loads once more, so wait for the page that
+        # stays before reading it (reading during the redirect failed once: "Node ... does not belong to the document").
+        wait.until(lambda browser: browser.execute_script("return document.readyState") == "complete")
         self.checked()
 
     def sign_in(self, token: str) -> None:
