@@ -84,9 +84,9 @@ class LearnerRecordService:
         """Register `institution` and wait until learner-record knows its keys: an award verified before its key's
         registration arrived would be shown unverified."""
         await self.publish(institution.registered())
-        resolve = InstitutionDirectory(self.app.state.runtime.db).key_resolver()
-        async with asyncio.timeout(20.0):
-            while await resolve(f"{institution.issuer_id}#key-1") is None:
+        directory = InstitutionDirectory(self.app.state.runtime.db)
+        async with asyncio.timeout(20.0):  # a resolver per look, as per batch: each remembers what it read
+            while await directory.key_resolver()(f"{institution.issuer_id}#key-1") is None:
                 await asyncio.sleep(0.1)
 
     async def until(self, learner, predicate, timeout_s=20.0):

@@ -17,10 +17,9 @@ REGISTRY_TOPICS = (INSTITUTIONS.name,)
 
 def on_learner_events(store: RecordStore, directory: InstitutionDirectory) -> BatchHandler:
     """Every award's credential is verified here, before the fold, whoever wrote the topic."""
-    resolve_key = directory.key_resolver()
 
     async def handle(events: list[tuple[Event, Delivery]]) -> list[tuple[Delivery, str]]:
-        found = await verdicts([event for event, _ in events], resolve_key, datetime.now(UTC))
+        found = await verdicts([event for event, _ in events], directory.key_resolver(), datetime.now(UTC))
         await store.apply_batch(events, found)
         return []
 

@@ -16,7 +16,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from tqdm import tqdm
 
-from creditflow.credentials.verify import KeyResolver
 from creditflow.events import UndecodableEvent, decode
 from creditflow.runtime.kafka import Delivery
 from creditflow.runtime.mongo import mongo_client
@@ -30,7 +29,7 @@ from .store import POINTER, InstitutionDirectory, RecordStore
 BATCH = 2000
 
 
-async def _read_until(consumer: AIOKafkaConsumer, store: RecordStore, resolve_key: KeyResolver, target: str,
+async def _read_until(consumer: AIOKafkaConsumer, store: RecordStore, directory: InstitutionDirectory, target: str,
                       ends: dict[TopicPartition, int], progress: tqdm) -> tuple[int, int]:
     """Fold every record up to `ends` into `target`; returns (events applied, records skipped as undecodable)."""
     applied = skipped = 0
@@ -48,7 +47,7 @@ async def _read_until(consumer: AIOKafkaConsumer, store: RecordStore, resolve_ke
         if events:
             # A replay verifies every credential again, with the keys registered now (retired keys keep their
             # windows), as the live consumer did.
-            found = await verdicts([event for event, _ in events], resolve_key, datetime.now(UTC))
+            found = await verdicts([event for event, _ in events], directory.key_resolver(), datetime.now(UTC))
             await store.apply_batch(events, found, targets=[target])
         applied += len(events)
         progress.update(sum(len(records) for records in batch.values()))
@@ -58,7 +57,7 @@ async def _read_until(consumer: AIOKafkaConsumer, store: RecordStore, resolve_ke
 async def replay(settings: Settings, quiet: bool = False) -> dict[str, object]:
     client = mongo_client(settings)
     store = RecordStore(client[settings.mongodb_database])
-    resolve_key = InstitutionDirectory(client[settings.mongodb_database]).key_resolver()
+    directory = InstitutionDirectory(client[settings.mongodb_database])
     target = f"learner_records_{datetime.now(UTC):%Y%m%d%H%M%S%f}"
     admin = AIOKafkaAdminClient(**settings.kafka_login.aiokafka())
     await admin.start()
@@ -77,12 +76,12 @@ async def replay(settings: Settings, quiet: bool = False) -> dict[str, object]:
         begins = await consumer.beginning_offsets(partitions)
         total = sum(first_ends[tp] - begins[tp] for tp in partitions)
         with tqdm(total=total, unit="event", desc=f"replaying into {target}", disable=quiet, file=sys.stderr) as bar:
-            applied, skipped = await _read_until(consumer, store, resolve_key, target, first_ends, bar)
+            applied, skipped = await _read_until(consumer, store, directory, target, first_ends, bar)
             active, _ = await store.collections()
             await store.meta.update_one({"_id": POINTER}, {"$set": {"active": active, "next": target}}, upsert=True)
             final_ends = await consumer.end_offsets(partitions)
             bar.total = total + sum(final_ends[tp] - first_ends[tp] for tp in partitions)
-            more, more_skipped = await _read_until(consumer, store, resolve_key, target, final_ends, bar)
+            more, more_skipped = await _read_until(consumer, store, directory, target, final_ends, bar)
         await store.meta.update_one({"_id": POINTER}, {"$set": {"active": target, "next": None}})
     finally:
         await consumer.stop()

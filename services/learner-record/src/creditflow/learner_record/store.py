@@ -97,14 +97,20 @@ class InstitutionDirectory:
 
     def key_resolver(self) -> KeyResolver:
         """A key reference (`<issuer_id>#<key_id>`) to the key the latest registration of that issuer declares, with
-        its validity window, so a credential is judged by the key as registered when it was signed."""
+        its validity window, so a credential is judged by the key as registered when it was signed. Each issuer's
+        registration is read once for the resolver's life: make one per batch, so a batch costs one read per issuer,
+        not one per credential, and the next batch sees a newer registration."""
+        registrations: dict[str, InstitutionRegisteredData | None] = {}
 
         async def resolve(reference: str) -> RegisteredKey | None:
             issuer_id, _, _ = reference.partition("#")
-            found = await self.institutions.find_one({"registration.issuer_id": issuer_id}, {"registration": 1})
-            if found is None:
+            if issuer_id not in registrations:
+                found = await self.institutions.find_one({"registration.issuer_id": issuer_id}, {"registration": 1})
+                registrations[issuer_id] = (
+                    None if found is None else InstitutionRegisteredData.model_validate(found["registration"]))
+            registration = registrations[issuer_id]
+            if registration is None:
                 return None
-            registration = InstitutionRegisteredData.model_validate(found["registration"])
             return next((k for k in registered_keys(registration) if k.kid == reference), None)
 
         return resolve
