@@ -153,3 +153,74 @@ async def test_a_registrar_awarded_programme_is_reported_complete_not_awarded_an
     record = await driver.record(learner, driver.registrar(home), until=lambda r: r["qualifications"])
     assert [(q["programme_id"], q["status"]) for q in record["qualifications"]] == [
         (programme.programme_id, "completed")]
+
+
+async def test_a_module_a_registrar_grants_counts_toward_a_programme_with_a_minimum_grade(driver):
+    """The README's path: a registrar grants a referred module without naming a grade; the decision states the
+    grade as recognised (`pass`: the policy has no grading table) and stacking counts it against min_grade C. A
+    policy with a grading table converts the credential's grade instead."""
+    home, _ = await driver.institution(quality_assurance=ACCREDITED)
+    programme = ProgrammePublishedData(
+        programme_id=f"cert-{uuid.uuid4().hex[:6]}", institution_id=home, version=1, effective_from=date(2025, 1, 1),
+        title="Certificate in Data Science", total_credits=CreditValue(value=6, framework="ects"), min_grade="C",
+        modules=[Module(module_id="mod-ml", title="Machine learning", credits=CreditValue(value=6, framework="ects"),
+                        level=Level(eqf=6), learning_outcomes=[LearningOutcome(
+                            statement="Train and evaluate a classifier")])],
+        requirements=[Requirement(requirement_id="methods", kind="elective", options=["mod-ml"], min_items=1)])
+    policy = RecognitionPolicyPublishedData(institution_id=home, version=1, effective_from=date(2025, 1, 1),
+                                            automatic_decisions=False)
+    await driver.publish(ProgrammePublished(producer=home, data=programme),
+                         RecognitionPolicyPublished(producer=home, data=policy))
+    registrar = driver.registrar(home)
+
+    async def known():
+        rules = (await driver.recognition.get("/rules", headers=registrar)).json()
+        listed = (await driver.stacking.get("/programmes", headers=registrar)).json()
+        return rules["policy"] and programme.programme_id in rules["programmes"] and any(
+            p["programme_id"] == programme.programme_id for p in listed)
+
+    await eventually(known, "recognition and stacking to accept the programme and the policy")
+    source, source_headers = await driver.institution(quality_assurance=ACCREDITED)
+
+    async def granted_on(grade: str | None) -> tuple[str, dict]:
+        learner = f"learner-{uuid.uuid4().hex[:8]}"
+        credential = await driver.award(source_headers, learner, grade=grade)
+        asked = RecognitionRequested(producer=home, learner_id=learner, data=RecognitionRequestedData(
+            case_id=f"case-{uuid.uuid4().hex[:8]}", institution_id=home, programme_id=programme.programme_id,
+            module_ids=["mod-ml"], credential_ids=[credential["credential_id"]]))
+        await driver.publish(asked)
+
+        async def referred():
+            queue = (await driver.recognition.get("/cases", headers=registrar)).json()
+            return [c for c in queue if c["case_id"] == asked.data.case_id and c["status"] == "awaiting-registrar"]
+
+        await eventually(referred, "the case in the registrar's queue")
+        decided = await driver.recognition.post(f"/cases/{asked.data.case_id}/decisions", headers=registrar, json={
+            "registrar": "Mari Maasikas", "outcome": "granted", "recognised": [{"module_id": "mod-ml"}],
+            "reasons": ["outcomes checked by hand"]})
+        assert decided.status_code == 201, decided.text
+        return learner, decided.json()
+
+    learner, decision = await granted_on(grade=None)
+    assert decision["recognised"][0]["grade"] == "pass"
+
+    async def progress():
+        response = await driver.stacking.get(f"/learners/{learner}/programmes/{programme.programme_id}/progress",
+                                             headers=registrar)
+        return response.json()["progress"] if response.status_code == 200 and response.json()[
+            "progress"]["complete"] else None
+
+    counted = await eventually(progress, "the recognised module to complete the programme")
+    assert [(a["requirement_id"], a["source"]) for a in counted["allocations"]] == [("methods", "recognition")]
+    assert counted["not_counted"] == []
+
+    # With a grading table, the registrar's decision carries the credential's grade converted to the local scale.
+    await driver.publish(RecognitionPolicyPublished(producer=home, data=policy.model_copy(update={
+        "version": 2, "grading_table": {"A": "5", "B": "4"}})))
+    await eventually(lambda: _policy_version(driver, registrar, 2), "recognition to receive policy version 2")
+    _, converted = await granted_on(grade="B")
+    assert converted["recognised"][0]["grade"] == "4"
+
+
+async def _policy_version(driver, registrar, version):
+    return ((await driver.recognition.get("/rules", headers=registrar)).json()["policy"] or {}).get("version") == version

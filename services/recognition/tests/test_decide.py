@@ -30,6 +30,7 @@ from creditflow.recognition.domain import (
     achievement_from_credential,
     decide,
     ects_of,
+    grade_as_recognised,
     fingerprint,
     in_force,
 )
@@ -367,6 +368,8 @@ def test_a_granted_decision_traces_every_element_with_its_evidence_and_rule():
         "quality": ("comparable", "quality assured by ENQA member agency", "accepted: EKKA, ENQA member agency"),
         "learning outcomes": ("comparable", COVERED, OUTCOME_RULE),
         "profile": ("comparable", "same broad field 06", PROFILE_RULE),
+        "grade as recognised": ("passed", "pass: the policy recognises without grades (no grading_table)",
+                                "the grade as recognised: the policy's grading_table, or pass without one"),
     }
 
 
@@ -528,3 +531,36 @@ def test_words_are_stemmed_only_by_a_suffix_they_end_with_and_keep_three_letters
     assert coverage([]) == 1.0
     assert coverage(best_matches([LearningOutcome(statement=s) for s in OUTCOMES],
                                  [("c1", LearningOutcome(statement=OUTCOMES[0]))])) == 0.333
+
+
+def test_each_recognised_module_states_its_grade_as_recognised_by_the_grading_table_or_pass():
+    # No grading table: the module is recognised without grades, as pass, and the finding says why.
+    [ungraded] = decide(case(), policy(), [], [], NOW).recognised
+    assert ungraded.grade == "pass"
+    assert trace(decide(case(), policy(), [], [], NOW))["grade as recognised"][0:2] == (
+        "passed", "pass: the policy recognises without grades (no grading_table)")
+    # A table converts the credential's grade (B) to the receiving scale, case-insensitively.
+    table = policy(grading_table={"a": "5", "b": "4", "C": "3"})
+    decision = decide(case(), table, [], [], NOW)
+    assert decision.outcome == "granted" and decision.recognised[0].grade == "4"
+    assert trace(decision)["grade as recognised"][1] == "4: B -> 4 by the policy's grading_table"
+    # An agreement recognises with the grade too.
+    assert decide(case(), table, [agreement()], [], NOW).recognised[0].grade == "4"
+
+
+def test_a_grade_the_grading_table_cannot_convert_goes_to_a_registrar():
+    table = policy(grading_table={"A": "5", "B": "4"})
+    for grade, why in (("very good", "grade 'very good' of urn:uuid:c1 is not in the policy's grading_table"),
+                       (None, "urn:uuid:c1 states no grade for the policy's grading_table to convert")):
+        decision = decide(case(replace(offered(), grade=grade)), table, [], [], NOW)
+        assert decision.outcome == "referred" and decision.recognised == []
+        assert decision.reasons == (f"mod-ml: referred ({why}; a registrar states the grade as recognised)",)
+
+
+def test_several_credentials_for_one_module_are_recognised_at_the_lowest_converted_grade():
+    table = policy(grading_table={"A": "5", "B": "4", "C": "3"})
+    pairs = [("c1", "A"), ("c2", "C"), ("c3", "B")]
+    assert grade_as_recognised(pairs, table) == ("3", "A -> 5; C -> 3; B -> 4 by the policy's grading_table")
+    odd = policy(grading_table={"A": "excellent", "B": "good"})
+    assert grade_as_recognised([("c1", "A"), ("c2", "B")], odd) == (
+        None, "the converted grades excellent, good cannot be ordered")

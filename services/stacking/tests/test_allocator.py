@@ -365,3 +365,28 @@ def test_without_caps_another_credential_never_makes_progress_go_backwards(items
     after = allocate(UNCAPPED, items + extra, NOW)
     assert len(after.satisfied) >= len(before.satisfied)
     assert after.credits_counted + 1e-9 >= before.credits_counted
+
+
+def recognised(item_id: str, module_id: str, grade: str | None) -> Item:
+    return item(item_id, module_id, source="recognition", grade=grade, credential_ids=(f"{item_id}-credential",))
+
+
+def test_a_recognised_module_meets_the_minimum_grade_by_its_grade_as_recognised():
+    prog = programme(elective("any", "mod-ml", "mod-stats", "mod-viz", "mod-old", min_items=1), min_grade="C")
+    progress = allocate(prog, [recognised("pass", "mod-ml", "pass"), recognised("four", "mod-stats", "B"),
+                               recognised("low", "mod-viz", "D"), recognised("old", "mod-old", None)], NOW)
+    assert set(counted(progress)) == {"pass", "four"}
+    why = reasons(progress)
+    assert why["low"] == "grade D below the minimum C"
+    assert why["old"].startswith("the recognition decision states no grade as recognised")
+
+
+def test_pass_does_not_meet_the_minimum_when_the_programme_requires_recognised_credit_to_carry_a_grade():
+    prog = programme(elective("any", "mod-ml", "mod-stats", min_items=1), min_grade="C",
+                     recognised_grade_required=True)
+    progress = allocate(prog, [recognised("pass", "mod-ml", "Pass"), recognised("graded", "mod-stats", "B")], NOW)
+    assert set(counted(progress)) == {"graded"}
+    assert reasons(progress)["pass"] == ("recognised without a grade (pass), and the programme requires recognised "
+                                         "credit to carry a grade of at least C")
+    # A credential held, not recognised, is not "recognised without a grade": its pass is compared as a grade.
+    assert reasons(allocate(prog, [item("own", "mod-ml", grade="pass")], NOW))["own"].startswith("grade 'pass'")

@@ -43,6 +43,10 @@ def convert(credits: CreditValue, to: CreditFramework) -> tuple[float, str]:
 
 # ------------------------------------------------------------------------------------------------ grades
 
+# The grade a recognition decision states for a module recognised under a policy without a grading table: stacking
+# lets it meet a programme's min_grade unless the programme requires recognised credit to carry a grade.
+RECOGNISED_WITHOUT_GRADE = "pass"
+
 # Letter scales, best first. The ECTS grading scale (A-E pass, FX/F fail) and the common US/UK letter scale.
 _LETTERS = ["A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "E", "FX", "F"]
 _PASS_WORDS = {"pass", "passed", "p", "satisfactory", "s", "credit", "merit", "distinction", "high distinction"}

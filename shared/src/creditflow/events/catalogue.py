@@ -136,6 +136,10 @@ class ProgrammePublishedData(ContractModel):
     max_recognised_share: Share | None = None
     recency_years: int | None = Field(default=None, ge=1)
     min_grade: ShortText | None = None
+    recognised_grade_required: bool = Field(
+        default=False,
+        description="True: credit recognised without a grade ('pass') does not meet min_grade; by default it does.",
+    )
     award_mode: Literal["automatic", "registrar"] = Field(
         default="registrar",
         description="automatic: the issuer awards the qualification on completion; registrar: a registrar confirms.",
@@ -246,6 +250,11 @@ class RecognitionPolicyPublishedData(ContractModel):
     conversion: Literal["hours", "convention"] = "convention"
     recency_years: int | None = Field(default=None, ge=1)
     min_grade: ShortText | None = None
+    grading_table: dict[ShortText, ShortText] = Field(
+        default_factory=dict,
+        description="A credential's grade (as written, case-insensitive) -> the grade this institution records for "
+        "a module recognised on it. Empty: modules are recognised without grades, as 'pass'.",
+    )
     max_recognised_share: Share | None = None
     outcome_overlap_threshold: Share = Field(
         default=0.6, description="Share of a module's outcomes the offered credentials must cover."
@@ -315,6 +324,11 @@ class RecognisedCredit(ContractModel):
     basis: Literal["equivalence", "elective"] = Field(
         default="equivalence",
         description="equivalence: the module is exempted; elective: the credits count toward the programme only.",
+    )
+    grade: ShortText | None = Field(
+        default=None,
+        description="The grade as recognised: the credential's grade converted by the receiving policy's "
+        "grading_table, or 'pass' when the policy recognises without grades. Absent on decisions made before #15.",
     )
 
 

@@ -34,6 +34,9 @@ class RecognisedModule(BaseModel):
     module_id: Identifier
     credits: float | None = Field(default=None, gt=0, description="Defaults to the module's credits.")
     basis: Literal["equivalence", "elective"] = "equivalence"
+    grade: ShortText | None = Field(
+        default=None, description="The grade as recognised. Defaults to the offered credentials' grade converted by "
+        "the policy's grading_table, or 'pass' when the policy has none; required when the table cannot convert it.")
 
 
 class RegistrarDecision(BaseModel):

@@ -10,7 +10,10 @@ shown, the burden of proof on the receiving institution. For each target module,
 4. otherwise the five elements, each with a finding, its evidence and its rule: level, workload, quality, profile,
    learning outcomes;
 5. then the institution's policy: recency, minimum grade, participation-only credentials, minimum level, and the
-   programme's remaining transfer allowance.
+   programme's remaining transfer allowance;
+6. each recognised module states its grade as recognised: the credential's grade converted by the policy's
+   grading table, or `pass` when the policy recognises without grades (a grade the table cannot convert is
+   referred, so a registrar states it).
 
 Nothing here does I/O or reads a clock.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Literal
 
-from creditflow.academic import convert, grade_meets
+from creditflow.academic import RECOGNISED_WITHOUT_GRADE, convert, grade_meets
 from creditflow.events import (
     Achievement,
     ArticulationAgreementPublishedData,
@@ -109,13 +112,15 @@ class ModuleResult:
     fingerprint: str | None = None
     source_institution_id: str | None = None
     achievement_id: str | None = None
+    grade: str | None = None  # the grade as recognised
 
     @property
     def recognised(self) -> RecognisedCredit | None:
         if self.verdict not in ("granted", "partial") or self.credits <= 0:
             return None
         return RecognisedCredit(module_id=self.module_id, credits=CreditValue(value=self.credits,
-                                framework=self.framework), credential_ids=list(self.credential_ids), basis=self.basis)
+                                framework=self.framework), credential_ids=list(self.credential_ids), basis=self.basis,
+                                grade=self.grade)
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,7 @@ class _Assessment:
     conditions: list[str] = field(default_factory=list)
     share: float = 1.0  # share of the module's credits recognised
     basis: Literal["equivalence", "elective"] = "equivalence"
+    grade: str | None = None  # the grade as recognised
 
     def add(self, finding: ElementFinding, verdict: Verdict | None = None, reason: str | None = None) -> None:
         self.findings.append(finding)
@@ -316,6 +322,41 @@ def _profile_and_outcomes(a: _Assessment, module: Module, offered: list[Offered]
                        "and the outcomes are not covered", profile_rule, module, offered))
 
 
+def grade_as_recognised(grades: list[tuple[str, str | None]], policy: RecognitionPolicyPublishedData
+                        ) -> tuple[str | None, str]:
+    """The grade a module recognised on these (credential_id, grade) pairs carries at the receiving institution, and
+    how it was reached: each grade converted by the policy's grading table, the lowest when they differ; `pass` when
+    the policy has no table. None, with the reason, when the table cannot convert them (a registrar states it)."""
+    if not policy.grading_table:
+        return RECOGNISED_WITHOUT_GRADE, "the policy recognises without grades (no grading_table)"
+    table = {source.strip().lower(): local for source, local in policy.grading_table.items()}
+    converted = []
+    for credential_id, grade in grades:
+        if grade is None:
+            return None, f"{credential_id} states no grade for the policy's grading_table to convert"
+        if grade.strip().lower() not in table:
+            return None, f"grade {grade!r} of {credential_id} is not in the policy's grading_table"
+        converted.append((grade, table[grade.strip().lower()]))
+    # The lowest converted grade: the one every other meets.
+    lowest = next((local for _, local in converted
+                   if all(grade_meets(other, local) for _, other in converted)), None)
+    if lowest is None:
+        return None, "the converted grades " + ", ".join(sorted({c for _, c in converted})) + " cannot be ordered"
+    return lowest, "; ".join(f"{source} -> {local}" for source, local in converted) + " by the policy's grading_table"
+
+
+def _recognised_grade(a: _Assessment, module: Module, offered: list[Offered],
+                      policy: RecognitionPolicyPublishedData) -> None:
+    grade, how = grade_as_recognised([(o.credential_id, o.grade) for o in offered], policy)
+    rule = "the grade as recognised: the policy's grading_table, or pass without one"
+    if grade is None:
+        a.add(_finding("grade as recognised", "not-assessed", how, rule, module, offered), "referred",
+              f"{how}; a registrar states the grade as recognised")
+    else:
+        a.grade = grade
+        a.add(_finding("grade as recognised", "passed", f"{grade}: {how}", rule, module, offered))
+
+
 def _policy_checks(a: _Assessment, module: Module, offered: list[Offered], policy: RecognitionPolicyPublishedData,
                    now: datetime) -> None:
     if policy.recency_years is not None:
@@ -342,6 +383,7 @@ def _policy_checks(a: _Assessment, module: Module, offered: list[Offered], polic
                        " certify participation only, not assessed learning", "assessed learning required", module,
                        offered), "conditional", "participation is not assessed learning")
         a.conditions.append(condition)
+    _recognised_grade(a, module, offered, policy)
 
 
 # ------------------------------------------------------------------------------------------------ per module
@@ -373,7 +415,7 @@ def _module_result(module: Module, a: _Assessment, offered: list[Offered], **ext
         module_id=module.module_id, verdict=verdict, credits=round(module.credits.value * share, 1),
         framework=module.credits.framework, credential_ids=tuple(o.credential_id for o in offered),
         findings=tuple(a.findings), reasons=tuple(a.reasons()) if verdict != "granted" else (),
-        conditions=tuple(a.conditions) if verdict == "conditional" else (), basis=a.basis, **extra,
+        conditions=tuple(a.conditions) if verdict == "conditional" else (), basis=a.basis, grade=a.grade, **extra,
     )
 
 

@@ -230,6 +230,14 @@ class Recognition:
             raise CaseError(404, f"data.case_id: no case {event.data.case_id}")
         return await self._step(event.data.case_id, lambda s: procedure.appeal(s, event, self.clock()))
 
+    @staticmethod
+    def _assessed_grades(state: CaseState, module_id: str, offered: list[domain.Offered]) -> list[tuple[str, str | None]]:
+        """The grades of the credentials the latest analysis assessed for this module (all offered, without one)."""
+        latest = state.latest
+        assessed = {c for f in (latest.data.findings if latest else []) if f.module_id == module_id
+                    for c in f.credential_ids}
+        return [(o.credential_id, o.grade) for o in offered if not assessed or o.credential_id in assessed]
+
     async def registrar_decides(self, case_id: str, institution_id: str, *, registrar: str, outcome: str,
                                 recognised: list[dict], reasons: list[str], conditions: list[str]) -> CaseState:
         state = await self.store.case(case_id)
@@ -237,6 +245,8 @@ class Recognition:
             raise CaseError(404, f"no case {case_id} at {institution_id}")
         programme = await self.store.programme(state.programme_id, self.clock().date())
         modules = {m.module_id: m for m in programme.modules} if programme else {}
+        policy = await self.store.policy(institution_id, self.clock().date()) or default_policy(institution_id)
+        offered, _ = await self._offered(state.learner_id, state.credential_ids)
         credits = []
         for index, item in enumerate(recognised):
             module = modules.get(item["module_id"])
@@ -247,10 +257,16 @@ class Recognition:
             if value > module.credits.value:
                 raise CaseError(422, f"recognised[{index}].credits: {value:g} is more than module "
                                      f"{module.module_id} carries ({module.credits.value:g})")
+            grade = item.get("grade")
+            if grade is None:
+                grade, how = domain.grade_as_recognised(self._assessed_grades(state, module.module_id, offered),
+                                                        policy)
+                if grade is None:
+                    raise CaseError(422, f"recognised[{index}].grade: state the grade as recognised ({how})")
             credits.append(RecognisedCredit(module_id=module.module_id,
                                             credits=CreditValue(value=value, framework=module.credits.framework),
-                                            credential_ids=state.credential_ids, basis=item.get("basis",
-                                                                                               "equivalence")))
+                                            credential_ids=state.credential_ids, grade=grade,
+                                            basis=item.get("basis", "equivalence")))
         decided_by = f"registrar {registrar} ({institution_id})"
         await self._step(case_id, lambda s: procedure.registrar_decision(
             s, registrar=decided_by, outcome=outcome, recognised=credits, reasons=reasons, conditions=conditions,

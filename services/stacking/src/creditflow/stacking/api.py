@@ -37,6 +37,8 @@ class HypotheticalRecognition(BaseModel):
     module_id: Identifier
     credits: CreditValue
     basis: Literal["equivalence", "elective"] = "equivalence"
+    grade: ShortText = Field(default="pass", description="The grade as recognised; 'pass': recognised without "
+                             "grades (meets min_grade unless the programme has recognised_grade_required).")
 
 
 class WhatIf(BaseModel):
@@ -104,7 +106,8 @@ def router(stacking: Stacking) -> APIRouter:
                              micro_credential=c.micro_credential) for i, c in enumerate(body.credentials)]
         extra += [domain.Item(item_id=f"hypothetical-recognition-{i}", source="recognition",
                               options=frozenset({r.module_id}) if r.basis == "equivalence" else frozenset(),
-                              credits=r.credits, awarded_at=now, credential_ids=(f"hypothetical-recognition-{i}",))
+                              credits=r.credits, awarded_at=now, grade=r.grade,
+                              credential_ids=(f"hypothetical-recognition-{i}",))
                   for i, r in enumerate(body.recognitions)]
         items = domain.hypothetical(facts.items_for(known, measured), extra)
         return _view(domain.allocate(measured, items, at))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
-from creditflow.academic import convert, grade_meets
+from creditflow.academic import RECOGNISED_WITHOUT_GRADE, convert, grade_meets
 from creditflow.events import (
     CreditAllocation,
     CreditValue,
@@ -146,9 +146,26 @@ def exclusion_reason(item: Item, programme: ProgrammePublishedData, now: datetim
     minimum = programme.min_level.eqf if programme.min_level else None
     if minimum is not None and item.eqf is not None and item.eqf < minimum:
         return f"level too low: EQF {item.eqf}, the programme requires EQF {minimum}"
+    return grade_reason(item, programme)
+
+
+def grade_reason(item: Item, programme: ProgrammePublishedData) -> str | None:
+    """Why the item's grade does not meet the programme's minimum, or None when it does. A recognised module carries
+    its grade as recognised; `pass` (recognised without grades) meets the minimum unless the programme requires
+    recognised credit to carry a grade."""
+    if programme.min_grade is None:
+        return None
+    ungraded = item.source == "recognition" and (item.grade or "").strip().lower() == RECOGNISED_WITHOUT_GRADE
+    if ungraded:
+        return (f"recognised without a grade ({RECOGNISED_WITHOUT_GRADE}), and the programme requires recognised "
+                f"credit to carry a grade of at least {programme.min_grade}"
+                if programme.recognised_grade_required else None)
     meets = grade_meets(item.grade, programme.min_grade)
     if meets is False:
         return f"grade {item.grade} below the minimum {programme.min_grade}"
+    if meets is None and item.source == "recognition" and item.grade is None:
+        return (f"the recognition decision states no grade as recognised (decided before grades were recorded), so "
+                f"it cannot be compared with the minimum {programme.min_grade}; a new decision on the case states one")
     if meets is None:
         return f"grade {item.grade!r} cannot be compared with the minimum {programme.min_grade}; a registrar decides"
     return None

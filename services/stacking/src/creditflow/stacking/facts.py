@@ -158,7 +158,7 @@ def items_for(facts: LearnerFacts, programme: ProgrammePublishedData) -> list[It
             items.append(Item(
                 item_id=f"recognition:{decision.decision_id}:{credit.module_id}", source="recognition",
                 options=frozenset({credit.module_id}) if credit.basis == "equivalence" else frozenset(),
-                credits=credit.credits, awarded_at=recognition.marker.occurred_at,
+                credits=credit.credits, awarded_at=recognition.marker.occurred_at, grade=credit.grade,
                 credential_ids=tuple(credit.credential_ids), revoked=revoked))
     return items
 
