@@ -3,6 +3,8 @@ through the verification gate, bulk issuing from a file with the `creditflow` CL
 learner record and by verification over HTTP."""
 
 import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -112,3 +114,37 @@ async def test_a_revocation_reaches_the_record_and_verification_over_http_says_r
     record = await driver.record(learner, driver.registrar(institution_id),
                                  until=lambda r: r["achievements"] and r["achievements"][0]["status"] == "revoked")
     assert record["achievements"][0]["revocation"]["reason"] == "assessment found to be compromised"
+
+
+async def test_bulk_json_lines_survive_a_malformed_line_whatever_the_file_is_called(driver, tmp_path):
+    """A JSON-lines file named .json is read as JSON lines (the format is chosen by content); a line that is not JSON
+    is reported with its number and the other lines are still sent; the issuer is found from its own settings
+    (CREDITFLOW_ISSUER_HTTP_PORT), without --url."""
+    institution_id, headers = await driver.institution()
+    learners = [f"learner-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    lines = tmp_path / "awards.json"
+    lines.write_text(
+        json.dumps({"learner_id": learners[0], "achievement_id": "ach-ml-intro", "grade": "A"}) + "\n"
+        '{"learner_id": "learner-broken", "achievement_id": \n'
+        "\n"
+        '["not", "an", "object"]\n'
+        + json.dumps({"learner_id": learners[1], "achievement_id": "ach-ml-intro"}) + "\n")
+    env = {k: v for k, v in driver.stack.env["issuer"].items()
+           if k not in ("CREDITFLOW_ISSUER_URL", "CREDITFLOW_ISSUER_PUBLIC_URL")}
+    env["CREDITFLOW_TOKEN"] = headers["Authorization"].removeprefix("Bearer ")
+    assert env["CREDITFLOW_ISSUER_HTTP_PORT"] != "8101"  # the test stack's issuer is elsewhere
+
+    done = subprocess.run([sys.executable, "-m", "creditflow.cli", "award", "--file", str(lines)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "line 2: unreadable: not valid JSON (Expecting value at column 52)" in done.stderr
+    assert "line 4: unreadable: not a JSON object (a list)" in done.stderr
+    assert "2 issued, 0 already issued, 0 refused, 2 unreadable" in done.stdout
+    registrar = driver.registrar(institution_id)
+    for learner in learners:
+        assert (await driver.record(learner, registrar, until=lambda r: r["achievements"]))["achievements"]
+    # --format says what the content cannot: the same lines read as CSV are refused, every one by name.
+    forced = driver.cli("award", "--file", str(lines), "--format", "csv", "--token", env["CREDITFLOW_TOKEN"])
+    assert forced.returncode == 1 and "learner_id" in forced.stderr

@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -15,18 +16,51 @@ from tqdm import tqdm
 
 CHUNK = 100
 FIELDS = ("request_id", "learner_id", "achievement_id", "grade", "awarded_at")
+FORMATS = ("auto", "csv", "jsonl")
 
 
-def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) of a CSV file with a header, or of a JSON-lines file (.jsonl / .ndjson)."""
+def issuer_url(env: Mapping[str, str] = os.environ) -> str:
+    """The issuer the commands talk to, from the settings the issuer itself reads: CREDITFLOW_ISSUER_URL when set,
+    else its public URL (CREDITFLOW_ISSUER_PUBLIC_URL), else its HTTP port on this machine."""
+    explicit = env.get("CREDITFLOW_ISSUER_URL") or env.get("CREDITFLOW_ISSUER_PUBLIC_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    return f"http://127.0.0.1:{env.get('CREDITFLOW_ISSUER_HTTP_PORT', '8101')}"
+
+
+def detect_format(path: Path) -> str:
+    """`jsonl` when the file's first non-blank character opens a JSON object, else `csv`: chosen by content, so a
+    JSON-lines file named .json (or anything) is read as JSON lines."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                return "jsonl" if line.lstrip().startswith("{") else "csv"
+    return "csv"
+
+
+Row = dict[str, str] | str  # a row, or why the line could not be read
+
+
+def rows(path: Path, file_format: str = "auto") -> Iterator[tuple[int, Row]]:
+    """(line number, row) of a CSV file with a header, or of a JSON-lines file; an unreadable JSON line yields the
+    reason instead of a row, so one bad line costs only itself."""
+    chosen = detect_format(path) if file_format == "auto" else file_format
     with path.open(newline="", encoding="utf-8") as handle:
-        if path.suffix in (".jsonl", ".ndjson"):
+        if chosen == "jsonl":
             for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    yield number, json.loads(line)
+                    yield number, _json_row(line)
         else:
             for number, row in enumerate(csv.DictReader(handle), start=2):
                 yield number, {k: v for k, v in row.items() if k and v not in (None, "")}
+
+
+def _json_row(line: str) -> Row:
+    try:
+        row = json.loads(line.rstrip("\r\n"))
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+    return row if isinstance(row, dict) else f"not a JSON object (a {type(row).__name__})"
 
 
 def request_of(row: dict[str, str]) -> dict[str, str]:
@@ -39,14 +73,19 @@ def request_of(row: dict[str, str]) -> dict[str, str]:
     return request
 
 
-def bulk(path: Path, url: str, token: str) -> int:
-    all_rows = list(rows(path))
+def bulk(path: Path, url: str | None, token: str, file_format: str = "auto") -> int:
+    """Send every readable row, in chunks; report each refused or unreadable line with its number; exit 1 if any."""
+    all_rows = list(rows(path, file_format))
+    readable = [(number, row) for number, row in all_rows if isinstance(row, dict)]
+    unreadable = [(number, why) for number, why in all_rows if isinstance(why, str)]
+    for number, why in unreadable:
+        print(f"line {number}: unreadable: {why}", file=sys.stderr)
     issued = duplicates = refused = 0
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client, tqdm(
-        total=len(all_rows), unit="award", desc=f"issuing {path.name}"
-    ) as progress:
-        for start in range(0, len(all_rows), CHUNK):
-            chunk = all_rows[start : start + CHUNK]
+    with httpx.Client(base_url=url or issuer_url(), headers={"Authorization": f"Bearer {token}"},
+                      timeout=60) as client, tqdm(total=len(readable), unit="award",
+                                                  desc=f"issuing {path.name}") as progress:
+        for start in range(0, len(readable), CHUNK):
+            chunk = readable[start : start + CHUNK]
             response = client.post("/awards/bulk", json={"awards": [request_of(r) for _, r in chunk]})
             if response.status_code == 422:
                 # The chunk was refused as a whole (a malformed row): send rows one by one to name the bad ones.
@@ -63,8 +102,8 @@ def bulk(path: Path, url: str, token: str) -> int:
                     refused += 1
                     tqdm.write(f"line {number}: refused: {'; '.join(item['problems'])}", file=sys.stderr)
             progress.update(len(chunk))
-    print(f"{issued} issued, {duplicates} already issued, {refused} refused")
-    return 1 if refused else 0
+    print(f"{issued} issued, {duplicates} already issued, {refused} refused, {len(unreadable)} unreadable")
+    return 1 if refused or unreadable else 0
 
 
 def _one(client: httpx.Client, number: int, row: dict[str, str]) -> tuple[int, dict]:
@@ -76,11 +115,13 @@ def _one(client: httpx.Client, number: int, row: dict[str, str]) -> tuple[int, d
     return number, response.json()[0]
 
 
-def one(learner_id: str, achievement_id: str, grade: str | None, request_id: str | None, url: str, token: str) -> int:
+def one(learner_id: str, achievement_id: str, grade: str | None, request_id: str | None, url: str | None,
+        token: str) -> int:
     """One award; without a request id the award's content is its id, so running the command twice issues once."""
     row = {"learner_id": learner_id, "achievement_id": achievement_id, "grade": grade, "request_id": request_id}
     request = request_of({k: v for k, v in row.items() if v is not None})
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+    with httpx.Client(base_url=url or issuer_url(), headers={"Authorization": f"Bearer {token}"},
+                      timeout=60) as client:
         response = client.post("/awards", json=request)
     if response.status_code not in (200, 201):
         print(f"refused ({response.status_code}): {response.json().get('detail', response.text)}", file=sys.stderr)
@@ -90,11 +131,11 @@ def one(learner_id: str, achievement_id: str, grade: str | None, request_id: str
     return 0
 
 
-def verify(path: Path, url: str) -> int:
+def verify(path: Path, url: str | None) -> int:
     """POST /verify with the file's credential: a JSON object, or a compact JWS as text. 0 when valid."""
     text = path.read_text(encoding="utf-8").strip()
     credential = json.loads(text) if text.startswith("{") else text
-    response = httpx.post(f"{url}/verify", json={"credential": credential}, timeout=60)
+    response = httpx.post(f"{url or issuer_url()}/verify", json={"credential": credential}, timeout=60)
     response.raise_for_status()
     result = response.json()
     print(result["status"] + "".join(f"\n  {reason}" for reason in result["reasons"]))

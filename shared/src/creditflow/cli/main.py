@@ -24,7 +24,9 @@ from pathlib import Path
 # Only the standard library is imported here: what a subcommand needs is imported when it runs.
 
 ROLES = ("registrar", "issuer-integration", "reviewer")  # institution roles; the operator is --operator
-ISSUER_URL = os.environ.get("CREDITFLOW_ISSUER_URL", "http://127.0.0.1:8101")
+# --url defaults to None: award.issuer_url() then reads the settings the issuer itself reads (docs/operations.md).
+ISSUER_URL_HELP = ("the issuer (default: CREDITFLOW_ISSUER_URL, else CREDITFLOW_ISSUER_PUBLIC_URL, else "
+                   "http://127.0.0.1:$CREDITFLOW_ISSUER_HTTP_PORT, port 8101 by default)")
 
 
 def _who() -> str:
@@ -59,18 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     award = commands.add_parser("award", help="award credentials: one, or a CSV / JSON-lines file with progress")
     what = award.add_mutually_exclusive_group(required=True)
-    what.add_argument("--file", type=Path, help="CSV with a header, or .jsonl: learner_id, achievement_id, ...")
+    what.add_argument("--file", type=Path, help="CSV with a header, or JSON lines: learner_id, achievement_id, ...")
     what.add_argument("--learner", help="one award: the learner")
     award.add_argument("--achievement", help="one award: the achievement (required with --learner)")
     award.add_argument("--grade")
     award.add_argument("--request-id", help="one award: its idempotency key (default: derived from the award)")
-    award.add_argument("--url", default=ISSUER_URL, help="the issuer (CREDITFLOW_ISSUER_URL)")
+    award.add_argument("--format", choices=("auto", "csv", "jsonl"), default="auto",
+                       help="the file's format; auto (default): JSON lines when it starts with '{', else CSV")
+    award.add_argument("--url", help=ISSUER_URL_HELP)
     award.add_argument("--token", default=os.environ.get("CREDITFLOW_TOKEN"),
                        help="an issuer-integration token (CREDITFLOW_TOKEN)")
 
     verify = commands.add_parser("verify", help="verify a credential file with the issuer (POST /verify)")
     verify.add_argument("file", type=Path, help="a JSON credential or a compact JWS")
-    verify.add_argument("--url", default=ISSUER_URL, help="the issuer (CREDITFLOW_ISSUER_URL)")
+    verify.add_argument("--url", help=ISSUER_URL_HELP)
 
     commands.add_parser("replay", help="rebuild learner-record's records from offset 0 (learner-record's settings)")
 
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import award
 
         if args.file:
-            return award.bulk(args.file, args.url, args.token)
+            return award.bulk(args.file, args.url, args.token, args.format)
         if not args.achievement:
             parser.error("--learner needs --achievement")
         return award.one(args.learner, args.achievement, args.grade, args.request_id, args.url, args.token)

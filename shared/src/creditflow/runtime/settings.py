@@ -93,9 +93,12 @@ def admin_login(env: Mapping[str, str]) -> KafkaLogin:
     address and TLS from the usual CREDITFLOW_KAFKA_* variables."""
     from creditflow.events.permissions import ADMIN
 
+    password_file = env.get("CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE", DEFAULT_ADMIN_PASSWORD_FILE)
+    if not Path(password_file).is_file():
+        raise SystemExit(f"CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE: no Kafka admin password at {password_file} (make run "
+                         "writes it under .state/secrets/; point the variable at your stack's file)")
     admin_env = {name: value for name, value in env.items() if name != "CREDITFLOW_KAFKA_PASSWORD"}
-    admin_env |= {"CREDITFLOW_KAFKA_USERNAME": ADMIN, "CREDITFLOW_KAFKA_PASSWORD_FILE": env.get(
-        "CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE", DEFAULT_ADMIN_PASSWORD_FILE)}
+    admin_env |= {"CREDITFLOW_KAFKA_USERNAME": ADMIN, "CREDITFLOW_KAFKA_PASSWORD_FILE": password_file}
     return KafkaLogin.from_env(admin_env, ADMIN)
 
 
