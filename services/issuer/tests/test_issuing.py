@@ -13,7 +13,7 @@ from kafka_helpers import records
 from creditflow.credentials import contexts, keys, status_list
 from creditflow.credentials.subjects import learner_subject_id
 from creditflow.credentials.verify import check_proof, verification_method, verify
-from creditflow.events import decode
+from creditflow.events import Achievement, decode
 from creditflow.events.topics import CREDENTIALS, INSTITUTIONS
 from creditflow.issuer import api, credential, domain
 from creditflow.issuer.app import create_app, outboxes
@@ -118,25 +118,39 @@ async def test_registration_publishes_the_public_keys_and_keeps_private_keys_pri
     assert jwks["keys"][0]["kid"] == f"{PUBLIC_URL}/institutions/{institution_id}#key-1"
 
 
-async def test_an_award_missing_eu_elements_is_refused_naming_each(issuer):
+async def test_an_achievement_that_could_never_be_awarded_is_refused_at_publication_naming_each_field(issuer):
     institution_id, headers = await issuer.institution()
-    achievement_id = await issuer.achievement(institution_id, headers, learning_outcomes=[], participation_form=None)
+    base = {"achievement_id": "ach-x", "institution_id": institution_id, "title": "Data literacy",
+            "learning_outcomes": [], "workload_hours": 40, "credits": {"value": 5, "framework": "ects"},
+            "level": {"eqf": 6}, "assessment_type": "exam", "quality_assurance_type": "external accreditation"}
+    response = await issuer.client.post("/achievements", json=base, headers=headers)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    # The award's names, relative to the achievement (the request body).
+    assert [e["field"] for e in response.json()["errors"]] == ["learning_outcomes", "participation_form",
+                                                               "credits"]
+    assert "missing EU standard element 6 learning outcomes" in response.json()["detail"]
+    assert "8.0 h per credit" in response.json()["detail"]
+    award = await issuer.client.post(
+        "/awards", json={"request_id": "r", "learner_id": "l-1", "achievement_id": "ach-x"}, headers=headers)
+    assert award.status_code == 422 and award.json()["errors"][0]["field"] == "achievement_id"  # nothing stored
+
+
+async def test_an_award_of_an_achievement_stored_before_the_publication_check_is_still_refused(issuer):
+    """Achievements published before POST /achievements checked them may lack elements: the award names each."""
+    institution_id, headers = await issuer.institution()
+    incomplete = Achievement(achievement_id="ach-old", institution_id=institution_id, title="Data literacy",
+                             workload_hours=40, credits={"value": 5, "framework": "ects"}, level={"eqf": 6},
+                             assessment_type="exam", quality_assurance_type="external accreditation")
+    now = datetime.now(UTC)
+    await issuer.store.publish_achievement(incomplete, domain.achievement_published(incomplete, now, "c"), now)
     response = await issuer.client.post(
-        "/awards", json={"request_id": "r", "learner_id": "l-1", "achievement_id": achievement_id}, headers=headers)
+        "/awards", json={"request_id": "r", "learner_id": "l-1", "achievement_id": "ach-old"}, headers=headers)
     assert response.status_code == 422
     fields = [e["field"] for e in response.json()["errors"]]
-    assert fields == ["achievement.learning_outcomes", "achievement.participation_form"]
-    assert "Annex I" in response.json()["detail"]
-
-
-async def test_inconsistent_credits_and_unknown_achievements_are_refused(issuer):
-    institution_id, headers = await issuer.institution()
-    achievement_id = await issuer.achievement(institution_id, headers, workload_hours=40)
-    inconsistent = await issuer.client.post(
-        "/awards", json={"request_id": "r1", "learner_id": "l-1", "achievement_id": achievement_id}, headers=headers)
+    assert fields == ["achievement.learning_outcomes", "achievement.participation_form", "achievement.credits"]
+    assert "Annex I" in response.json()["detail"] and "8.0 h per credit" in response.json()["detail"]
     unknown = await issuer.client.post(
         "/awards", json={"request_id": "r2", "learner_id": "l-1", "achievement_id": "nope"}, headers=headers)
-    assert inconsistent.status_code == 422 and "8.0 h per credit" in inconsistent.json()["detail"]
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "achievement_id"
 
 

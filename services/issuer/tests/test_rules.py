@@ -160,3 +160,12 @@ def test_conversion_to_ects_gives_each_figure_with_its_rule(value, framework, ho
 def test_eqf_level_by_published_referencing_with_its_source(eqf, framework, national, expected, source):
     level = eqf_level(eqf, framework, national)
     assert level.eqf == expected and source in level.source
+
+
+def test_an_achievement_that_no_award_could_carry_is_named_as_an_award_would_name_it():
+    assert rules.achievement_problems(achievement()) == []
+    incomplete = achievement(learning_outcomes=[], assessment_type=None, workload_hours=40)
+    award = rules.award_problems("l1", INSTITUTION, incomplete, NOW)
+    published = rules.achievement_problems(incomplete)
+    assert [p.field for p in published] == ["learning_outcomes", "assessment_type", "credits"]
+    assert [(f"achievement.{p.field}", p.rule) for p in published] == [(p.field, p.rule) for p in award]

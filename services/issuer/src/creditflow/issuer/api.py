@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, Field
 
-from . import credential, domain
+from . import credential, domain, rules
 from .awarding import Awarder, AwardRequest, AwardResult, Options
 from .rules import Institution
 from .store import Conflict, IssuerStore
@@ -260,6 +260,10 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         require_institution(caller, body.institution_id)
         if await store.registration(body.institution_id) is None:
             raise Problem(404, "Not found", f"institution {body.institution_id} is not registered")
+        problems = rules.achievement_problems(body)
+        if problems:  # it could never be awarded: refused now, with the names an award's refusal would give
+            raise Problem(422, "Achievement refused", "; ".join(map(str, problems)),
+                          errors=[{"field": p.field, "rule": p.rule} for p in problems])
         now = datetime.now(UTC)
         await store.publish_achievement(body, domain.achievement_published(body, now, request.state.correlation_id),
                                         now)

@@ -31,16 +31,15 @@ class Problem:
         return f"{self.field}: {self.rule}"
 
 
-def missing_annex_i_elements(
-    learner_id: str | None, institution: Institution | None, achievement: Achievement, awarded_at: datetime | None
-) -> list[Problem]:
-    """Each mandatory element of Annex I of Council Recommendation 2022/C 243/02 that the award lacks."""
-    checks = [
-        ("learner_id", "1 identification of the learner", bool(learner_id)),
+def _annex_i_problems(checks: list[tuple[str, str, bool]]) -> list[Problem]:
+    return [Problem(field, f"missing EU standard element {element} (2022 Recommendation, Annex I)")
+            for field, element, present in checks if not present]
+
+
+def _achievement_elements(achievement: Achievement) -> list[tuple[str, str, bool]]:
+    """The Annex I elements an achievement itself carries: (field of the award, element, present)."""
+    return [
         ("achievement.title", "2 title of the micro-credential", bool(achievement.title)),
-        ("institution.country", "3 country/region of the issuer", bool(institution and institution.country)),
-        ("institution.name", "4 awarding body", bool(institution and institution.name)),
-        ("awarded_at", "5 date of issuing", awarded_at is not None),
         ("achievement.learning_outcomes", "6 learning outcomes", bool(achievement.learning_outcomes)),
         (
             "achievement.workload_hours",
@@ -61,11 +60,29 @@ def missing_annex_i_elements(
             bool(achievement.quality_assurance_type),
         ),
     ]
-    return [
-        Problem(field, f"missing EU standard element {element} (2022 Recommendation, Annex I)")
-        for field, element, present in checks
-        if not present
+
+
+def missing_annex_i_elements(
+    learner_id: str | None, institution: Institution | None, achievement: Achievement, awarded_at: datetime | None
+) -> list[Problem]:
+    """Each mandatory element of Annex I of Council Recommendation 2022/C 243/02 that the award lacks."""
+    award = [
+        ("learner_id", "1 identification of the learner", bool(learner_id)),
+        ("institution.country", "3 country/region of the issuer", bool(institution and institution.country)),
+        ("institution.name", "4 awarding body", bool(institution and institution.name)),
+        ("awarded_at", "5 date of issuing", awarded_at is not None),
     ]
+    # In the Annex's order, element numbers first in each description.
+    return _annex_i_problems(sorted(award + _achievement_elements(achievement), key=lambda c: int(c[1].split()[0])))
+
+
+def achievement_problems(achievement: Achievement) -> list[Problem]:
+    """What would refuse every award of this achievement, named as in an award's refusal (without the
+    `achievement.` prefix: the achievement is the body): missing Annex I elements and inconsistent credits."""
+    problems = _annex_i_problems(_achievement_elements(achievement))
+    inconsistency = credit_inconsistency(achievement)
+    problems += [inconsistency] if inconsistency else []
+    return [Problem(p.field.removeprefix("achievement."), p.rule) for p in problems]
 
 
 # ----------------------------------------------------------------------------------------- credit frameworks
