@@ -123,10 +123,12 @@ def at(event, days: int):
 
 
 def decided(learner: str, decision: str, outcome: str = "granted", programme_id: str = "cert-ds",
-            institution_id: str = HOME, basis: str = "equivalence", days: int = 0) -> RecognitionDecided:
+            institution_id: str = HOME, basis: str = "equivalence", days: int = 0,
+            grade: str | None = "pass") -> RecognitionDecided:
     """Decision `decision` (`<case_id>.d<n>`) on a case recognising mod-ml toward `programme_id`."""
     credits = [RecognisedCredit(module_id="mod-ml", credits=CreditValue(value=5, framework="ects"),
-                                credential_ids=["urn:elsewhere"], basis=basis)] if outcome != "denied" else []
+                                credential_ids=["urn:elsewhere"], basis=basis, grade=grade)] \
+        if outcome != "denied" else []
     return at(RecognitionDecided(producer="creditflow-recognition", learner_id=learner, data=RecognitionDecidedData(
         case_id=decision.split(".")[0], decision_id=decision, institution_id=institution_id, programme_id=programme_id,
         outcome=outcome, decided_by="automatic", recognised=credits)), days)
@@ -198,6 +200,9 @@ def test_items_are_the_credentials_held_and_the_credits_recognised_into_this_pro
     assert (recognition.item_id, recognition.options, recognition.credential_ids, recognition.revoked) == (
         "recognition:case-1.d1:mod-ml", frozenset({"mod-ml"}), ("urn:elsewhere",), None)
     assert recognition.credits.value == 5 and recognition.awarded_at == NOW
+    assert recognition.grade == "pass"  # the grade as recognised, which stacking measures against min_grade
+    [converted] = facts.items_for(fold(decided("learner-1", "case-3.d1", grade="4")), certificate())
+    assert converted.grade == "4"
 
 
 def test_a_recognition_superseded_by_a_refusal_stays_as_an_item_that_no_longer_counts():
