@@ -208,6 +208,24 @@ async def test_a_registrar_decision_that_breaks_a_rule_is_refused_with_the_field
     assert (await harness.recognition.store.case(asked.data.case_id)).status == "awaiting-registrar"
 
 
+async def test_a_grade_the_grading_table_cannot_convert_is_referred_and_the_registrar_must_state_it(harness):
+    await harness.registry(RecognitionPolicyPublished(producer=RECEIVER, data=policy(
+        version=2, effective_from=date(2026, 1, 1), grading_table={"A": "5"})))
+    learner, credential, asked = await awarded_and_asked(harness)  # graded B: not in the table
+    registrar = await harness.registrar()
+    state = await harness.recognition.store.case(asked.data.case_id)
+    assert state.status == "awaiting-registrar"
+    assert "grade 'B' of" in state.latest.data.reasons[0] and "not in the policy's grading_table" in \
+        state.latest.data.reasons[0]
+    body = {"registrar": "A", "outcome": "granted", "recognised": [{"module_id": "mod-ml"}], "reasons": ["x"]}
+    unstated = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=registrar)
+    assert unstated.status_code == 422 and unstated.json()["detail"].startswith(
+        "recognised[0].grade: state the grade as recognised (grade 'B' of"), unstated.text
+    body["recognised"] = [{"module_id": "mod-ml", "grade": "4"}]
+    stated = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=registrar)
+    assert stated.status_code == 201 and stated.json()["recognised"][0]["grade"] == "4", stated.text
+
+
 async def test_an_appeal_reopens_the_case_once_and_the_review_supersedes_the_decision(harness):
     # Below the module's level: partial, as electives.
     learner, credential, asked = await awarded_and_asked(harness, level=Level(eqf=4))
