@@ -1,6 +1,11 @@
-"""learner-record's own check of every credential it projects, made before the fold (which takes the verdict as
-data): the shared verification function with the keys as registered, and the credential's subject is the learner
-the event names. Revocation is not read from status lists here: it arrives as CredentialRevoked events."""
+"""learner-record's own checks of what it projects, made before the fold (which takes their outcome as data).
+
+Every credential: the shared verification function with the keys as registered, and the credential's subject is the
+learner the event names. Revocation is not read from status lists here: it arrives as CredentialRevoked events.
+
+Every consent: recorded by a registrar over HTTP (POST /learners/{learner_id}/consents), so it names that registrar
+as its actor and carries the evidence they were given. Only learner-record may write the consent topic (0001); a
+consent without them was not made by its route, and is dead-lettered rather than shown (defence in depth)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from datetime import datetime
 
 from creditflow.credentials.subjects import learner_id_of, learner_subject_id
 from creditflow.credentials.verify import KeyResolver, verify
-from creditflow.events import CredentialAwarded, Event
+from creditflow.events import CredentialAwarded, Event, LearnerConsentGranted, LearnerConsentRevoked
+from creditflow.runtime.kafka import Delivery
 
 from .domain import Verdict
 
@@ -34,3 +40,27 @@ async def check_award(event: CredentialAwarded, resolve_key: KeyResolver, now: d
 async def verdicts(events: list[Event], resolve_key: KeyResolver, now: datetime) -> dict[str, Verdict]:
     """The verdict on each award of a batch, by event_id."""
     return {str(e.event_id): await check_award(e, resolve_key, now) for e in events if isinstance(e, CredentialAwarded)}
+
+
+def consent_refusal(event: LearnerConsentGranted | LearnerConsentRevoked) -> str | None:
+    """Why a consent event is not believed, or None."""
+    actor = event.actor
+    if actor is None:
+        return "consent names no actor: consent is recorded by a registrar over HTTP, which names them"
+    if actor.institution_id is None or "registrar" not in actor.roles:
+        return f"consent actor {actor.person} is not a registrar of an institution"
+    if not event.data.evidence:
+        return "consent carries no evidence: data.evidence is required"
+    return None
+
+
+def screened(events: list[tuple[Event, Delivery]]) -> tuple[list[tuple[Event, Delivery]], list[tuple[Delivery, str]]]:
+    """(events to fold, (delivery, reason) of those refused)."""
+    accepted, refused = [], []
+    for event, delivery in events:
+        reason = consent_refusal(event) if isinstance(event, LearnerConsentGranted | LearnerConsentRevoked) else None
+        if reason is None:
+            accepted.append((event, delivery))
+        else:
+            refused.append((delivery, reason))
+    return accepted, refused

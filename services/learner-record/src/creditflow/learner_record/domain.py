@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from creditflow.credentials import contexts, jose
 from creditflow.credentials.subjects import learner_subject_id
 from creditflow.events import (
+    Actor,
     CredentialAwarded,
     CredentialRevoked,
     CreditValue,
@@ -132,6 +133,8 @@ class ConsentEntry(BaseModel):
     institution_id: str
     granted: bool
     valid_until: datetime | None = None
+    evidence: str | None = Field(default=None, description="What the learner gave the institution that recorded it.")
+    actor: Actor | None = Field(default=None, description="The registrar who recorded it, from their token.")
     marker: Marker
 
 
@@ -342,7 +345,8 @@ def _(event: QualificationInvalidated, record: Record) -> Record:
 
 def _consent(event: LearnerConsentGranted | LearnerConsentRevoked, record: Record, granted: bool) -> Record:
     entry = ConsentEntry(institution_id=event.data.institution_id, granted=granted,
-                         valid_until=event.data.valid_until if granted else None, marker=_marker(event))
+                         valid_until=event.data.valid_until if granted else None, evidence=event.data.evidence,
+                         actor=event.actor, marker=_marker(event))
     return _upsert(record, "consents", _entry(entry), "institution_id")
 
 

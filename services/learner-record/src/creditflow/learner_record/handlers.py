@@ -8,7 +8,7 @@ from creditflow.events import Event, InstitutionRegistered
 from creditflow.events.topics import CONSENTS, CREDENTIALS, INSTITUTIONS, PROGRESS, RECOGNITIONS
 from creditflow.runtime.kafka import BatchHandler, Delivery, Handler
 
-from .checks import verdicts
+from .checks import screened, verdicts
 from .store import InstitutionDirectory, RecordStore
 
 LEARNER_TOPICS = (CREDENTIALS.name, RECOGNITIONS.name, PROGRESS.name, CONSENTS.name)
@@ -16,12 +16,14 @@ REGISTRY_TOPICS = (INSTITUTIONS.name,)
 
 
 def on_learner_events(store: RecordStore, directory: InstitutionDirectory) -> BatchHandler:
-    """Every award's credential is verified here, before the fold, whoever wrote the topic."""
+    """Every award's credential is verified and every consent checked here, before the fold, whoever wrote the
+    topic; refused consents are dead-lettered."""
 
     async def handle(events: list[tuple[Event, Delivery]]) -> list[tuple[Delivery, str]]:
-        found = await verdicts([event for event, _ in events], directory.key_resolver(), datetime.now(UTC))
-        await store.apply_batch(events, found)
-        return []
+        accepted, refused = screened(events)
+        found = await verdicts([event for event, _ in accepted], directory.key_resolver(), datetime.now(UTC))
+        await store.apply_batch(accepted, found)
+        return refused
 
     return handle
 
