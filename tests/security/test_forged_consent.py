@@ -61,9 +61,12 @@ async def test_a_consent_without_a_registrar_or_evidence_on_the_consent_topic_is
     # this record and the learner's whole record.
     await publish_as_owner(driver.stack.servers, forged_consent(learner, reader, actor, evidence))
 
-    letter = await dead_letter(driver.stack.servers.admin, learner, driver.stack.servers.settings("learner-record").group_id)
-    assert dict(letter.headers)["dlq.reason"].decode() == reason, attack
-    # The letter is written after the batch it came in was folded: the refused consent was not.
+    servers = driver.stack.servers
+    # Both consumers that act on consent refuse it: learner-record (the record) and stacking (who sees progress).
+    for service in ("learner-record", "stacking"):
+        letter = await dead_letter(servers.admin, learner, servers.settings(service).group_id)
+        assert dict(letter.headers)["dlq.reason"].decode() == reason, (attack, service)
+    # learner-record's letter is written after the batch it came in was folded: the refused consent was not.
     assert (await driver.records.get(f"/learners/{learner}/record", headers=driver.registrar(reader))).status_code == 404
 
 

@@ -352,3 +352,19 @@ async def test_the_record_names_the_institutions_it_mentions(service):
                 break
             await asyncio.sleep(0.1)
     assert view["institution_names"] == {helsinki.institution_id: f"University {helsinki.institution_id}"}
+
+
+async def test_an_award_read_before_its_issuers_key_registration_is_verified_when_the_registration_arrives(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    forged = Institution(helsinki.institution_id)  # same issuer id, another key: stays unverified once checked
+    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}-1"), forged.award(learner, f"urn:uuid:{learner}-2"))
+    record = await service.until(learner, lambda r: len(r["achievements"]) == 2)
+    assert [a["verification"] for a in record["achievements"]] == ["unverified", "unverified"]
+
+    await service.publish(helsinki.registered())
+    record = await service.until(learner, lambda r: r["achievements"][0]["verification"] == "verified")
+    genuine, other = record["achievements"]
+    assert genuine["verification_reasons"] == []
+    assert other["verification"] == "unverified"
+    assert other["verification_reasons"][0].startswith("signature does not verify with key")

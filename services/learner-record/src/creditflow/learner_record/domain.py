@@ -228,6 +228,21 @@ def fold(event: Event, record: Record, verdict: Verdict | None = None) -> Record
         else apply(event, record)
 
 
+def reverified(record: Record, verdicts: dict[str, tuple[Any, Verdict]]) -> Record:
+    """The record with each unverified credential judged again (by credential_id: the credential judged and the
+    verdict), as when its issuer's key registration arrives after it. An entry whose credential has changed since
+    is left as it is: its own award brought its own verdict."""
+    achievements = record["achievements"]
+    for credential_id, (credential, verdict) in verdicts.items():
+        entry = _find(achievements, "credential_id", credential_id)
+        if entry is None or entry["verification"] != "unverified" or entry["credential"] != credential:
+            continue
+        judged = {**entry, "verification": "verified" if verdict.verified else "unverified",
+                  "verification_reasons": [] if verdict.verified else list(verdict.reasons)}
+        achievements = _put(achievements, judged, "credential_id")
+    return record if achievements is record["achievements"] else {**record, "achievements": achievements}
+
+
 @singledispatch
 def apply(event: Event, record: Record) -> Record:
     """Events the record does not use leave it unchanged."""
