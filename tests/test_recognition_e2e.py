@@ -8,8 +8,10 @@ from datetime import date
 
 import pytest
 from e2e_driver import ACCREDITED, eventually
+from kafka_waits import written
 
 from creditflow.events import (
+    Actor,
     CreditValue,
     LearningOutcome,
     Level,
@@ -18,11 +20,14 @@ from creditflow.events import (
     ProgrammePublishedData,
     RecognitionAppealed,
     RecognitionAppealedData,
+    RecognitionDecided,
     RecognitionPolicyPublished,
     RecognitionPolicyPublishedData,
     RecognitionRequested,
     RecognitionRequestedData,
+    decode,
 )
+from creditflow.events.topics import RECOGNITIONS
 
 pytestmark = pytest.mark.e2e
 async def receiving_institution(driver):
@@ -119,3 +124,10 @@ async def test_a_referred_case_is_decided_by_a_registrar_appealed_and_reviewed_a
     record = await driver.record(learner, records,
                                  until=lambda r: r["recognitions"] and r["recognitions"][0]["outcome"] == "granted")
     assert record["recognitions"][0]["decided_by"] == f"registrar Review board ({receiver})"
+    # Each decision made over HTTP names, in its envelope, the person and institution of the token (0002).
+    decisions = [e for e in map(decode, [r.value for r in await written(driver.stack.servers.admin,
+                                                                         RECOGNITIONS.name, learner)])
+                 if isinstance(e, RecognitionDecided)]
+    assert [(d.data.decided_by, d.actor) for d in decisions] == [
+        ("automatic", None), *[(by, Actor(person="mari.maasikas@ut.ee", institution_id=receiver, roles=["registrar"]))
+                               for by in (f"registrar Mari Maasikas ({receiver})", f"registrar Review board ({receiver})")]]

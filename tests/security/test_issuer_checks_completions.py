@@ -4,12 +4,24 @@ buggy stacking would. The issuer must check the completion against the programme
 it holds before it signs anything, else dead-letter the event with the reason."""
 
 import uuid
+from datetime import date
 
 import pytest
+from e2e_driver import achievement_body
 from kafka_helpers import publish_as_owner
-from kafka_waits import until_written, written
+from kafka_waits import dead_letter, until_written, written
 
-from creditflow.events import DEAD_LETTER_TOPIC, QualificationCompleted, QualificationCompletedData
+from creditflow.events import (
+    DEAD_LETTER_TOPIC,
+    CredentialAwarded,
+    CreditValue,
+    ProgrammePublished,
+    ProgrammePublishedData,
+    QualificationCompleted,
+    QualificationCompletedData,
+    Requirement,
+    decode,
+)
 from creditflow.events.topics import CREDENTIALS
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +40,41 @@ async def test_a_forged_completion_of_an_unpublished_programme_is_dead_lettered_
     [letter] = await until_written(admin, DEAD_LETTER_TOPIC, learner, lambda found: len(found) > 0)
     assert dict(letter.headers)["dlq.reason"].decode() == (
         f"qualification prog-never-published is not awarded: programme prog-never-published version 1 of "
-        f"{institution_id} is not published")
+        f"{institution_id} is not published; the issuer checks it again if that version is published")
     # The issuer refused before signing: nothing was published for the learner.
     assert await written(admin, CREDENTIALS.name, learner) == []
+
+
+async def test_a_genuine_completion_that_overtakes_its_programme_is_awarded_once_the_programme_is_published(driver):
+    """Not an attack: the fail-safe race. Stacking's completion and its programme travel on different topics, so the
+    issuer may read the completion first; it refuses it then (it cannot tell it from a forgery), keeps it, and awards
+    it when that programme version arrives and every check passes."""
+    institution_id, headers = await driver.institution()
+    published = await driver.issuer.post("/achievements", headers=headers, json=achievement_body(
+        institution_id, achievement_id="ach-cert-early", title="Certificate in machine learning"))
+    assert published.status_code == 201, published.text
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    credential_id = (await driver.award(headers, learner))["credential_id"]
+    programme_id = f"prog-{uuid.uuid4().hex[:6]}"
+    early = QualificationCompleted(producer="stacking", learner_id=learner, data=QualificationCompletedData(
+        programme_id=programme_id, institution_id=institution_id, programme_version=1,
+        credential_ids=[credential_id], award_mode="automatic", achievement_id="ach-cert-early"))
+    await publish_as_owner(driver.stack.servers, early)
+    admin = driver.stack.servers.admin
+    letter = await dead_letter(admin, learner, f"{driver.stack.servers.settings('issuer').group_id}.qualifications")
+    assert "is not published; the issuer checks it again" in dict(letter.headers)["dlq.reason"].decode()
+
+    # A requirement no one meets, so that stacking never completes it itself: the award below is the early one's.
+    programme = ProgrammePublishedData(
+        programme_id=programme_id, institution_id=institution_id, version=1, effective_from=date(2025, 1, 1),
+        title="Certificate in machine learning", total_credits=CreditValue(value=120, framework="ects"),
+        requirements=[Requirement(requirement_id="core", kind="required", options=["ach-never-awarded"])],
+        award_mode="automatic", achievement_id="ach-cert-early")
+    await publish_as_owner(driver.stack.servers, ProgrammePublished(producer=institution_id, data=programme))
+
+    def qualification(found):
+        return [e for e in map(decode, [r.value for r in found])
+                if isinstance(e, CredentialAwarded) and e.data.built_from == [credential_id]]
+
+    [awarded] = qualification(await until_written(admin, CREDENTIALS.name, learner, qualification))
+    assert awarded.data.achievement.achievement_id == "ach-cert-early"

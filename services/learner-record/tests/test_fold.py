@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditflow.events import (
+    Actor,
     CreditAllocation,
     CredentialRevoked,
     CredentialRevokedData,
@@ -28,6 +29,8 @@ from creditflow.events import (
     StackingProgressUpdatedData,
 )
 from creditflow.learner_record import domain
+from creditflow.learner_record.checks import screened
+from creditflow.runtime.kafka import Delivery
 from creditflow.learner_record.domain import Verdict, apply, associations, credit_totals, empty, status, view
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -212,3 +215,21 @@ def test_folding_never_changes_the_record_it_was_given(order):
         record_after = apply(event, record)
         assert record == before
         record = record_after
+
+
+def test_a_consent_is_believed_only_with_a_registrar_as_its_actor_and_evidence():
+    registrar = Actor(person="mari@ut.ee", institution_id="uni-tartu", roles=["registrar"])
+    operator = Actor(person="ops@example.org", institution_id=None, roles=["operator"])
+    reviewer = Actor(person="jaan@ut.ee", institution_id="uni-tartu", roles=["reviewer"])
+    data = LearnerConsentData(institution_id="uni-oslo", evidence="signed form, ref 4411")
+    made = {name: LearnerConsentGranted(producer="learner-record", learner_id=LEARNER, actor=actor, data=d)
+            for name, actor, d in (("genuine", registrar, data), ("no actor", None, data),
+                                   ("operator", operator, data), ("reviewer", reviewer, data),
+                                   ("no evidence", registrar, data.model_copy(update={"evidence": None})))}
+    accepted, refused = screened([(event, Delivery("t", 0, n)) for n, event in enumerate(made.values())])
+    assert [event for event, _ in accepted] == [made["genuine"]]
+    assert [reason for _, reason in refused] == [
+        "consent names no actor: consent is recorded by a registrar over HTTP, which names them",
+        "consent actor ops@example.org is not a registrar of an institution",
+        "consent actor jaan@ut.ee is not a registrar of an institution",
+        "consent carries no evidence: data.evidence is required"]

@@ -3,7 +3,7 @@ ETags, CLR export, replay and metrics."""
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -14,11 +14,11 @@ from creditflow.credentials import contexts, data_integrity, keys
 from creditflow.credentials.subjects import learner_subject_id
 from creditflow.credentials.verify import RegisteredKey, check_proof, key_reference
 from creditflow.events import (
+    Actor,
     InstitutionRegistered,
     InstitutionRegisteredData,
     LearnerConsentData,
     LearnerConsentGranted,
-    LearnerConsentRevoked,
     PublicKey,
     QualificationCompleted,
     QualificationCompletedData,
@@ -156,22 +156,65 @@ async def test_every_route_answers_404_to_a_registrar_without_a_tie_to_the_learn
         assert anonymous.status_code == 401, route
 
 
-async def test_consent_opens_the_whole_record_and_its_revocation_closes_it_at_once(service):
+async def test_consent_recorded_over_http_opens_the_whole_record_and_its_revocation_closes_it(service):
     helsinki, oslo = Institution(f"uni-{uuid.uuid4().hex[:6]}"), f"uni-{uuid.uuid4().hex[:6]}"
     learner = learner_id()
-    now = datetime.now(UTC)
-    grant = LearnerConsentGranted(producer=learner, learner_id=learner, occurred_at=now,
-                                  data=LearnerConsentData(institution_id=oslo))
-    revoke = LearnerConsentRevoked(producer=learner, learner_id=learner, occurred_at=now + timedelta(seconds=1),
-                                   data=LearnerConsentData(institution_id=oslo))
-    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}"), grant)
-    await service.until(learner, lambda r: r["consents"])
+    await service.registered(helsinki)
+    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}"))
+    await service.until(learner, lambda r: r["achievements"])
+    # Helsinki, where the learner studies, records the learner's consent that Oslo may read the record.
+    granted = await service.client.post(f"/learners/{learner}/consents", headers=await service.registrar(
+        helsinki.institution_id), json={"institution_id": oslo, "evidence": "signed form 2026-11-30, ref 4411"})
+    assert granted.status_code == 201, granted.text
+    assert granted.json()["actor"] == {"person": "mari.maasikas@ut.ee", "institution_id": helsinki.institution_id,
+                                       "roles": ["registrar"]}
+    record = await service.until(learner, lambda r: r["consents"])
+    assert record["consents"][0]["evidence"] == "signed form 2026-11-30, ref 4411"
+    assert record["consents"][0]["actor"]["institution_id"] == helsinki.institution_id
     shared = await service.get(f"/learners/{learner}/record", oslo)
     assert shared.status_code == 200 and shared.json()["partial"] is False
 
-    await service.publish(revoke)
+    # Oslo's own registrar records the withdrawal the learner sent it.
+    revoked = await service.client.post(f"/learners/{learner}/consents/{oslo}/revoke",
+                                        headers=await service.registrar(oslo),
+                                        json={"evidence": "e-mail of 2026-12-01 withdrawing consent"})
+    assert revoked.status_code == 200, revoked.text
     await service.until(learner, lambda r: not r["consents"][0]["granted"])
     assert (await service.get(f"/learners/{learner}/record", oslo)).status_code == 404
+
+
+async def test_consent_needs_evidence_a_registrar_and_a_tie_to_the_learner(service):
+    helsinki, stranger = Institution(f"uni-{uuid.uuid4().hex[:6]}"), f"uni-{uuid.uuid4().hex[:6]}"
+    learner = learner_id()
+    await service.registered(helsinki)
+    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}"))
+    await service.until(learner, lambda r: r["achievements"])
+    path = f"/learners/{learner}/consents"
+    registrar = await service.registrar(helsinki.institution_id)
+
+    blank = await service.client.post(path, headers=registrar, json={"institution_id": stranger, "evidence": " "})
+    missing = await service.client.post(path, headers=registrar, json={"institution_id": stranger})
+    naive = await service.client.post(path, headers=registrar, json={
+        "institution_id": stranger, "evidence": "form 1", "valid_until": "2030-01-01T00:00:00"})
+    past = await service.client.post(path, headers=registrar, json={
+        "institution_id": stranger, "evidence": "form 1", "valid_until": "2020-01-01T00:00:00Z"})
+    assert [r.status_code for r in (blank, missing, naive, past)] == [422] * 4
+    assert [[e["field"] for e in r.json()["errors"]] for r in (blank, missing, naive, past)] == [
+        ["evidence"], ["evidence"], ["valid_until"], ["valid_until"]]
+    assert past.json()["detail"] == "valid_until: must be in the future"
+
+    # A registrar of an institution without a tie may not open the record to a third: 404, existence not revealed.
+    third = await service.client.post(path, headers=await service.registrar(stranger),
+                                      json={"institution_id": helsinki.institution_id, "evidence": "form 2"})
+    assert third.status_code == 404 and third.json()["detail"].startswith("no record of learner")
+    reviewer = service.servers.identity.bearer(helsinki.institution_id, "reviewer")
+    operator = service.servers.identity.bearer(None)
+    by_reviewer = await service.client.post(path, headers=reviewer, json={"institution_id": stranger,
+                                                                            "evidence": "form 3"})
+    by_operator = await service.client.post(path, headers=operator, json={"institution_id": stranger,
+                                                                            "evidence": "form 3"})
+    assert (by_reviewer.status_code, by_operator.status_code) == (403, 403)
+    assert (await service.client.post(path, json={"institution_id": stranger, "evidence": "x"})).status_code == 401
 
 
 async def test_records_are_personal_data_with_etags(service):
@@ -216,8 +259,10 @@ async def test_clr_export_carries_both_institutions_credentials_and_the_stacked_
         producer="creditflow.stacking", learner_id=learner,
         data=QualificationCompletedData(programme_id="cert-data", institution_id=tartu.institution_id,
                                         programme_version=1, credential_ids=[first, second]))
-    consent = LearnerConsentGranted(producer=learner, learner_id=learner,
-                                    data=LearnerConsentData(institution_id=tartu.institution_id))
+    consent = LearnerConsentGranted(
+        producer="learner-record", learner_id=learner,
+        actor=Actor(person="mari@ut.ee", institution_id=tartu.institution_id, roles=["registrar"]),
+        data=LearnerConsentData(institution_id=tartu.institution_id, evidence="signed form, ref 4411"))
     await service.registered(helsinki)
     await service.registered(tartu)
     await service.publish(helsinki.award(learner, first), tartu.award(learner, second), completed, consent)
@@ -307,3 +352,19 @@ async def test_the_record_names_the_institutions_it_mentions(service):
                 break
             await asyncio.sleep(0.1)
     assert view["institution_names"] == {helsinki.institution_id: f"University {helsinki.institution_id}"}
+
+
+async def test_an_award_read_before_its_issuers_key_registration_is_verified_when_the_registration_arrives(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    forged = Institution(helsinki.institution_id)  # same issuer id, another key: stays unverified once checked
+    await service.publish(helsinki.award(learner, f"urn:uuid:{learner}-1"), forged.award(learner, f"urn:uuid:{learner}-2"))
+    record = await service.until(learner, lambda r: len(r["achievements"]) == 2)
+    assert [a["verification"] for a in record["achievements"]] == ["unverified", "unverified"]
+
+    await service.publish(helsinki.registered())
+    record = await service.until(learner, lambda r: r["achievements"][0]["verification"] == "verified")
+    genuine, other = record["achievements"]
+    assert genuine["verification_reasons"] == []
+    assert other["verification"] == "unverified"
+    assert other["verification_reasons"][0].startswith("signature does not verify with key")

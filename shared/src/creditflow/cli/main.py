@@ -9,6 +9,7 @@
     creditflow verify credential.json             valid, revoked, invalid or unknown, with the reasons
     creditflow replay                             rebuild learner records from the event log
     creditflow kafka-principal create|rotate|revoke --institution uni-tartu   its Kafka login, topic and ACLs
+    creditflow dead-letters list|show ID|redrive ID|discard ID --reason R     what consumers could not process
     creditflow completion bash > /etc/bash_completion.d/creditflow
 
 Every command reads the settings the services read (CREDITFLOW_* variables; docs/operations.md, "The command line").
@@ -22,6 +23,7 @@ import sys
 from pathlib import Path
 
 # Only the standard library is imported here: what a subcommand needs is imported when it runs.
+from . import dead_letters  # noqa: E402 - itself imports only the standard library until a command runs
 
 ROLES = ("registrar", "issuer-integration", "reviewer")  # institution roles; the operator is --operator
 # --url defaults to None: award.issuer_url() then reads the settings the issuer itself reads (docs/operations.md).
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     principal.add_argument("--institution", required=True, help="the institution the principal publishes for")
     principal.add_argument("--password-file", type=Path, help="write the new password here instead of printing it")
 
+    dead_letters.add_parser(commands)
+
     completion = commands.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     return parser
@@ -122,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         from .replay import replay
 
         return replay()
+    if args.command == "dead-letters":
+        return dead_letters.run(args)
     if args.command == "kafka-principal":
         from .kafka_principal import kafka_principal
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .catalogue import LearnerConsentGranted, LearnerConsentRevoked
 from .topics import (
     ACHIEVEMENTS,
     CONSENTS,
@@ -136,3 +137,17 @@ def _principals_in(cell: str) -> tuple[str, ...]:
     if "every service" in cell:
         return _ALL
     return tuple(dict.fromkeys(re.findall(r"\bsvc-[a-z-]*[a-z]", cell)))
+
+
+def consent_refusal(event: LearnerConsentGranted | LearnerConsentRevoked) -> str | None:
+    """Why a consent event is not believed, or None. Consent is recorded only over HTTP, by a registrar acting for
+    the learner (docs/security.md), so a genuine one names that registrar as its actor and carries the evidence given;
+    every consumer that acts on consent (learner-record, stacking) refuses one that does not, whoever wrote it."""
+    actor = event.actor
+    if actor is None:
+        return "consent names no actor: consent is recorded by a registrar over HTTP, which names them"
+    if actor.institution_id is None or "registrar" not in actor.roles:
+        return f"consent actor {actor.person} is not a registrar of an institution"
+    if not event.data.evidence:
+        return "consent carries no evidence: data.evidence is required"
+    return None

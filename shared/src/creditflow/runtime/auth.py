@@ -15,6 +15,8 @@ from typing import Annotated
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Header, Request
 
+from creditflow.events import Actor
+
 from .http import Problem
 from .identity import InvalidToken, Principal, verify
 
@@ -53,6 +55,12 @@ def authenticated(*roles: str, learner_data: bool = False) -> Callable[..., Awai
         return principal
 
     return caller
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The envelope `actor` of an event a request of `principal` causes (0002): the token decides who acted, never
+    the request body."""
+    return Actor(person=principal.person, institution_id=principal.institution_id, roles=sorted(principal.roles))
 
 
 def acting_for(*roles: str, learner_data: bool = False) -> Callable[..., Awaitable[str]]:

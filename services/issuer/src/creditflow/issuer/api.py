@@ -24,7 +24,7 @@ from creditflow.events import (
     QualityAssurance,
 )
 from creditflow.events.values import CountryCode, ShortText, Text
-from creditflow.runtime.auth import authenticated
+from creditflow.runtime.auth import actor_of, authenticated
 from creditflow.runtime.http import Problem
 from creditflow.runtime.identity import Principal
 from creditflow.runtime.outbox import flush
@@ -123,7 +123,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
 
     @api.post("/institutions", status_code=status.HTTP_201_CREATED, tags=["institutions"],
               response_model=InstitutionRegisteredData)
-    async def register_institution(body: RegisterInstitution, _: Operator, request: Request) -> Any:
+    async def register_institution(body: RegisterInstitution, caller: Operator, request: Request) -> Any:
         now = datetime.now(UTC)
         generated = new_keys(None, now)
         registration = InstitutionRegisteredData(
@@ -133,7 +133,8 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         for key, private in generated:
             options.key_store.save(body.institution_id, key.key_id, private)
         try:
-            await store.register(registration, domain.registered(registration, now, request.state.correlation_id), now)
+            await store.register(registration, domain.registered(registration, now, request.state.correlation_id,
+                                                                 actor_of(caller)), now)
         except Conflict as exc:
             raise Problem(409, "Conflict", str(exc)) from exc
         await publish_pending(store.institutions, body.institution_id)
@@ -149,7 +150,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
                          private))
         return made
 
-    async def add_keys(institution_id: str, added: list[PublicKey], request: Request,
+    async def add_keys(institution_id: str, added: list[PublicKey], request: Request, caller: Principal,
                        add: Callable[[InstitutionRegisteredData, PublicKey], InstitutionRegisteredData]
                        = domain.with_new_key) -> InstitutionRegisteredData:
         registration = await store.registration(institution_id)
@@ -159,7 +160,8 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         for key in added:
             updated = add(updated, key)
         at = added[0].valid_from
-        await store.update_registration(updated, domain.registered(updated, at, request.state.correlation_id), at)
+        await store.update_registration(
+            updated, domain.registered(updated, at, request.state.correlation_id, actor_of(caller)), at)
         await publish_pending(store.institutions, institution_id)
         return updated
 
@@ -172,7 +174,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         if registration is not None:
             for key, private in generated:
                 options.key_store.save(institution_id, key.key_id, private)
-        return await add_keys(institution_id, [k for k, _ in generated], request)
+        return await add_keys(institution_id, [k for k, _ in generated], request, caller)
 
     @api.post("/institutions/{institution_id}/keys", tags=["institutions"], response_model=InstitutionRegisteredData)
     async def register_external_key(institution_id: Identifier, body: ExternalKey, caller: KeyHolder,
@@ -186,7 +188,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         registration = await store.registration(institution_id)
         key = PublicKey(key_id=domain.next_key_id(registration, algorithm), algorithm=algorithm,
                         valid_from=datetime.now(UTC), public_key_multibase=body.public_key_multibase)
-        return await add_keys(institution_id, [key], request, domain.with_external_key)
+        return await add_keys(institution_id, [key], request, caller, domain.with_external_key)
 
     async def registered(institution_id: str) -> InstitutionRegisteredData:
         registration = await store.registration(institution_id)
@@ -334,7 +336,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
             raise Problem(404, "Not found", f"no credential {credential_id}")
         event, document = found
         own_credential(caller, event.data.institution_id, credential_id)
-        if not await awarder.revoke(event, document, body.reason, request.state.correlation_id):
+        if not await awarder.revoke(event, document, body.reason, request.state.correlation_id, actor_of(caller)):
             raise Problem(409, "Conflict", f"credential {credential_id} is already revoked")
         return {"credential_id": credential_id, "status": "revoked", "reason": body.reason}
 

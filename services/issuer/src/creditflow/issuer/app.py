@@ -43,7 +43,7 @@ def create_app(settings: Settings, options: api.Options | None = None) -> FastAP
                                   group_id=f"{settings.group_id}.inbound")
         runtime.subscribe(handlers.QUALIFICATION_TOPICS, handlers.on_qualification(awarder),
                           group_id=f"{settings.group_id}.qualifications")
-        runtime.subscribe(handlers.PROGRAMME_TOPICS, handlers.on_programme(store),
+        runtime.subscribe(handlers.PROGRAMME_TOPICS, handlers.on_programme(awarder),
                           group_id=f"{settings.group_id}.programmes")
         app.include_router(api.router(runtime, store, options, awarder))
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from creditflow.credentials.verify import verification_method
-from creditflow.events import CredentialAwarded, Identifier, UtcDatetime
+from creditflow.events import Actor, CredentialAwarded, Identifier, UtcDatetime
 from creditflow.events.values import ShortText
 from creditflow.runtime.outbox import flush
 from faststream.kafka import KafkaBroker
@@ -111,11 +111,13 @@ class Awarder:
         await flush(store.awards, credential_id, self.broker)
         return AwardResult(credential_id=credential_id, status="issued", credential=event.data.credential or {})
 
-    async def revoke(self, award: CredentialAwarded, document: dict, reason: str, correlation_id: str) -> bool:
-        """Revoke in the status list and publish CredentialRevoked; False when it was already revoked."""
+    async def revoke(self, award: CredentialAwarded, document: dict, reason: str, correlation_id: str,
+                     actor: Actor | None = None) -> bool:
+        """Revoke in the status list and publish CredentialRevoked naming `actor` (None: derived by the service, as
+        when a qualification is invalidated); False when it was already revoked."""
         now = datetime.now(UTC)
         await self.store.set_revoked(award.data.institution_id, document["status_index"])
-        revoked = domain.revoke(award, reason, now, correlation_id)
+        revoked = domain.revoke(award, reason, now, correlation_id, actor)
         if not await self.store.record_revocation(award.data.credential_id, revoked, reason, now):
             return False
         await flush(self.store.awards, award.data.credential_id, self.broker)

@@ -16,6 +16,7 @@ from creditflow.credentials.subjects import learner_id_of
 from creditflow.events import (
     Achievement,
     AchievementPublished,
+    Actor,
     CredentialAwarded,
     CredentialAwardedData,
     CredentialRevoked,
@@ -110,13 +111,15 @@ def issue(
     )
 
 
-def revoke(award: CredentialAwarded, reason: str, at: datetime, correlation_id: str = "") -> CredentialRevoked:
+def revoke(award: CredentialAwarded, reason: str, at: datetime, correlation_id: str = "",
+           actor: Actor | None = None) -> CredentialRevoked:
     return CredentialRevoked(
         producer=award.data.institution_id,
         learner_id=award.learner_id,
         occurred_at=at,
         correlation_id=correlation_id or award.correlation_id,
         causation_id=str(award.event_id),
+        actor=actor,
         data=CredentialRevokedData(
             credential_id=award.data.credential_id, institution_id=award.data.institution_id, reason=reason
         ),
@@ -162,9 +165,12 @@ def current_key(registration: InstitutionRegisteredData, algorithm: Algorithm = 
                  if k.retired_at is None and k.algorithm == algorithm and (held is None or k.key_id in held)), None)
 
 
-def registered(registration: InstitutionRegisteredData, at: datetime, correlation_id: str = "") -> InstitutionRegistered:
+def registered(registration: InstitutionRegisteredData, at: datetime, correlation_id: str = "",
+               actor: Actor | None = None) -> InstitutionRegistered:
+    """The registration as it now stands; `actor`: who registered the institution or changed its keys."""
     return InstitutionRegistered(
-        producer=registration.institution_id, occurred_at=at, correlation_id=correlation_id, data=registration
+        producer=registration.institution_id, occurred_at=at, correlation_id=correlation_id, actor=actor,
+        data=registration
     )
 
 

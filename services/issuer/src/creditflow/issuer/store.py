@@ -15,6 +15,7 @@ from creditflow.events import (
     Event,
     InstitutionRegisteredData,
     ProgrammePublishedData,
+    QualificationCompleted,
     decode,
     encode,
 )
@@ -39,6 +40,8 @@ class IssuerStore:
         self.qualifications = db["qualifications"]
         # Programmes as stacking published them, one document per (institution, programme, version).
         self.programmes = db["programmes"]
+        # Automatic completions that arrived before their programme version, by event_id, until it is published.
+        self.waiting = db["completions_waiting"]
 
     # ------------------------------------------------------------------ institutions
 
@@ -161,6 +164,22 @@ class IssuerStore:
     async def programme(self, institution_id: str, programme_id: str, version: int) -> ProgrammePublishedData | None:
         document = await self.programmes.find_one({"_id": f"{institution_id}\x1f{programme_id}\x1f{version}"})
         return ProgrammePublishedData.model_validate(document["programme"]) if document else None
+
+    async def wait_for_programme(self, event: QualificationCompleted) -> None:
+        """Keep a completion whose programme version is not published yet (a redelivery keeps it once)."""
+        data = event.data
+        await self.waiting.replace_one({"_id": str(event.event_id)}, {
+            "programme": f"{data.institution_id}\x1f{data.programme_id}\x1f{data.programme_version}",
+            "event": encode(event).decode()}, upsert=True)
+
+    async def waiting_for(self, programme: ProgrammePublishedData) -> list[QualificationCompleted]:
+        """The completions kept for this programme version. A scan of a collection that holds only completions that
+        came early (or forged ones, which are dead-lettered as well), made once per programme publication."""
+        key = f"{programme.institution_id}\x1f{programme.programme_id}\x1f{programme.version}"
+        return [decode(d["event"].encode()) async for d in self.waiting.find({"programme": key})]  # type: ignore[misc]
+
+    async def done_waiting(self, event: QualificationCompleted) -> None:
+        await self.waiting.delete_one({"_id": str(event.event_id)})
 
     async def remember_qualification(self, institution_id: str, programme_id: str, learner_id: str,
                                      credential_id: str) -> None:

@@ -3,6 +3,7 @@ learner only as far as the learner's ties to the registrar's institution allow, 
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -10,14 +11,25 @@ from typing import Annotated, Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
 from creditflow.credentials import contexts, data_integrity, keys
 from creditflow.credentials.verify import verification_method
-from creditflow.events import CreditFramework, Identifier
+from creditflow.events import (
+    Actor,
+    CreditFramework,
+    Event,
+    Identifier,
+    LearnerConsentData,
+    LearnerConsentGranted,
+    LearnerConsentRevoked,
+    UtcDatetime,
+)
+from creditflow.events.values import Text
+from creditflow.runtime.auth import acting_for, actor_of, authenticated
 from creditflow.runtime.http import Problem
-from creditflow.runtime.auth import acting_for
+from creditflow.runtime.identity import Principal
 
 from . import domain
 from .store import InstitutionDirectory, RecordStore
@@ -61,6 +73,38 @@ class AchievementPage(BaseModel):
     limit: int
 
 
+EVIDENCE = ("What the learner gave the institution recording the consent for them, to find it again: e.g. "
+            "'signed form 2026-11-30, ref 4411'.")
+
+
+class ConsentGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    institution_id: Identifier = Field(description="The institution whose registrars may read the whole record.")
+    evidence: Text = Field(description=EVIDENCE)
+    valid_until: UtcDatetime | None = Field(default=None, description="When the consent lapses; none: until revoked.")
+
+
+class ConsentRevocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evidence: Text = Field(description=EVIDENCE)
+
+
+class ConsentRecorded(BaseModel):
+    """A consent fact as recorded and published on creditflow.learner.consents; the record shows it once
+    learner-record has read it back (well under a second)."""
+
+    event_id: str
+    learner_id: str
+    institution_id: str
+    granted: bool
+    valid_until: datetime | None
+    evidence: str
+    actor: Actor
+    recorded_at: datetime
+
+
 def _etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
@@ -75,10 +119,13 @@ def personal(payload: Any, request: Request) -> Response:
     return Response(body, media_type="application/json", headers={**PERSONAL, "ETag": tag})
 
 
-def router(store: RecordStore, directory: InstitutionDirectory, options: Options) -> APIRouter:
+def router(store: RecordStore, directory: InstitutionDirectory, options: Options,
+           publish: Callable[[Event], Awaitable[None]]) -> APIRouter:
     api = APIRouter(tags=["learner records"])
     # 0002: registrars and reviewers read their institution's view of a record; the operator reads no learner data.
     Registrar = Annotated[str, Depends(acting_for("registrar", "reviewer", learner_data=True))]
+    # 0002: a registrar records consent for a learner, with evidence; reviewers only read.
+    ConsentRecorder = Annotated[Principal, Depends(authenticated("registrar", learner_data=True))]
 
     async def visible(learner_id: str, institution_id: str) -> tuple[domain.Record, bool]:
         found = await store.visible(learner_id, institution_id, datetime.now(UTC))
@@ -151,6 +198,39 @@ def router(store: RecordStore, directory: InstitutionDirectory, options: Options
                                     clr_id=f"urn:uuid:{uuid.uuid4()}", issued_at=now)
         signed = data_integrity.sign(clr, options.platform_key, options.verification_method, now, proof_set=True)
         return JSONResponse(signed, headers=PERSONAL)
+
+    async def record_consent(learner_id: str, institution_id: str, recorder: Principal, granted: bool,
+                             evidence: str, valid_until: datetime | None) -> dict[str, Any]:
+        """Publish the consent fact, naming the registrar from their token. A registrar records consent for its own
+        institution, or for another one when it already sees the learner (a tie: a credential, a request, a consent);
+        otherwise 404, as for a read, so that no learner's existence is revealed."""
+        now = datetime.now(UTC)
+        if valid_until is not None and valid_until <= now:
+            raise Problem(422, "Invalid request", "valid_until: must be in the future",
+                          errors=[{"field": "valid_until", "rule": "must be in the future"}])
+        if institution_id != recorder.institution_id:
+            await visible(learner_id, recorder.institution_id)
+        kind = LearnerConsentGranted if granted else LearnerConsentRevoked
+        event = kind(producer="learner-record", learner_id=learner_id, occurred_at=now, actor=actor_of(recorder),
+                     data=LearnerConsentData(institution_id=institution_id, evidence=evidence,
+                                             valid_until=valid_until))
+        await publish(event)
+        return {"event_id": str(event.event_id), "learner_id": learner_id, "institution_id": institution_id,
+                "granted": granted, "valid_until": valid_until, "evidence": evidence, "actor": event.actor,
+                "recorded_at": now}
+
+    @api.post("/learners/{learner_id}/consents", tags=["consent"], status_code=201, response_model=ConsentRecorded)
+    async def grant_consent(learner_id: Identifier, body: ConsentGrant, recorder: ConsentRecorder) -> Any:
+        """A registrar, acting for the learner, records that the learner lets `institution_id` read their whole
+        record, with the evidence the learner gave."""
+        return await record_consent(learner_id, body.institution_id, recorder, True, body.evidence, body.valid_until)
+
+    @api.post("/learners/{learner_id}/consents/{institution_id}/revoke", tags=["consent"],
+              response_model=ConsentRecorded)
+    async def revoke_consent(learner_id: Identifier, institution_id: Identifier, body: ConsentRevocation,
+                             recorder: ConsentRecorder) -> Any:
+        """A registrar, acting for the learner, records that the learner withdrew `institution_id`'s consent."""
+        return await record_consent(learner_id, institution_id, recorder, False, body.evidence, None)
 
     @api.get("/platform", tags=["keys"], response_class=JSONResponse,
              responses={200: {"content": {"application/ld+json": {}}}})

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from creditflow.runtime.kafka import publish
 from creditflow.runtime.service import Runtime, service_app
 from creditflow.runtime.settings import Settings
 
@@ -31,8 +32,9 @@ def create_app(settings: Settings, options: api.Options | None = None) -> FastAP
         store, directory = RecordStore(runtime.db), InstitutionDirectory(runtime.db)
         runtime.subscribe_batch(handlers.LEARNER_TOPICS, handlers.on_learner_events(store, directory), max_records=batch_size)
         # Registrations get their own group: a slow registry never holds up learner events, nor the reverse.
-        runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registration(directory),
+        runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registration(store, directory),
                           group_id=f"{settings.group_id}.registry")
-        app.include_router(api.router(store, directory, options))
+        # learner-record is the consent topic's only writer (0001): its consent routes publish there themselves.
+        app.include_router(api.router(store, directory, options, lambda event: publish(runtime.broker, event)))
 
     return service_app(settings, "creditflow learner-record", wire)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from creditflow.credentials import contexts, jose
 from creditflow.credentials.subjects import learner_subject_id
 from creditflow.events import (
+    Actor,
     CredentialAwarded,
     CredentialRevoked,
     CreditValue,
@@ -132,6 +133,8 @@ class ConsentEntry(BaseModel):
     institution_id: str
     granted: bool
     valid_until: datetime | None = None
+    evidence: str | None = Field(default=None, description="What the learner gave the institution that recorded it.")
+    actor: Actor | None = Field(default=None, description="The registrar who recorded it, from their token.")
     marker: Marker
 
 
@@ -223,6 +226,21 @@ def fold(event: Event, record: Record, verdict: Verdict | None = None) -> Record
     """`apply`, with the verdict on an award's credential (an award folded without one is shown unverified)."""
     return award(event, record, verdict or NOT_CHECKED) if isinstance(event, CredentialAwarded) \
         else apply(event, record)
+
+
+def reverified(record: Record, verdicts: dict[str, tuple[Any, Verdict]]) -> Record:
+    """The record with each unverified credential judged again (by credential_id: the credential judged and the
+    verdict), as when its issuer's key registration arrives after it. An entry whose credential has changed since
+    is left as it is: its own award brought its own verdict."""
+    achievements = record["achievements"]
+    for credential_id, (credential, verdict) in verdicts.items():
+        entry = _find(achievements, "credential_id", credential_id)
+        if entry is None or entry["verification"] != "unverified" or entry["credential"] != credential:
+            continue
+        judged = {**entry, "verification": "verified" if verdict.verified else "unverified",
+                  "verification_reasons": [] if verdict.verified else list(verdict.reasons)}
+        achievements = _put(achievements, judged, "credential_id")
+    return record if achievements is record["achievements"] else {**record, "achievements": achievements}
 
 
 @singledispatch
@@ -342,7 +360,8 @@ def _(event: QualificationInvalidated, record: Record) -> Record:
 
 def _consent(event: LearnerConsentGranted | LearnerConsentRevoked, record: Record, granted: bool) -> Record:
     entry = ConsentEntry(institution_id=event.data.institution_id, granted=granted,
-                         valid_until=event.data.valid_until if granted else None, marker=_marker(event))
+                         valid_until=event.data.valid_until if granted else None, evidence=event.data.evidence,
+                         actor=event.actor, marker=_marker(event))
     return _upsert(record, "consents", _entry(entry), "institution_id")
 
 

@@ -23,7 +23,7 @@ from creditflow.runtime.settings import Settings
 from creditflow.runtime.topics import partitions_of
 
 from .handlers import LEARNER_TOPICS
-from .checks import verdicts
+from .checks import screened, verdicts
 from .store import POINTER, InstitutionDirectory, RecordStore
 
 BATCH = 2000
@@ -44,6 +44,8 @@ async def _read_until(consumer: AIOKafkaConsumer, store: RecordStore, directory:
                     events.append((decode(record.value), Delivery.of(record)))
                 except UndecodableEvent:
                     skipped += 1  # the live consumer dead-lettered it when it first arrived
+        events, refused = screened(events)  # the live consumer dead-lettered these
+        skipped += len(refused)
         if events:
             # A replay verifies every credential again, with the keys registered now (retired keys keep their
             # windows), as the live consumer did.

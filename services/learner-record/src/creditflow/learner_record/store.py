@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, load_pem_private_key
@@ -24,6 +27,7 @@ from creditflow.runtime.mongo import REVISION, WRITER, Document, find_by_ids, fo
 from . import domain
 
 DEFAULT_COLLECTION = "learner_records"
+REJUDGE_BATCH = 200
 POINTER = "records"
 
 
@@ -57,6 +61,24 @@ class RecordStore:
                  for learner_id, learner_events in by_learner.items()}
         return sum([await fold_batch(self.db[name], folds) for name in targets])
 
+    async def rejudge(self, institution_id: str,
+                      judge: Callable[[domain.Record], Awaitable[dict[str, tuple[Any, domain.Verdict]]]]) -> int:
+        """Judge again the credentials of `institution_id` that records show unverified (`judge` gives the verdicts
+        of one record), in every collection being written; returns the records changed. A scan (no index serves
+        these fields), made only when an institution's registration changes, in the registry's consumer."""
+        active, upcoming = await self.collections()
+        changed = 0
+        for collection in [self.db[active], *([self.db[upcoming]] if upcoming else [])]:
+            query = {"achievements.institution_id": institution_id, "achievements.verification": "unverified"}
+            learners = [d["_id"] async for d in collection.find(query, {"_id": 1})]
+            for start in range(0, len(learners), REJUDGE_BATCH):
+                found = await find_by_ids(collection, learners[start:start + REJUDGE_BATCH])
+                verdicts = {learner_id: await judge(document) for learner_id, document in found.items()}
+                changed += await fold_batch(collection, {
+                    learner_id: partial(_rejudged, learner_id, found_verdicts)
+                    for learner_id, found_verdicts in verdicts.items() if found_verdicts})
+        return changed
+
     async def get(self, learner_id: str) -> domain.Record | None:
         # Served as stored: the fold validated every entry when it wrote it.
         return await (await self.active()).find_one({"_id": learner_id}, {"_id": 0, REVISION: 0, WRITER: 0})
@@ -65,6 +87,10 @@ class RecordStore:
         """The only way the API reads a record: what `institution_id` may see of it, or None."""
         record = await self.get(learner_id)
         return domain.view(record, institution_id, now) if record else None
+
+
+def _rejudged(learner_id: str, verdicts: dict[str, tuple[Any, domain.Verdict]], current: Document | None) -> Document:
+    return domain.reverified(current or domain.empty(learner_id), verdicts)
 
 
 def _folder(learner_id: str, events: list[Event], verdicts: dict[str, domain.Verdict]):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from creditflow.events import Identifier, RecognitionDecidedData
 from creditflow.events.values import ShortText, Text
 from creditflow.runtime.http import Problem
-from creditflow.runtime.auth import acting_for, authenticated
+from creditflow.runtime.auth import acting_for, actor_of, authenticated
 from creditflow.runtime.identity import Principal
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
@@ -93,7 +93,7 @@ def router(recognition: Recognition) -> APIRouter:
             state = await recognition.registrar_decides(
                 case_id, institution_id, registrar=body.registrar, outcome=body.outcome,
                 recognised=[r.model_dump() for r in body.recognised], reasons=body.reasons,
-                conditions=body.conditions)
+                conditions=body.conditions, actor=actor_of(caller))
         except CaseError as exc:
             raise Problem(exc.status, "Decision refused", exc.detail) from exc
         return state.latest.data

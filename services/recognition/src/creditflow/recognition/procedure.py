@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Literal
 
 from creditflow.events import (
+    Actor,
     Event,
     RecognisedCredit,
     RecognitionAppealed,
@@ -144,8 +145,8 @@ def complete_file(state: CaseState, missing: list[str], now: datetime) -> tuple[
 
 
 def _decided(state: CaseState, data: RecognitionDecidedData, now: datetime, status: Status, cause: str | None,
-             bases: list[ModuleBasis] | None = None) -> tuple[CaseState, list[Event]]:
-    event = RecognitionDecided(**_envelope(state, f"decision-{data.decision_id}", now, cause), data=data)
+             bases: list[ModuleBasis] | None = None, actor: Actor | None = None) -> tuple[CaseState, list[Event]]:
+    event = RecognitionDecided(**_envelope(state, f"decision-{data.decision_id}", now, cause), actor=actor, data=data)
     update = {"decisions": [*state.decisions, DecisionRecord(data=data, at=now)], "status": status}
     if bases is not None:
         update["bases"] = bases
@@ -181,8 +182,9 @@ def record_decision(state: CaseState, decision: Decision, now: datetime,
 
 
 def registrar_decision(state: CaseState, *, registrar: str, outcome: str, recognised: list[RecognisedCredit],
-                       reasons: list[str], conditions: list[str], now: datetime) -> tuple[CaseState, list[Event]]:
-    """A registrar decides a referred case, or reviews an appealed decision."""
+                       reasons: list[str], conditions: list[str], now: datetime,
+                       actor: Actor | None = None) -> tuple[CaseState, list[Event]]:
+    """A registrar decides a referred case, or reviews an appealed decision; `actor` is who did, from their token."""
     if state.status not in ("awaiting-registrar", "appealed"):
         raise CaseError(409, f"case {state.case_id} is {state.status}: a registrar decides only referred or "
                              "appealed cases")
@@ -208,7 +210,7 @@ def registrar_decision(state: CaseState, *, registrar: str, outcome: str, recogn
         stage="review" if review else "first-instance", credential_ids=state.credential_ids,
         policy_version=latest.data.policy_version,
     )
-    return _decided(state, data, now, "decided", None)
+    return _decided(state, data, now, "decided", None, actor=actor)
 
 
 def appeal(state: CaseState, event: RecognitionAppealed, now: datetime) -> tuple[CaseState, list[Event]]:

@@ -11,6 +11,7 @@ from creditflow.academic import convert
 from creditflow.credentials.subjects import learner_id_of
 from creditflow.credentials.verify import http_status_fetcher, verify
 from creditflow.events import (
+    Actor,
     CredentialAwardedData,
     CreditValue,
     Event,
@@ -239,7 +240,8 @@ class Recognition:
         return [(o.credential_id, o.grade) for o in offered if not assessed or o.credential_id in assessed]
 
     async def registrar_decides(self, case_id: str, institution_id: str, *, registrar: str, outcome: str,
-                                recognised: list[dict], reasons: list[str], conditions: list[str]) -> CaseState:
+                                recognised: list[dict], reasons: list[str], conditions: list[str],
+                                actor: Actor | None = None) -> CaseState:
         state = await self.store.case(case_id)
         if state is None or state.institution_id != institution_id:
             raise CaseError(404, f"no case {case_id} at {institution_id}")
@@ -270,7 +272,7 @@ class Recognition:
         decided_by = f"registrar {registrar} ({institution_id})"
         await self._step(case_id, lambda s: procedure.registrar_decision(
             s, registrar=decided_by, outcome=outcome, recognised=credits, reasons=reasons, conditions=conditions,
-            now=self.clock()))
+            now=self.clock(), actor=actor))
         state = await self.store.case(case_id)
         await self.store.add_precedents(institution_id, procedure.precedents_from(
             state, {m: modules[m].credits.value for m in state.module_ids if m in modules}))

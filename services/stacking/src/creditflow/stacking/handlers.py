@@ -13,7 +13,7 @@ from creditflow.events import (
     RecognitionDecided,
 )
 from creditflow.events.topics import CONSENTS, CREDENTIALS, PROGRAMMES, PROGRESS, RECOGNITIONS
-from creditflow.events.permissions import INBOUND_PATTERN
+from creditflow.events.permissions import INBOUND_PATTERN, consent_refusal
 from creditflow.runtime.kafka import Delivery, Handler, Rejected, on_inbound
 from faststream.kafka import KafkaBroker
 
@@ -39,6 +39,9 @@ def on_learner_event(stacking: Stacking) -> Handler:
     async def handle(event: Event, delivery: Delivery) -> None:
         # Requests, file checks, appeals and stacking's own progress events change nothing here.
         if isinstance(event, LearnerEnrolled) and (problem := await stacking.enrolment_problem(event)):
+            raise Rejected(problem)
+        # A consent ties an institution to the learner's progress: believed only as its one route records it.
+        if isinstance(event, LearnerConsentGranted | LearnerConsentRevoked) and (problem := consent_refusal(event)):
             raise Rejected(problem)
         if isinstance(event, FOLDED):
             await stacking.learner_event(event)
