@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
 
-run: setup ## Kafka + FerretDB + the four services and the console (http://127.0.0.1:8105) as processes; Ctrl-C stops everything
-	@$(PY) deploy/local/run.py
+run: setup ## Kafka + FerretDB + the four services and the console (http://127.0.0.1:8105) as processes; Ctrl-C stops everything. CLUSTER=3: three KRaft nodes; INSTANCES=2: two processes per service (docs/operations.md)
+	@CREDITFLOW_KAFKA_BROKERS=$(or $(CLUSTER),1) CREDITFLOW_INSTANCES=$(or $(INSTANCES),1) $(PY) deploy/local/run.py
 
 test: setup ## The whole suite on real servers, started for the session unless CREDITFLOW_KAFKA_BOOTSTRAP / CREDITFLOW_MONGODB_URL point elsewhere
 	@$(PY) -m pytest $(PYTEST_ARGS)

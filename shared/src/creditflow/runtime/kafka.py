@@ -85,7 +85,8 @@ def make_broker(settings: Settings) -> KafkaBroker:
     never writes a record twice on retry."""
     login = settings.kafka_login
     return KafkaBroker(
-        login.bootstrap,
+        # A list: FastStream takes a string as one host, and a cluster's bootstrap names every broker, comma-separated.
+        login.bootstrap.split(","),
         security=SASLScram512(login.username, login.secret(), ssl_context=login.ssl_context(),
                               use_ssl=login.security_protocol == "SASL_SSL"),
         metadata_max_age_ms=login.metadata_max_age_ms,
