@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test mutation bench bench-credentials bench-store up down status contract lock
+.PHONY: setup run test chaos mutation bench bench-credentials bench-store up down status contract lock
 
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
@@ -13,6 +13,9 @@ run: setup ## Kafka + FerretDB + the four services and the console (http://127.0
 
 test: setup ## The whole suite on real servers, started for the session unless CREDITFLOW_KAFKA_BOOTSTRAP / CREDITFLOW_MONGODB_URL point elsewhere
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+chaos: setup ## The fault matrix against a three-broker cluster started for it; writes docs/reliability.md (not in make test)
+	@CREDITFLOW_CHAOS=1 CREDITFLOW_KAFKA_BROKERS=3 $(PY) -m pytest tests/chaos $(PYTEST_ARGS)
 
 mutation: setup ## Mutation testing of the pure domain modules against their unit tests (not part of make test; see docs/testing.md)
 	@$(PY) deploy/local/mutation.py

@@ -396,9 +396,13 @@ def _java_cmd(cfg: StackConfig, home: Path, *args: str) -> list[str]:
 
 
 def start_kafka(cfg: StackConfig) -> bool:
-    """Start the broker (every node of the cluster) unless it already answers; return True when this call started
-    it."""
-    if kafka_ready(cfg):
+    """Start the broker unless it already answers, or, on a cluster, every node whose process is not running (a lost
+    node rejoins this way); return True when this call started one."""
+    if cfg.brokers == 1 and kafka_ready(cfg):
+        return False
+    down = [(node, name) for node, name in enumerate(cfg.kafka_nodes)
+            if (pid := _read_pid(cfg, name)) is None or not _alive(pid)]
+    if not down:
         return False
     if not cfg.kafka_libs.is_dir():
         raise SystemExit(f"Kafka jars missing in {cfg.kafka_libs}: run `make setup`")
@@ -411,7 +415,7 @@ def start_kafka(cfg: StackConfig) -> bool:
     if not id_file.exists():
         id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
     cluster_id = id_file.read_text().strip()
-    for node, name in enumerate(cfg.kafka_nodes):
+    for node, name in down:
         home = cfg.state_dir / name
         data = home / "data"
         data.mkdir(parents=True, exist_ok=True)
