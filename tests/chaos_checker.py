@@ -45,8 +45,8 @@ def _free_port() -> int:
 class Instances:
     """learner-record processes of one consumer group and one database, started and killed at will."""
 
-    def __init__(self, servers, tmp_path, settings) -> None:
-        self.servers, self.tmp_path, self.settings = servers, tmp_path, settings
+    def __init__(self, servers, tmp_path, settings, batch_size: int = BATCH) -> None:
+        self.servers, self.tmp_path, self.settings, self.batch_size = servers, tmp_path, settings, batch_size
         self.running: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
@@ -56,7 +56,7 @@ class Instances:
                "CREDITFLOW_LEARNER_RECORD_MONGODB_DATABASE": s.mongodb_database,
                "CREDITFLOW_LEARNER_RECORD_GROUP_ID": s.group_id,
                "CREDITFLOW_LEARNER_RECORD_HTTP_PORT": str(port),
-               "CREDITFLOW_LEARNER_RECORD_BATCH_SIZE": str(BATCH),
+               "CREDITFLOW_LEARNER_RECORD_BATCH_SIZE": str(self.batch_size),
                "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": s.identity_public_key_file,
                "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(self.tmp_path / f"key-{port}.pem")}
         log = open(self.tmp_path / f"learner-record-{port}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -71,7 +71,8 @@ class Instances:
             while True:
                 assert process.poll() is None, f"learner-record on {process.port} exited"  # type: ignore[attr-defined]
                 try:
-                    if (await http.get(f"http://127.0.0.1:{process.port}/readyz")).status_code == 200:  # type: ignore[attr-defined]
+                    url = f"http://127.0.0.1:{process.port}/readyz"  # type: ignore[attr-defined]
+                    if (await http.get(url)).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
@@ -202,18 +203,24 @@ def load(learners: set[str], awards_each: int, accepted: Accepted) -> list[tuple
     return values
 
 
+async def new_group(servers, kind: str):
+    """A run id, and learner-record settings with a database and consumer group of their own; the group starts after
+    what earlier tests left on the shared topics (the checker folds all of it anyway)."""
+    run_id = uuid.uuid4().hex[:8]
+    settings = servers.settings("learner-record", mongodb_database=f"t{run_id}_{kind}",
+                                group_id=f"creditflow.learner-record.{kind}{run_id}")
+    await start_after_end(servers.admin, handlers.LEARNER_TOPICS, settings.group_id)
+    await start_after_end(servers.admin, handlers.REGISTRY_TOPICS, f"{settings.group_id}.registry")
+    return run_id, settings
+
+
 async def run_scenario(servers, tmp_path, faults: list[Fault], *, learners: int = 40, awards_each: int = 10,
                        instances: int = 2) -> dict[str, int]:
     """Two learner-record processes (one group, one database) take a load of awards; half is published, the faults
     are injected once some batches are written, the other half is published while they last, then each fault's
     restore runs. Once the group has committed the topic's end, the counts: lost, duplicated and wrong entries of
     the projection against the topic folded from offset 0, and accepted writes missing from the topic."""
-    run_id = uuid.uuid4().hex[:8]
-    settings = servers.settings("learner-record", mongodb_database=f"t{run_id}_chaos_records",
-                                group_id=f"creditflow.learner-record.chaos{run_id}")
-    # The group starts after what earlier tests left on the shared topics: the checker folds all of it anyway.
-    await start_after_end(servers.admin, handlers.LEARNER_TOPICS, settings.group_id)
-    await start_after_end(servers.admin, handlers.REGISTRY_TOPICS, f"{settings.group_id}.registry")
+    run_id, settings = await new_group(servers, "chaos")
     names = {f"chaos-{run_id}-{n}" for n in range(learners)}
     accepted = Accepted()
     values = load(names, awards_each, accepted)
