@@ -112,7 +112,7 @@ CLAIM_HOLD = timedelta(seconds=30)
 CLAIM_RETRY_S = 0.05
 
 
-async def _try_claim(claims: AsyncCollection, claim_id: str, holder: str) -> bool:
+async def try_claim(claims: AsyncCollection, claim_id: str, holder: str) -> bool:
     """Take the claim if nobody holds it or its holder's time ran out: one guarded upsert, atomic on the server (the
     filter does not match a live claim, so the upsert inserts its _id again and fails as a duplicate)."""
     now = datetime.now(UTC)  # wall time, not a service's clock: a claim is about processes, not about the domain
@@ -132,10 +132,10 @@ async def claimed(claims: AsyncCollection, claim_id: str, wait_s: float = 0.0) -
     holder = uuid.uuid4().hex
     loop = asyncio.get_running_loop()
     give_up = loop.time() + wait_s
-    mine = await _try_claim(claims, claim_id, holder)
+    mine = await try_claim(claims, claim_id, holder)
     while not mine and loop.time() < give_up:
         await asyncio.sleep(CLAIM_RETRY_S)
-        mine = await _try_claim(claims, claim_id, holder)
+        mine = await try_claim(claims, claim_id, holder)
     try:
         yield mine
     finally:
