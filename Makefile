@@ -3,16 +3,19 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test mutation bench bench-credentials bench-store up down status contract lock
+.PHONY: setup run test chaos mutation bench bench-credentials bench-store up down status contract lock
 
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
 
-run: setup ## Kafka + FerretDB + the four services and the console (http://127.0.0.1:8105) as processes; Ctrl-C stops everything
-	@$(PY) deploy/local/run.py
+run: setup ## Kafka + FerretDB + the four services and the console (http://127.0.0.1:8105) as processes; Ctrl-C stops everything. CLUSTER=3: three KRaft nodes; INSTANCES=2: two processes per service (docs/operations.md)
+	@CREDITFLOW_KAFKA_BROKERS=$(or $(CLUSTER),1) CREDITFLOW_INSTANCES=$(or $(INSTANCES),1) $(PY) deploy/local/run.py
 
 test: setup ## The whole suite on real servers, started for the session unless CREDITFLOW_KAFKA_BOOTSTRAP / CREDITFLOW_MONGODB_URL point elsewhere
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+chaos: setup ## The fault matrix against a three-broker cluster started for it; writes docs/reliability.md (not in make test)
+	@CREDITFLOW_CHAOS=1 CREDITFLOW_KAFKA_BROKERS=3 $(PY) -m pytest tests/chaos $(PYTEST_ARGS)
 
 mutation: setup ## Mutation testing of the pure domain modules against their unit tests (not part of make test; see docs/testing.md)
 	@$(PY) deploy/local/mutation.py

@@ -103,7 +103,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     finally:
         for name, fresh in started.items():
             if fresh:
-                stack.stop_server(cfg, name)
+                for server in cfg.kafka_nodes if name == "kafka" else [name]:  # every node of a cluster
+                    stack.stop_server(cfg, server)
 
 
 def _free_port() -> int:

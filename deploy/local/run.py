@@ -1,5 +1,8 @@
 """`make run`: the whole stack on this machine, no Docker. Real Kafka and FerretDB, topics from the contract, the four
-services as processes. Ctrl-C stops the services and the servers this command started, leaving no process behind."""
+services as processes. Ctrl-C stops the services and the servers this command started, leaving no process behind.
+
+`make run CLUSTER=3 INSTANCES=2` (CREDITFLOW_KAFKA_BROKERS, CREDITFLOW_INSTANCES): three KRaft nodes instead of one,
+and two processes of every service, instance k on the service's HTTP port + 10k (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from creditflow.runtime.identity import ensure_key_pair
 from stack import StackConfig, start, stop_server
 
 SERVICES = {"issuer": 8101, "learner-record": 8102, "recognition": 8103, "stacking": 8104, "console": 8105}
+INSTANCE_PORT_STEP = 10  # instance k of a service listens on its port + 10k: five services fit between
 
 
 def _port(service: str, default: int) -> int:
@@ -69,6 +73,10 @@ def main() -> int:
         "CREDITFLOW_CONSOLE_SESSION_KEY_FILE": str(cfg.state_dir / "console" / "session.key"),
     }
     logs = cfg.state_dir / "logs"
+    instances = int(os.environ.get("CREDITFLOW_INSTANCES", "1"))
+    # (service, its port) per process: instance k of a service on its port + 10k, all in one consumer group.
+    ports = {f"{service}#{k}" if k else service: (service, _port(service, port) + INSTANCE_PORT_STEP * k)
+             for service, port in SERVICES.items() for k in range(instances)}
     processes: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -79,40 +87,39 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for service in SERVICES:
+        for name, (service, port) in ports.items():
             module = "creditflow." + service.replace("-", "_")
-            log = open(logs / f"{service}.log", "ab")  # noqa: SIM115 - held open for the child's lifetime
+            log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - held open for the child's lifetime
+            own_port = {f"CREDITFLOW_{service.upper().replace('-', '_')}_HTTP_PORT": str(port)}
             # Each service logs in to Kafka as its own principal, its password read from a file by the service.
-            processes[service] = subprocess.Popen(
+            processes[name] = subprocess.Popen(
                 [sys.executable, "-m", module], stdout=log,
-                env={**env, **({} if service == "console" else cfg.service_env(service))},  # no Kafka for the console
+                env={**env, **own_port, **({} if service == "console" else cfg.service_env(service))},
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        pending: dict[str, str | None] = dict.fromkeys(SERVICES)
+        deadline = time.monotonic() + 60 * instances
+        pending: dict[str, str | None] = dict.fromkeys(ports)
         while pending and not stopping and time.monotonic() < deadline:
-            for service in list(pending):
-                default_port = SERVICES[service]
-                if processes[service].poll() is not None:
-                    raise SystemExit(f"{service} exited at start-up; see {logs / (service + '.log')}")
-                pending[service] = _not_ready(_port(service, default_port))
-                if pending[service] is None:
-                    del pending[service]
+            for name in list(pending):
+                if processes[name].poll() is not None:
+                    raise SystemExit(f"{name} exited at start-up; see {logs / (name + '.log')}")
+                pending[name] = _not_ready(ports[name][1])
+                if pending[name] is None:
+                    del pending[name]
             time.sleep(0.3)
         if pending and not stopping:
             reasons = "; ".join(f"{service}: {reason}" for service, reason in pending.items())
-            raise SystemExit(f"not ready after 60s: {reasons}; see {logs}")
+            raise SystemExit(f"not ready after {60 * instances}s: {reasons}; see {logs}")
         if not stopping:
             print("\ncreditflow is running:")
             print(f"  Kafka           {cfg.bootstrap} SASL/SCRAM-SHA-512" + (
                 f", SASL_SSL {cfg.tls_bootstrap} (services use it)" if cfg.tls else ""))
             print(f"  Kafka secrets   {cfg.secrets_dir}  (admin: creditflow-admin; services: svc-<service>)")
             print(f"  MongoDB (wire)  {cfg.mongodb_url}   FerretDB, SQLite data in {cfg.state_dir / 'ferretdb'}")
-            for service, default_port in SERVICES.items():
-                port = _port(service, default_port)
+            for name, (service, port) in ports.items():
                 note = "registrars sign in with a token from `creditflow token create`" if service == "console" \
                     else "(API docs: /docs)"
-                print(f"  {service:<15} http://127.0.0.1:{port}   {note}")
+                print(f"  {name:<15} http://127.0.0.1:{port}   {note}")
             print(f"  logs            {logs}")
             print("Press Ctrl-C to stop everything.", flush=True)
         while not stopping:
@@ -126,7 +133,8 @@ def main() -> int:
         _stop(processes)
         for name, fresh in started.items():
             if fresh:
-                stop_server(cfg, name)
+                for server in cfg.kafka_nodes if name == "kafka" else [name]:
+                    stop_server(cfg, server)
             else:
                 print(f"{name} was already running before `make run`; left running.")
         print("Stopped.")

@@ -39,6 +39,10 @@ FERRETDB_VERSION = "1.24.2"
 # Applied in file-name order to upstream's source before building; each file says what it fixes and why.
 FERRETDB_PATCHES = REPO / "deploy" / "local" / "ferretdb-patches"
 READY_TIMEOUT_S = 90.0
+# Partitions of each learner topic on a cluster (the contract's 3 otherwise): the unit of parallelism of every
+# consumer group. 12 divides evenly among 1, 2, 3, 4 or 6 instances of a service, so every instance count
+# `make run INSTANCES=n` is meant for gets an equal share; more would only add per-partition overhead on this machine.
+CLUSTER_LEARNER_PARTITIONS = 12
 
 
 @dataclass(frozen=True)
@@ -48,18 +52,24 @@ class StackConfig:
     kafka_port: int
     mongo_port: int
     tls: bool = False
+    # KRaft nodes, each broker and controller: node i listens on kafka_port + 3i (clients), + 1 (controller), + 2 (TLS).
+    brokers: int = 1
 
     @classmethod
     def from_env(cls, state_dir: Path | None = None, kafka_port: int | None = None, mongo_port: int | None = None,
                  tls: bool | None = None):
         cache = Path(os.environ.get("CREDITFLOW_CACHE_DIR", Path.home() / ".cache" / "creditflow"))
-        state = state_dir or Path(os.environ.get("CREDITFLOW_STATE_DIR", REPO / ".state"))
+        brokers = int(os.environ.get("CREDITFLOW_KAFKA_BROKERS", "1"))
+        # A cluster keeps its own state: a node formatted alone cannot join a three-node quorum.
+        state = state_dir or Path(os.environ.get("CREDITFLOW_STATE_DIR",
+                                                 REPO / (".state" if brokers == 1 else f".state/cluster{brokers}")))
         return cls(
             cache_dir=cache,
             state_dir=state,
             kafka_port=kafka_port or int(os.environ.get("CREDITFLOW_KAFKA_PORT", "9092")),
             mongo_port=mongo_port or int(os.environ.get("CREDITFLOW_MONGO_PORT", "27017")),
             tls=os.environ.get("CREDITFLOW_KAFKA_TLS", "0") == "1" if tls is None else tls,
+            brokers=brokers,
         )
 
     @property
@@ -74,11 +84,26 @@ class StackConfig:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{self.kafka_port + 3 * node}" for node in range(self.brokers))
 
     @property
     def tls_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port + 2}"
+        return ",".join(f"127.0.0.1:{self.kafka_port + 3 * node + 2}" for node in range(self.brokers))
+
+    @property
+    def kafka_nodes(self) -> list[str]:
+        """Process names of the KRaft nodes: `kafka` alone by default, `kafka`, `kafka-2`, `kafka-3` in a cluster."""
+        return ["kafka", *(f"kafka-{node + 1}" for node in range(1, self.brokers))]
+
+    @property
+    def replication_factor(self) -> int:
+        return min(3, self.brokers)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """2 of 3 replicas: a write survives the loss of any one broker, and the cluster keeps accepting writes with
+        one broker down."""
+        return 2 if self.brokers >= 3 else 1
 
     @property
     def secrets_dir(self) -> Path:
@@ -185,7 +210,7 @@ def build_ferretdb(cache_dir: Path, patched: bool = True) -> Path:
 # ---------------------------------------------------------------- readiness
 
 
-async def _kafka_ready(login) -> bool:
+async def _kafka_ready(login, brokers: int = 1) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
     # A broker that is still starting refuses connections; that is what the probe is for, not news for the log.
@@ -194,8 +219,8 @@ async def _kafka_ready(login) -> bool:
     admin = AIOKafkaAdminClient(**login.aiokafka(), request_timeout_ms=3000)
     try:
         await admin.start()
-        await admin.describe_cluster()  # a metadata request answered by the broker
-        return True
+        cluster = await admin.describe_cluster()  # a metadata request answered by a broker
+        return len(cluster["brokers"]) >= brokers
     except Exception:
         return False
     finally:
@@ -216,7 +241,7 @@ async def _mongo_ready(url: str) -> bool:
 
 
 def kafka_ready(cfg: StackConfig) -> bool:
-    return asyncio.run(_kafka_ready(cfg.login(ADMIN)))
+    return asyncio.run(_kafka_ready(cfg.login(ADMIN), cfg.brokers))
 
 
 def mongo_ready(cfg: StackConfig) -> bool:
@@ -268,11 +293,13 @@ def _spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> None:
     cfg.pid_file(name).write_text(str(proc.pid))
 
 
-def _kafka_properties(cfg: StackConfig, data_dir: Path, admin_password: str) -> str:
-    controller = cfg.kafka_port + 1
-    listeners = {"CLIENT": (cfg.kafka_port, "SASL_PLAINTEXT"), "CONTROLLER": (controller, "SASL_PLAINTEXT")}
+def _kafka_properties(cfg: StackConfig, data_dir: Path, admin_password: str, node: int = 0) -> str:
+    port = cfg.kafka_port + 3 * node
+    listeners = {"CLIENT": (port, "SASL_PLAINTEXT"), "CONTROLLER": (port + 1, "SASL_PLAINTEXT")}
     if cfg.tls:
-        listeners["TLS"] = (cfg.kafka_port + 2, "SASL_SSL")
+        listeners["TLS"] = (port + 2, "SASL_SSL")
+    voters = ",".join(f"{n + 1}@127.0.0.1:{cfg.kafka_port + 3 * n + 1}" for n in range(cfg.brokers))
+    replicas, min_isr = cfg.replication_factor, cfg.min_insync_replicas
     # The broker logs in to itself (and to its controller) as the admin; every listener takes SCRAM only.
     jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
             f'username="{ADMIN}" password="{admin_password}";')
@@ -283,8 +310,8 @@ def _kafka_properties(cfg: StackConfig, data_dir: Path, admin_password: str) -> 
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller}",
+            f"node.id={node + 1}",
+            f"controller.quorum.voters={voters}",
             "listeners=" + ",".join(f"{name}://127.0.0.1:{port}" for name, (port, _) in listeners.items()),
             "advertised.listeners=" + ",".join(
                 f"{name}://127.0.0.1:{port}" for name, (port, _) in listeners.items() if name != "CONTROLLER"),
@@ -293,27 +320,44 @@ def _kafka_properties(cfg: StackConfig, data_dir: Path, admin_password: str) -> 
             "listener.security.protocol.map=" + ",".join(f"{n}:{p}" for n, (_, p) in listeners.items()),
             "sasl.enabled.mechanisms=SCRAM-SHA-512",
             "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
-            "sasl.mechanism.controller.protocol=SCRAM-SHA-512",
-            *(f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config={jaas}" for name in listeners),
+            *(f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config={jaas}" for name in listeners
+              if name != "CONTROLLER" or cfg.brokers == 1),
+            *_controller_login(cfg, admin_password),
             *tls,
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found=false",
             f"super.users=User:{ADMIN}",
             f"log.dirs={data_dir}",
             "num.partitions=3",
-            # One node: every internal topic has one replica.
-            "offsets.topic.replication.factor=1",
+            # One node: every topic has one replica. A cluster: three, and a write needs two of them (acks=all).
+            f"default.replication.factor={replicas}",
+            f"min.insync.replicas={min_isr}",
+            f"offsets.topic.replication.factor={replicas}",
             "offsets.topic.num.partitions=3",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"transaction.state.log.replication.factor={replicas}",
+            f"transaction.state.log.min.isr={min_isr}",
+            f"share.coordinator.state.topic.replication.factor={replicas}",
+            f"share.coordinator.state.topic.min.isr={min_isr}",
             "group.initial.rebalance.delay.ms=0",
             # Topics are created from the event contract with their retention; a typo must not create one.
             "auto.create.topics.enable=false",
             "",
         ]
     )
+
+
+def _controller_login(cfg: StackConfig, admin_password: str) -> list[str]:
+    """How nodes log in to the controllers. SCRAM users live in the metadata log, which several controllers can only
+    read once they have elected a leader, and they cannot elect one without logging in to each other: a cluster's
+    controller listener takes PLAIN, with the admin alone declared in the broker's own (0600) configuration. It
+    listens on 127.0.0.1 only; clients never use it. One node votes for itself and keeps SCRAM there too."""
+    if cfg.brokers == 1:
+        return ["sasl.mechanism.controller.protocol=SCRAM-SHA-512"]
+    plain = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+             f'username="{ADMIN}" password="{admin_password}" user_{ADMIN}="{admin_password}";')
+    return ["sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={plain}"]
 
 
 def _log4j_config(log_path: Path) -> str:
@@ -336,7 +380,7 @@ def _log4j_config(log_path: Path) -> str:
     )
 
 
-def _java_cmd(cfg: StackConfig, *args: str) -> list[str]:
+def _java_cmd(cfg: StackConfig, home: Path, *args: str) -> list[str]:
     return [
         "java",
         "-Xms128m",
@@ -344,7 +388,7 @@ def _java_cmd(cfg: StackConfig, *args: str) -> list[str]:
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={cfg.state_dir / 'kafka' / 'log4j2.properties'}",
+        f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
         "-cp",
         f"{cfg.kafka_libs}/*",
         *args,
@@ -352,34 +396,45 @@ def _java_cmd(cfg: StackConfig, *args: str) -> list[str]:
 
 
 def start_kafka(cfg: StackConfig) -> bool:
-    """Start the broker unless it already answers; return True when this call started it."""
-    if kafka_ready(cfg):
+    """Start the broker unless it already answers, or, on a cluster, every node whose process is not running (a lost
+    node rejoins this way); return True when this call started one."""
+    if cfg.brokers == 1 and kafka_ready(cfg):
+        return False
+    down = [(node, name) for node, name in enumerate(cfg.kafka_nodes)
+            if (pid := _read_pid(cfg, name)) is None or not _alive(pid)]
+    if not down:
         return False
     if not cfg.kafka_libs.is_dir():
         raise SystemExit(f"Kafka jars missing in {cfg.kafka_libs}: run `make setup`")
-    home = cfg.state_dir / "kafka"
-    data = home / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    props = home / "server.properties"
     admin_password = cfg.password(ADMIN)
     if cfg.tls:
         write_tls_files(cfg.state_dir / "tls")
-    # It holds the admin's password: readable by its owner only, from before the secret is written.
-    props.touch(mode=0o600)
-    props.write_text(_kafka_properties(cfg, data, admin_password))
-    (home / "log4j2.properties").write_text(_log4j_config(cfg.log_file("kafka-server")))
-    if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        # The admin is the first SCRAM user, stored with the cluster's metadata. The tool prints the salted keys:
-        # they stay out of every log, and only the exit status and error output are kept.
-        formatted = subprocess.run(
-            _java_cmd(cfg, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-                      "--add-scram", f"SCRAM-SHA-512=[name={ADMIN},password={admin_password}]"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        if formatted.returncode != 0:
-            raise SystemExit(f"formatting Kafka storage failed: {formatted.stderr.replace(admin_password, '***')}")
-    _spawn(cfg, "kafka", _java_cmd(cfg, "kafka.Kafka", str(props)), cwd=home)
+    # Every node of one cluster is formatted with the same cluster id, kept beside the first node's data.
+    id_file = cfg.state_dir / "kafka" / "cluster-id"
+    id_file.parent.mkdir(parents=True, exist_ok=True)
+    if not id_file.exists():
+        id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+    cluster_id = id_file.read_text().strip()
+    for node, name in down:
+        home = cfg.state_dir / name
+        data = home / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        props = home / "server.properties"
+        # It holds the admin's password: readable by its owner only, from before the secret is written.
+        props.touch(mode=0o600)
+        props.write_text(_kafka_properties(cfg, data, admin_password, node))
+        (home / "log4j2.properties").write_text(_log4j_config(cfg.log_file(f"{name}-server")))
+        if not (data / "meta.properties").exists():
+            # The admin is the first SCRAM user, stored with the cluster's metadata. The tool prints the salted
+            # keys: they stay out of every log, and only the exit status and error output are kept.
+            formatted = subprocess.run(
+                _java_cmd(cfg, home, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                          "--add-scram", f"SCRAM-SHA-512=[name={ADMIN},password={admin_password}]"),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+            if formatted.returncode != 0:
+                raise SystemExit(f"formatting Kafka storage failed: {formatted.stderr.replace(admin_password, '***')}")
+        _spawn(cfg, name, _java_cmd(cfg, home, "kafka.Kafka", str(props)), cwd=home)
     _wait("kafka", kafka_ready, cfg)
     return True
 
@@ -469,7 +524,8 @@ def provision(cfg: StackConfig) -> list[str]:
     from creditflow.runtime.topics import ensure_topics
 
     admin = cfg.login(ADMIN)
-    topics = asyncio.run(ensure_topics(admin))
+    topics = asyncio.run(ensure_topics(admin, cfg.replication_factor,
+                                       CLUSTER_LEARNER_PARTITIONS if cfg.brokers > 1 else None))
     KafkaAdmin(admin).provision_services({s: cfg.password(service_principal(s)) for s in SERVICES})
     return topics
 
@@ -482,7 +538,8 @@ def start(cfg: StackConfig) -> dict[str, bool]:
 
 
 def stop(cfg: StackConfig) -> None:
-    stop_server(cfg, "kafka")
+    for name in cfg.kafka_nodes:
+        stop_server(cfg, name)
     stop_server(cfg, "ferretdb")
 
 

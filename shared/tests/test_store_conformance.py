@@ -11,6 +11,8 @@ import pytest
 from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from creditflow.runtime.mongo import try_claim
+
 pytestmark = pytest.mark.integration
 
 RACES = 200
@@ -162,3 +164,15 @@ async def test_the_embedded_server_refuses_transactions(clients, collections):
             await session.start_transaction()
             await first.insert_one({"_id": "in-a-transaction"}, session=session)
             await session.commit_transaction()
+
+
+async def test_a_claim_has_one_holder_among_concurrent_claimants_until_released(collections):
+    # creditflow.runtime.mongo.claimed: a guarded upsert that inserts the claim's _id again while it is held, and
+    # fails as a duplicate. Two clients, many claimants each, several rounds.
+    for round_ in range(20):
+        claim_id = f"claim-{round_}"
+        won = await asyncio.gather(*(try_claim(collections[n % 2], claim_id, f"holder-{n}") for n in range(10)))
+        assert sum(won) == 1, round_
+        holder = f"holder-{won.index(True)}"
+        await collections[0].delete_one({"_id": claim_id, "holder": holder})
+        assert await try_claim(collections[1], claim_id, "after-release")

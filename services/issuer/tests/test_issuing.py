@@ -391,3 +391,26 @@ async def test_registering_an_external_key_never_breaks_awarding(issuer):
     assert [p["verificationMethod"].rsplit("/", 1)[1] for p in secured["proof"]] == ["key-1"]
     result = await issuer.verify(secured)
     assert (result.status, result.reasons) == ("valid", [])
+
+
+async def test_key_rotations_on_two_instances_at_once_each_register_the_key_whose_private_half_is_kept(issuer):
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    # A second issuer instance: the same database and key store, its own process state and connections.
+    other = create_app(issuer.app.state.runtime.settings,
+                       api.Options(public_url=PUBLIC_URL, key_store=issuer.key_store))
+    async with other.router.lifespan_context(other):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=PUBLIC_URL) as second:
+            rotated = await asyncio.gather(*(client.post(f"/institutions/{institution_id}/keys/rotate",
+                                                         headers=headers)
+                                             for client in (issuer.client, second, issuer.client, second)))
+            assert [r.status_code for r in rotated] == [200] * 4, [r.text for r in rotated]
+            registration = await issuer.store.registration(institution_id)
+            key_ids = [k.key_id for k in registration.public_keys]
+            assert len(key_ids) == len(set(key_ids)) == 10  # registration and four rotations, two keys each
+            for key in registration.public_keys:
+                private = issuer.key_store.load(institution_id, key.key_id)
+                assert keys.to_multibase(private.public_key()) == key.public_key_multibase, key.key_id
+            awarded = await second.post("/awards", json={"request_id": "r-1", "learner_id": "l-1",
+                                                         "achievement_id": "ach-1"}, headers=headers)
+    assert (await issuer.verify(awarded.json()["credential"])).status == "valid"

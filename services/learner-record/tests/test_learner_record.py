@@ -339,6 +339,37 @@ async def test_metrics_expose_lag_per_partition_and_dead_letters(service):
     assert "creditflow_dead_letter_topic_records" in text
 
 
+async def test_metrics_of_two_instances_show_each_its_own_share_of_the_partitions(service):
+    # A second instance in the same group: the group's partitions are split between the two, and each instance's
+    # /metrics reports the lag of the partitions it holds, so an operator sees which instance falls behind.
+    other = create_app(service.settings, api.Options(public_url=PLATFORM, platform_key=keys.generate()))
+    operator = service.servers.identity.bearer()
+    group = service.settings.group_id
+    pattern = f'creditflow_instance_partitions{{group="{group}"}} '
+
+    def held(text: str) -> int:
+        return int(next(line for line in text.splitlines() if line.startswith(pattern)).removeprefix(pattern))
+
+    def lags(text: str) -> set[tuple[str, str]]:
+        prefix = f'creditflow_instance_lag{{group="{group}",topic="'
+        return {tuple(line.removeprefix(prefix).split(" ")[0].split('",partition="'))
+                for line in text.splitlines() if line.startswith(prefix)}
+
+    async with other.router.lifespan_context(other):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=PLATFORM) as second:
+            total = len(service.app.state.runtime.subscriptions[group]) * 3  # three partitions per learner topic
+            async with asyncio.timeout(60):  # until the rebalance settled: both hold some, together all
+                while True:
+                    texts = [(await client.get("/metrics", headers=operator)).text for client in (service.client,
+                                                                                                 second)]
+                    counts = [held(text) for text in texts]
+                    if min(counts) > 0 and sum(counts) == total:
+                        break
+                    await asyncio.sleep(0.5)
+    first, theirs = (lags(text) for text in texts)
+    assert len(first) + len(theirs) == total and not first & theirs
+
+
 async def test_the_record_names_the_institutions_it_mentions(service):
     helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
     learner = learner_id()

@@ -1,6 +1,7 @@
 """Recognition on the real broker and FerretDB, with a fake clock: the procedure from request to review, overdue
 notices, invalidation, policy changes, bad input, and every handler idempotent under redelivery."""
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -450,3 +451,52 @@ async def test_credentials_from_outside_creditflow_are_verified_on_arrival_and_a
         assert state.credential_ids == [credential_id]
         assert state.latest.data.outcome == outcome, state.latest.data.reasons
     assert "signature does not verify" in " ".join(state.latest.data.reasons)
+
+
+@pytest.fixture
+async def second(harness, servers):
+    """Another recognition instance on the same database, with its own connections to both servers."""
+    client, broker = mongo_client(harness.settings), make_broker(harness.settings)
+    await broker.start()
+    other = Harness(Recognition(RecognitionStore(client[harness.settings.mongodb_database]), broker, FakeClock(NOW)),
+                    servers, harness.settings)
+    yield other
+    await other.close()
+    await broker.stop()
+    await client.close()
+
+
+async def test_two_instances_deciding_one_case_at_once_record_and_publish_one_decision(harness, second):
+    learner = new_learner()
+    credential = award(learner, source="diploma-mill")  # referred to a registrar
+    await harness.learner(credential)
+    await second.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    registrar = await harness.registrar()
+    bodies = [{"registrar": name, "outcome": outcome, "recognised": recognised, "reasons": ["checked by hand"]}
+              for name, outcome, recognised in (("Anna Tamm", "granted", [{"module_id": "mod-ml"}]),
+                                                ("Mart Kask", "denied", []))]
+    answers = await asyncio.gather(*(instance.http.post(f"/cases/{asked.data.case_id}/decisions", json=body,
+                                                        headers=registrar)
+                                     for instance, body in zip((harness, second), bodies, strict=True)))
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    [won] = [a.json() for a in answers if a.status_code == 201]
+    state = await harness.recognition.store.case(asked.data.case_id)
+    assert state.status == "decided" and state.latest.data.decision_id == won["decision_id"]
+    assert len([d for d in state.decisions if d.data.decided_by.startswith("registrar")]) == 1
+    decided = [e for e in await harness.published(learner) if e.event_type.endswith("decided.v1")]
+    assert [e.data.decided_by for e in decided] == ["automatic", won["decided_by"]]
+
+
+async def test_two_instances_sweeping_overdue_cases_at_once_notify_each_case_once(harness, second):
+    learner = new_learner()
+    credential = award(learner, source="diploma-mill")
+    await harness.learner(credential)
+    asked = request(learner, [credential.data.credential_id])
+    await harness.learner(asked)
+    for instance in (harness, second):
+        instance.recognition.clock.now = NOW + timedelta(days=200)  # past the four-month decision date
+    await asyncio.gather(harness.recognition.sweep_overdue(), second.recognition.sweep_overdue())
+    overdue = [e for e in await harness.published(learner) if e.event_type.endswith("overdue.v1")]
+    assert [e.data.case_id for e in overdue] == [asked.data.case_id]

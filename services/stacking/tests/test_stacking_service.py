@@ -219,17 +219,22 @@ async def test_an_enrolment_before_its_programme_is_kept_and_applied_when_the_pr
     assert "cert-ds" not in (await harness.stacking.store.facts(learner)).enrolments
 
 
-async def test_a_programme_published_while_a_learner_event_is_measured_still_reaches_that_learner(harness,
-                                                                                               monkeypatch):
+async def test_a_programme_published_by_another_instance_while_a_learner_event_is_measured_still_reaches_that_learner(
+        harness, monkeypatch):
     learner = learner_id()
     store, real_update = harness.stacking.store, harness.stacking.store.update
+    # A second stacking instance on the same database (its own store and handler; the connections may be shared).
+    other = handlers.on_programme(Stacking(StackingStore(store.programmes.database), harness.stacking.broker,
+                                           lambda: NOW))
     published: list = []
 
     async def update_after_a_programme_arrives(*args):
-        # The award was measured against the programmes stored before cert-py; cert-py is stored (and refreshed,
-        # finding no such learner yet) just before the award's write.
+        # The award was measured against the programmes stored before cert-py; the other instance stores cert-py
+        # (and refreshes, finding no such learner yet) just before the award's write.
         if not published:
-            published.append(await harness.programme(python_only()))
+            data = python_only()
+            published.append(await harness.deliver(other, ProgrammePublished(producer=data.institution_id,
+                                                                              data=data)))
         return await real_update(*args)
 
     monkeypatch.setattr(store, "update", update_after_a_programme_arrives)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidTimestampError,
@@ -85,7 +85,8 @@ def make_broker(settings: Settings) -> KafkaBroker:
     never writes a record twice on retry."""
     login = settings.kafka_login
     return KafkaBroker(
-        login.bootstrap,
+        # A list: FastStream takes a string as one host, and a cluster's bootstrap names every broker, comma-separated.
+        login.bootstrap.split(","),
         security=SASLScram512(login.username, login.secret(), ssl_context=login.ssl_context(),
                               use_ssl=login.security_protocol == "SASL_SSL"),
         metadata_max_age_ms=login.metadata_max_age_ms,
@@ -167,8 +168,22 @@ async def _dead_letter_reference(broker: KafkaBroker, record: ConsumerRecord, re
                 partition=record.partition, offset=record.offset, size=len(value), produce_error=produce_error)
 
 
+class Assignment(ConsumerRebalanceListener):
+    """The partitions one consumer of this process holds now, kept across rebalances: what /metrics reports as this
+    instance's lag when several instances share a group."""
+
+    def __init__(self) -> None:
+        self.partitions: set[TopicPartition] = set()
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.partitions.difference_update(revoked)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.partitions.update(assigned)
+
+
 def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: Handler,
-              pattern: str | None = None) -> None:
+              pattern: str | None = None, assignment: Assignment | None = None) -> None:
     """Register `handle` for every event on `topics` (or on every topic matching the regular expression `pattern`),
     decoded, with dead-lettering and commit-after-success."""
 
@@ -176,6 +191,7 @@ def subscribe(broker: KafkaBroker, topics: Iterable[str], group_id: str, handle:
         *topics,
         pattern=pattern,
         group_id=group_id,
+        listener=assignment,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         # The contract's JSON Schemas document the payloads (docs/asyncapi.json); this subscriber reads raw bytes.
@@ -227,7 +243,8 @@ BatchHandler = Callable[[list[tuple[Event, Delivery]]], Awaitable[list[tuple[Del
 
 
 def subscribe_batch(
-    broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: BatchHandler, max_records: int = 500
+    broker: KafkaBroker, topics: Iterable[str], group_id: str, handle: BatchHandler, max_records: int = 500,
+    assignment: Assignment | None = None,
 ) -> None:
     """Register `handle` for batches of up to `max_records` decoded events. Undecodable records are dead-lettered
     here; `handle` returns the (delivery, reason) of events the domain refuses, which are dead-lettered too. The
@@ -237,6 +254,7 @@ def subscribe_batch(
     @broker.subscriber(
         *topics,
         group_id=group_id,
+        listener=assignment,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,

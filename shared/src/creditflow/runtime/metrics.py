@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from creditflow.events import DEAD_LETTER_TOPIC
 
@@ -17,9 +17,13 @@ def _labels(**values: object) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in values.items()) + "}"
 
 
-async def exposition(login: KafkaLogin, subscriptions: dict[str, tuple[str, ...] | str]) -> str:
+async def exposition(login: KafkaLogin, subscriptions: dict[str, tuple[str, ...] | str],
+                     held: dict[str, set[TopicPartition]] | None = None) -> str:
     """Lag = end offset - committed offset, for every partition of every topic each consumer group reads (a group
-    subscribed by pattern reads the topics that match it now)."""
+    subscribed by pattern reads the topics that match it now); and the same for the partitions this instance holds
+    (`held`, per group), which is its share of the group's work when several instances run."""
+    held = held or {}
+    mine: list[str] = []
     admin = AIOKafkaAdminClient(**login.aiokafka())
     consumer = AIOKafkaConsumer(**login.aiokafka(), enable_auto_commit=False)
     await admin.start()
@@ -38,13 +42,24 @@ async def exposition(login: KafkaLogin, subscriptions: dict[str, tuple[str, ...]
             for tp in partitions:
                 done = committed.get(tp)
                 lag = ends[tp] - (done.offset if done is not None and done.offset >= 0 else 0)
-                lines.append(f"creditflow_consumer_lag{_labels(group=group, topic=tp.topic, partition=tp.partition)} {lag}")
+                labels = _labels(group=group, topic=tp.topic, partition=tp.partition)
+                lines.append(f"creditflow_consumer_lag{labels} {lag}")
+                if tp in held.get(group, ()):
+                    mine.append(f"creditflow_instance_lag{labels} {lag}")
+            mine.append(f"creditflow_instance_partitions{_labels(group=group)} "
+                        f"{len(held.get(group, set()) & set(partitions))}")
         dlq = await partitions_of(admin, [DEAD_LETTER_TOPIC])
         stored = sum((await consumer.end_offsets(dlq)).values()) if dlq else 0
     finally:
         await consumer.stop()
         await admin.close()
     lines += [
+        "# HELP creditflow_instance_lag Records not yet processed on the partitions this instance holds now.",
+        "# TYPE creditflow_instance_lag gauge",
+        *(line for line in mine if line.startswith("creditflow_instance_lag")),
+        "# HELP creditflow_instance_partitions Partitions of the consumer group this instance holds now.",
+        "# TYPE creditflow_instance_partitions gauge",
+        *(line for line in mine if line.startswith("creditflow_instance_partitions")),
         "# HELP creditflow_dead_letters_written_total Records this process sent to the dead-letter topic.",
         "# TYPE creditflow_dead_letters_written_total counter",
         *(f"creditflow_dead_letters_written_total{_labels(group=g)} {DEAD_LETTERS_WRITTEN[g]}"

@@ -9,13 +9,16 @@ asserts the guarantees this relies on, on whatever server the tests are given.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from .settings import Settings
 
@@ -100,3 +103,41 @@ async def _write_guarded(
     # Rare: someone else wrote some of these documents in between. Find which: theirs carry another writer token.
     stored = await find_by_ids(collection, [doc_id for doc_id, _ in operations])
     return {doc_id for doc_id, _ in operations if stored.get(doc_id, {}).get(WRITER) != token}
+
+
+# The collection, in each service's database, of who holds which claim right now.
+CLAIMS = "claims"
+# A claim outlives a crashed holder by this much at most; every holder finishes in far less (one aggregate's events).
+CLAIM_HOLD = timedelta(seconds=30)
+CLAIM_RETRY_S = 0.05
+
+
+async def try_claim(claims: AsyncCollection, claim_id: str, holder: str) -> bool:
+    """Take the claim if nobody holds it or its holder's time ran out: one guarded upsert, atomic on the server (the
+    filter does not match a live claim, so the upsert inserts its _id again and fails as a duplicate)."""
+    now = datetime.now(UTC)  # wall time, not a service's clock: a claim is about processes, not about the domain
+    try:
+        await claims.update_one({"_id": claim_id, "until": {"$lt": now}},
+                                {"$set": {"holder": holder, "until": now + CLAIM_HOLD}}, upsert=True)
+        return True
+    except DuplicateKeyError:
+        return False
+
+
+@asynccontextmanager
+async def claimed(claims: AsyncCollection, claim_id: str, wait_s: float = 0.0) -> AsyncIterator[bool]:
+    """One writer at a time for `claim_id` across every process sharing the database: yields True to the holder,
+    False to whoever found it held for `wait_s` seconds. Released on exit; a crashed holder's claim lapses after
+    CLAIM_HOLD."""
+    holder = uuid.uuid4().hex
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + wait_s
+    mine = await try_claim(claims, claim_id, holder)
+    while not mine and loop.time() < give_up:
+        await asyncio.sleep(CLAIM_RETRY_S)
+        mine = await try_claim(claims, claim_id, holder)
+    try:
+        yield mine
+    finally:
+        if mine:
+            await claims.delete_one({"_id": claim_id, "holder": holder})

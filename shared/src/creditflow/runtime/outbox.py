@@ -16,12 +16,16 @@ from faststream.kafka import KafkaBroker
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .kafka import publish
+from .mongo import CLAIMS, claimed
 from .logging import get_logger
 
 OUTBOX = "_outbox"
 RELAY_EVERY_S = 5.0
 # An event younger than this may still be on its way out with the request or handler that queued it.
 RELAY_GRACE = timedelta(seconds=10)
+# How long a request or handler waits for another instance's flush of the same document before leaving its events to
+# that flush (which empties the outbox before it lets go) or to the relay.
+FLUSH_WAIT_S = 2.0
 log = get_logger("creditflow.outbox")
 
 
@@ -37,12 +41,27 @@ def pending_fields(events: list[Event], queued_at: datetime) -> dict[str, Any]:
     return {f"{OUTBOX}.{event_id}": entry for event_id, entry in entries(events, queued_at).items()}
 
 
-async def flush(collection: AsyncCollection, doc_id: str, broker: KafkaBroker) -> int:
-    """Publish the document's pending events in order, then remove those the broker acknowledged.
+async def flush(collection: AsyncCollection, doc_id: str, broker: KafkaBroker, wait_s: float = FLUSH_WAIT_S) -> int:
+    """Publish the document's pending events in order, then remove those the broker acknowledged; returns how many
+    were published.
 
-    One removal for all of them, not one per event: a learner's award can move progress toward many programmes at
-    once, and each write rewrites the whole document. If publishing fails part way, the acknowledged events are still
-    removed and the rest stay for the relay."""
+    Several instances may flush one document at once (a request on one, a Kafka handler or the relay on another):
+    each flush first claims the document (creditflow.runtime.mongo.claimed), so its events go out once. The holder
+    keeps flushing until the outbox is empty, which covers events another writer queued meanwhile; a flush that
+    cannot get the claim within `wait_s` leaves its events to the holder or, failing that, to the relay."""
+    async with claimed(collection.database[CLAIMS], f"outbox\x1f{collection.name}\x1f{doc_id}", wait_s) as mine:
+        if not mine:
+            return 0
+        total = 0
+        while published := await _publish_pending(collection, doc_id, broker):
+            total += published
+        return total
+
+
+async def _publish_pending(collection: AsyncCollection, doc_id: str, broker: KafkaBroker) -> int:
+    """One removal for all the events published, not one per event: a learner's award can move progress toward many
+    programmes at once, and each write rewrites the whole document. If publishing fails part way, the acknowledged
+    events are still removed and the rest stay for the relay."""
     document = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
     pending = sorted((document or {}).get(OUTBOX, {}).items(), key=lambda item: (item[1]["queued_at"], item[1]["seq"]))
     published: list[str] = []
@@ -53,7 +72,7 @@ async def flush(collection: AsyncCollection, doc_id: str, broker: KafkaBroker) -
     finally:
         if published:
             await collection.update_one({"_id": doc_id}, {"$unset": {f"{OUTBOX}.{e}": "" for e in published}})
-    return len(pending)
+    return len(published)
 
 
 async def relay(collection: AsyncCollection, broker: KafkaBroker, queued_before: datetime) -> int:
@@ -63,9 +82,11 @@ async def relay(collection: AsyncCollection, broker: KafkaBroker, queued_before:
     # A collection scan (no index serves `$exists`), run in the background, never on a request path.
     async for document in collection.find({OUTBOX: {"$exists": True, "$ne": {}}}, {OUTBOX: 1}):
         if any(entry["queued_at"] < queued_before for entry in document[OUTBOX].values()):
-            count = await flush(collection, document["_id"], broker)
+            # No waiting for the claim: whoever holds it is publishing these very events.
+            count = await flush(collection, document["_id"], broker, wait_s=0.0)
             published += count
-            log.warning("outbox relay published events left pending", doc_id=document["_id"], count=count)
+            if count:
+                log.warning("outbox relay published events left pending", doc_id=document["_id"], count=count)
     return published
 
 

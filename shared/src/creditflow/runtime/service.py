@@ -25,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from .auth import Identity, authenticated
 from .http import install_http_conventions, problem
 from .identity import load_public_key
-from .kafka import BatchHandler, Handler, make_broker, subscribe, subscribe_batch
+from .kafka import Assignment, BatchHandler, Handler, make_broker, subscribe, subscribe_batch
 from .logging import configure_logging, get_logger
 from .metrics import exposition
 from .mongo import mongo_client
@@ -47,26 +47,31 @@ class Runtime:
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # consumer group -> its topics (or the pattern it subscribes by), for the lag metrics
     subscriptions: dict[str, tuple[str, ...] | str] = field(default_factory=dict)
+    # consumer group -> the partitions this process holds in it now, for the per-instance lag
+    assignments: dict[str, Assignment] = field(default_factory=dict)
     # Why Kafka cannot be used right now (a refused login, say), for /readyz and operators; None when connected.
     kafka_problem: str | None = None
 
     def subscribe(self, topics: tuple[str, ...], handle: Handler, group_id: str | None = None) -> None:
         group = group_id or self.settings.group_id
-        subscribe(self.broker, topics, group, handle)
+        subscribe(self.broker, topics, group, handle, assignment=self._assignment(group))
         self.subscriptions[group] = topics
 
     def subscribe_pattern(self, pattern: str, handle: Handler, group_id: str) -> None:
         """Register `handle` for every topic matching `pattern`, those created later included (seen within the
         client's metadata refresh, CREDITFLOW_KAFKA_METADATA_MAX_AGE_MS)."""
-        subscribe(self.broker, (), group_id, handle, pattern=pattern)
+        subscribe(self.broker, (), group_id, handle, pattern=pattern, assignment=self._assignment(group_id))
         self.subscriptions[group_id] = pattern
 
     def subscribe_batch(
         self, topics: tuple[str, ...], handle: BatchHandler, group_id: str | None = None, max_records: int = 500
     ) -> None:
         group = group_id or self.settings.group_id
-        subscribe_batch(self.broker, topics, group, handle, max_records)
+        subscribe_batch(self.broker, topics, group, handle, max_records, self._assignment(group))
         self.subscriptions[group] = topics
+
+    def _assignment(self, group: str) -> Assignment:
+        return self.assignments.setdefault(group, Assignment())
 
     def repeat(self, every_s: float, job: Callable[[], Coroutine[Any, Any, Any]], what: str) -> None:
         """Run `job` in the background every `every_s` seconds; a failure is logged and the next run tries again."""
@@ -164,7 +169,8 @@ def service_app(
     @app.get("/metrics", tags=["operations"], summary="Consumer lag per partition and dead letters (Prometheus)",
              response_class=PlainTextResponse, dependencies=[Depends(authenticated("operator"))])
     async def metrics() -> str:
-        return await exposition(settings.kafka_login, runtime.subscriptions)
+        return await exposition(settings.kafka_login, runtime.subscriptions,
+                                {g: a.partitions for g, a in runtime.assignments.items()})
 
     wire(app, runtime)
     return app

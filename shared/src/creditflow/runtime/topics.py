@@ -8,25 +8,31 @@ from aiokafka.errors import TopicAlreadyExistsError
 from creditflow.events import CONTRACT_TOPICS, DEAD_LETTER_TOPIC
 from creditflow.events.topics import INBOUND_CREDENTIALS, KEEP_FOREVER
 
+LEARNER_PREFIX = "creditflow.learner."
+
 from .settings import KafkaLogin
 
 
-def _wanted(replication_factor: int) -> list[NewTopic]:
+def _wanted(replication_factor: int, learner_partitions: int | None = None) -> list[NewTopic]:
+    """`learner_partitions`, if given, replaces the contract's partition count of the learner topics (a cluster
+    spreads them over more instances); registry and inbound topics keep theirs."""
     topics = [
-        NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication_factor, topic_configs=dict(t.config))
+        NewTopic(t.name, num_partitions=learner_partitions if learner_partitions and t.name.startswith(LEARNER_PREFIX)
+                 else t.partitions, replication_factor=replication_factor, topic_configs=dict(t.config))
         for t in (*CONTRACT_TOPICS, INBOUND_CREDENTIALS)
     ]
     topics.append(NewTopic(DEAD_LETTER_TOPIC, 1, replication_factor, topic_configs=dict(KEEP_FOREVER)))
     return topics
 
 
-async def ensure_topics(login: KafkaLogin, replication_factor: int = 1) -> list[str]:
+async def ensure_topics(login: KafkaLogin, replication_factor: int = 1, learner_partitions: int | None = None
+                        ) -> list[str]:
     """As the admin principal: services may create no topic."""
     admin = AIOKafkaAdminClient(**login.aiokafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in _wanted(replication_factor) if t.name not in existing]
+        missing = [t for t in _wanted(replication_factor, learner_partitions) if t.name not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)

@@ -55,9 +55,18 @@ def load_key(path: Path) -> bytes:
     """The session key, created on first start readable by the console's user only (0600)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole under a private name, then linked into place: of several console instances starting at
+        # once, one key wins and every instance reads that one, never a half-written file.
+        staged = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(Fernet.generate_key())
+        try:
+            os.link(staged, path)
+        except FileExistsError:
+            pass  # another instance's key is in place
+        finally:
+            staged.unlink()
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         raise SystemExit(f"{path}: the console's session key must be readable by its owner only (chmod 600), is "

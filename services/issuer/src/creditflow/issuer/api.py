@@ -1,7 +1,8 @@
 """The issuer's HTTP API. Every write is authorised by a bearer token tied to one institution (or the operator)."""
 
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from creditflow.events.values import CountryCode, ShortText, Text
 from creditflow.runtime.auth import actor_of, authenticated
 from creditflow.runtime.http import Problem
 from creditflow.runtime.identity import Principal
+from creditflow.runtime.mongo import CLAIMS, claimed
 from creditflow.runtime.outbox import flush
 from creditflow.runtime.service import Runtime
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -40,6 +42,8 @@ from .rules import Institution
 from .store import Conflict, IssuerStore
 
 MAX_BULK = 500
+# A key change waits this long for one running on another instance (each takes milliseconds) before answering 409.
+KEYS_WAIT_S = 5.0
 JSON_LD = "application/ld+json"
 JWK_SET = "application/jwk-set+json"
 
@@ -128,17 +132,29 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         generated = new_keys(None, now)
         registration = InstitutionRegisteredData(
             **body.model_dump(), issuer_id=issuer_of(body.institution_id), public_keys=[k for k, _ in generated])
-        if await store.registration(body.institution_id) is not None:
-            raise Problem(409, "Conflict", f"institution {body.institution_id} is already registered")
-        for key, private in generated:
-            options.key_store.save(body.institution_id, key.key_id, private)
-        try:
-            await store.register(registration, domain.registered(registration, now, request.state.correlation_id,
-                                                                 actor_of(caller)), now)
-        except Conflict as exc:
-            raise Problem(409, "Conflict", str(exc)) from exc
+        async with keys_changing(body.institution_id):
+            if await store.registration(body.institution_id) is not None:
+                raise Problem(409, "Conflict", f"institution {body.institution_id} is already registered")
+            for key, private in generated:
+                options.key_store.save(body.institution_id, key.key_id, private)
+            try:
+                await store.register(registration, domain.registered(registration, now, request.state.correlation_id,
+                                                                     actor_of(caller)), now)
+            except Conflict as exc:
+                raise Problem(409, "Conflict", str(exc)) from exc
         await publish_pending(store.institutions, body.institution_id)
         return registration
+
+    @asynccontextmanager
+    async def keys_changing(institution_id: str) -> AsyncIterator[None]:
+        """One change to an institution's keys at a time, across issuer instances: two would derive the same next
+        key id, overwrite each other's private key file and register only one public half (the last writer's), so
+        awards could be signed with a key whose public half is not registered."""
+        async with claimed(store.institutions.database[CLAIMS], f"keys\x1f{institution_id}", KEYS_WAIT_S) as mine:
+            if not mine:
+                raise Problem(409, "Conflict", f"the keys of {institution_id} are being changed by another request; "
+                                               "retry")
+            yield
 
     def new_keys(registration: InstitutionRegisteredData | None, now: datetime) -> list[tuple[PublicKey, Any]]:
         """A fresh Ed25519 key (Data Integrity proofs) and P-256 key (the OB 3.0 JWT form), with their private
@@ -169,12 +185,13 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
               response_model=InstitutionRegisteredData)
     async def rotate_key(institution_id: Identifier, caller: KeyHolder, request: Request) -> Any:
         require_institution(caller, institution_id)
-        registration = await store.registration(institution_id)
-        generated = new_keys(registration, datetime.now(UTC))
-        if registration is not None:
-            for key, private in generated:
-                options.key_store.save(institution_id, key.key_id, private)
-        return await add_keys(institution_id, [k for k, _ in generated], request, caller)
+        async with keys_changing(institution_id):
+            registration = await store.registration(institution_id)
+            generated = new_keys(registration, datetime.now(UTC))
+            if registration is not None:
+                for key, private in generated:
+                    options.key_store.save(institution_id, key.key_id, private)
+            return await add_keys(institution_id, [k for k, _ in generated], request, caller)
 
     @api.post("/institutions/{institution_id}/keys", tags=["institutions"], response_model=InstitutionRegisteredData)
     async def register_external_key(institution_id: Identifier, body: ExternalKey, caller: KeyHolder,
@@ -185,10 +202,11 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
         except ValueError as exc:
             raise Problem(422, "Invalid key", f"public_key_multibase: {exc}") from exc
         algorithm = "Ed25519" if isinstance(decoded, Ed25519PublicKey) else "P-256"
-        registration = await store.registration(institution_id)
-        key = PublicKey(key_id=domain.next_key_id(registration, algorithm), algorithm=algorithm,
-                        valid_from=datetime.now(UTC), public_key_multibase=body.public_key_multibase)
-        return await add_keys(institution_id, [key], request, caller, domain.with_external_key)
+        async with keys_changing(institution_id):
+            registration = await store.registration(institution_id)
+            key = PublicKey(key_id=domain.next_key_id(registration, algorithm), algorithm=algorithm,
+                            valid_from=datetime.now(UTC), public_key_multibase=body.public_key_multibase)
+            return await add_keys(institution_id, [key], request, caller, domain.with_external_key)
 
     async def registered(institution_id: str) -> InstitutionRegisteredData:
         registration = await store.registration(institution_id)

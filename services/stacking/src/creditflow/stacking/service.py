@@ -26,9 +26,6 @@ def utc_now() -> datetime:
 class Stacking:
     def __init__(self, store: StackingStore, broker: KafkaBroker, clock: Clock = utc_now) -> None:
         self.store, self.broker, self.clock = store, broker, clock
-        # Counts programme versions stored by this process, so a learner event measured while one was being
-        # published knows to measure again (one stacking process per database, as on FerretDB).
-        self.programmes_published = 0
 
     async def programmes_for(self, known: facts.LearnerFacts, achievement_ids: set[str] | None = None) -> Programmes:
         """Versions of the programmes the learner's facts reach: declared ones, those already tracked, and those
@@ -45,7 +42,9 @@ class Stacking:
             {event.data.achievement.achievement_id} if isinstance(event, CredentialAwarded) else set())
         events: list[Event] = []
         while True:
-            generation = self.programmes_published
+            # The database counts programme versions stored by any instance, so a learner event measured while one
+            # was being published (here or on another instance) knows to measure again.
+            generation = await self.store.programme_generation()
             before = await self.store.facts(learner_id) or facts.LearnerFacts(learner_id=learner_id)
             programmes = await self.programmes_for(facts.apply(before, event), new)
 
@@ -53,7 +52,7 @@ class Stacking:
                 return facts.progress_events(facts.apply(current, event), programmes, self.clock())
 
             events += await self.store.update(learner_id, step, self.clock())
-            if self.programmes_published == generation:
+            if await self.store.programme_generation() == generation:
                 break
             # A programme was published meanwhile: its refresh may have missed this learner, or been overwritten by
             # progress measured against the versions read before it. Measure again against everything held.
@@ -81,7 +80,6 @@ class Stacking:
         problems = domain.programme_problems(event.data)
         if not problems:
             await self.store.put_programme(event.data)
-            self.programmes_published += 1
             await self.refresh(event.data.programme_id)
         return problems
 

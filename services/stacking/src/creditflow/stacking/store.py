@@ -15,6 +15,7 @@ from .facts import LearnerFacts, reach
 
 Programmes = dict[str, list[ProgrammePublishedData]]
 REACH = "reach"  # derived from the facts, so that a new programme finds the learners it may concern
+GENERATION = "generation"  # how many programme versions were stored, by any instance
 
 
 class StackingStore:
@@ -31,6 +32,13 @@ class StackingStore:
         for option in {o for r in data.requirements for o in r.options}:
             await self.programmes.update_one({"_id": f"option:{option}"},
                                              {"$addToSet": {"programme_ids": data.programme_id}}, upsert=True)
+        # Counted after the version and its options are readable: a learner event that read the count before this
+        # and finds it changed after its write measures again, against what is stored now.
+        await self.programmes.update_one({"_id": GENERATION}, {"$inc": {"count": 1}}, upsert=True)
+
+    async def programme_generation(self) -> int:
+        document = await self.programmes.find_one({"_id": GENERATION})
+        return document["count"] if document else 0
 
     async def versions(self, programme_ids: set[str]) -> Programmes:
         found = await find_by_ids(self.programmes, [f"programme:{p}" for p in sorted(programme_ids)])

@@ -1,0 +1,277 @@
+"""The fault matrix's parts (issue #17), shared by the short subset in `make test` (tests/test_chaos_subset.py) and
+the full matrix of `make chaos` (tests/chaos/): learner-record processes started and killed at will, a load
+generator that keeps its own record of every write the broker accepted, and a checker that folds the credentials
+topic from offset 0 and compares it with the projection and with that record."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from contract_factories import achievement, awarded
+from creditflow.events import decode, encode
+from creditflow.events.permissions import writer_of
+from creditflow.events.topics import CREDENTIALS
+from creditflow.learner_record import handlers
+from creditflow.learner_record.store import RecordStore
+from creditflow.runtime.mongo import mongo_client
+from kafka_waits import BOUND_S, _partitions, start_after_end
+
+BATCH = 20  # small batches: a kill lands between the write of one and the commit of another
+
+
+@dataclass
+class Accepted:
+    """The load generator's own record: every event the broker acknowledged, by event id."""
+    events: dict[str, object] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Instances:
+    """learner-record processes of one consumer group and one database, started and killed at will."""
+
+    def __init__(self, servers, tmp_path, settings, batch_size: int = BATCH) -> None:
+        self.servers, self.tmp_path, self.settings, self.batch_size = servers, tmp_path, settings, batch_size
+        self.running: list[subprocess.Popen] = []
+
+    def start(self) -> subprocess.Popen:
+        s, port = self.settings, _free_port()
+        env = {**os.environ, **self.servers.stack.service_env("learner-record", over_tls=False),
+               "CREDITFLOW_KAFKA_BOOTSTRAP": s.kafka_bootstrap, "CREDITFLOW_MONGODB_URL": s.mongodb_url,
+               "CREDITFLOW_LEARNER_RECORD_MONGODB_DATABASE": s.mongodb_database,
+               "CREDITFLOW_LEARNER_RECORD_GROUP_ID": s.group_id,
+               "CREDITFLOW_LEARNER_RECORD_HTTP_PORT": str(port),
+               "CREDITFLOW_LEARNER_RECORD_BATCH_SIZE": str(self.batch_size),
+               "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": s.identity_public_key_file,
+               "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(self.tmp_path / f"key-{port}.pem")}
+        log = open(self.tmp_path / f"learner-record-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen([sys.executable, "-m", "creditflow.learner_record"], env=env, stdout=log,
+                                   stderr=log)
+        process.port = port  # type: ignore[attr-defined]
+        self.running.append(process)
+        return process
+
+    async def ready(self, process: subprocess.Popen) -> None:
+        async with asyncio.timeout(BOUND_S * 2), httpx.AsyncClient() as http:
+            while True:
+                assert process.poll() is None, f"learner-record on {process.port} exited"  # type: ignore[attr-defined]
+                try:
+                    url = f"http://127.0.0.1:{process.port}/readyz"  # type: ignore[attr-defined]
+                    if (await http.get(url)).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+
+    def kill(self, process: subprocess.Popen) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        self.running.remove(process)
+
+    def stop_all(self) -> None:
+        for process in list(self.running):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.running.clear()
+
+
+async def publish(servers, values: list[tuple[bytes, bytes]]) -> None:
+    """As the issuer (the one writer of the credentials topic), acks=all: what returns is accepted."""
+    producer = AIOKafkaProducer(**servers.login(writer_of(CREDENTIALS.name)).aiokafka(), acks="all")
+    await producer.start()
+    try:
+        await asyncio.gather(*(producer.send_and_wait(CREDENTIALS.name, value, key=key) for key, value in values))
+    finally:
+        await producer.stop()
+
+
+async def topic_fold(servers, learners: set[str]) -> tuple[dict[str, dict[str, dict]], Counter]:
+    """The expected state, folded from offset 0 of the topic to its current end: per learner, each credential's
+    award; and how often each event id was delivered (a count above 1 is a duplicate the consumer must absorb)."""
+    partitions = await _partitions(servers.admin, [CREDENTIALS.name])
+    consumer = AIOKafkaConsumer(**servers.admin.aiokafka(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    expected: dict[str, dict[str, dict]] = {learner: {} for learner in learners}
+    deliveries: Counter = Counter()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        async with asyncio.timeout(BOUND_S * 2):
+            while any([await consumer.position(p) < ends[p] for p in partitions]):
+                for partition, records in (await consumer.getmany(timeout_ms=500)).items():
+                    for record in records:
+                        if record.offset >= ends[partition] or record.key is None or \
+                                record.key.decode() not in learners:
+                            continue
+                        try:
+                            event = decode(record.value)
+                        except ValueError:
+                            continue  # a malformed record: never accepted as a write, dead-lettered by the consumer
+                        deliveries[str(event.event_id)] += 1
+                        expected[event.learner_id][event.data.credential_id] = event.data.model_dump(mode="json")
+    finally:
+        await consumer.stop()
+    return expected, deliveries
+
+
+async def caught_up(servers, group_id: str) -> None:
+    """Wait until the group committed the end the credentials topic has now: every record on it was handled (or
+    dead-lettered). The bound allows for the rebalance after a kill -9 (the dead member's session must lapse)."""
+    partitions = await _partitions(servers.admin, [CREDENTIALS.name])
+    consumer = AIOKafkaConsumer(**servers.admin.aiokafka(), group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        async with asyncio.timeout(BOUND_S * 4):
+            while any([((await consumer.committed(p)) or 0) < ends[p] for p in partitions]):
+                await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+
+
+async def projection(store: RecordStore, learners: set[str]) -> dict[str, list[dict]]:
+    return {learner: ((await store.get(learner)) or {"achievements": []})["achievements"] for learner in learners}
+
+
+def compare(expected: dict[str, dict[str, dict]], projected: dict[str, list[dict]]) -> dict[str, int]:
+    lost = duplicated = wrong = 0
+    for learner, credentials in expected.items():
+        held = Counter(a["credential_id"] for a in projected[learner])
+        lost += sum(1 for c in credentials if c not in held)
+        duplicated += sum(n - 1 for n in held.values() if n > 1)
+        for entry in projected[learner]:
+            award = credentials.get(entry["credential_id"])
+            if award is None or (entry["achievement_id"], entry["institution_id"]) != (
+                    award["achievement"]["achievement_id"], award["institution_id"]):
+                wrong += 1
+    return {"lost": lost, "duplicated": duplicated, "wrong": wrong}
+
+
+
+
+Restore = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Run:
+    """One scenario's load, processes and the record of what was accepted, for faults to act on."""
+    servers: object
+    instances: Instances
+    store: RecordStore
+    learners: set[str]
+    values: list[tuple[bytes, bytes]]
+    accepted: Accepted
+
+    async def progressed(self, at_least: int) -> None:
+        """Once the projection holds `at_least` credentials: the group is consuming, some batches are written."""
+        async with asyncio.timeout(BOUND_S * 4):
+            while sum(len(a) for a in (await projection(self.store, self.learners)).values()) < at_least:
+                await asyncio.sleep(0.05)
+
+
+Fault = Callable[[Run], Awaitable[Restore | None]]
+
+
+def load(learners: set[str], awards_each: int, accepted: Accepted) -> list[tuple[bytes, bytes]]:
+    values = []
+    for learner in sorted(learners):
+        for n in range(awards_each):
+            event = awarded(learner_id=learner, credential_id=f"urn:uuid:{uuid.uuid4()}",
+                            achievement=achievement(achievement_id=f"ach-{n}"))
+            accepted.events[str(event.event_id)] = event
+            values.append((learner.encode(), encode(event)))
+    return values
+
+
+async def new_group(servers, kind: str):
+    """A run id, and learner-record settings with a database and consumer group of their own; the group starts after
+    what earlier tests left on the shared topics (the checker folds all of it anyway)."""
+    run_id = uuid.uuid4().hex[:8]
+    settings = servers.settings("learner-record", mongodb_database=f"t{run_id}_{kind}",
+                                group_id=f"creditflow.learner-record.{kind}{run_id}")
+    await start_after_end(servers.admin, handlers.LEARNER_TOPICS, settings.group_id)
+    await start_after_end(servers.admin, handlers.REGISTRY_TOPICS, f"{settings.group_id}.registry")
+    return run_id, settings
+
+
+async def run_scenario(servers, tmp_path, faults: list[Fault], *, learners: int = 40, awards_each: int = 10,
+                       instances: int = 2) -> dict[str, int]:
+    """Two learner-record processes (one group, one database) take a load of awards; half is published, the faults
+    are injected once some batches are written, the other half is published while they last, then each fault's
+    restore runs. Once the group has committed the topic's end, the counts: lost, duplicated and wrong entries of
+    the projection against the topic folded from offset 0, and accepted writes missing from the topic."""
+    run_id, settings = await new_group(servers, "chaos")
+    names = {f"chaos-{run_id}-{n}" for n in range(learners)}
+    accepted = Accepted()
+    values = load(names, awards_each, accepted)
+    processes = Instances(servers, tmp_path, settings)
+    client = mongo_client(settings)
+    run = Run(servers, processes, RecordStore(client[settings.mongodb_database]), names, values, accepted)
+    try:
+        started = [processes.start() for _ in range(instances)]
+        await asyncio.gather(*(processes.ready(p) for p in started))
+        half = len(values) // 2
+        await publish(servers, values[:half])
+        await run.progressed(BATCH)
+        restores = [await fault(run) for fault in faults]
+        await publish(servers, values[half:])
+        for restore in restores:
+            if restore is not None:
+                await restore()
+        expected, deliveries = await topic_fold(servers, names)
+        await caught_up(servers, settings.group_id)
+        counts = compare(expected, await projection(run.store, names))
+        on_topic = set(deliveries)
+        counts["accepted, not on the topic"] = len(set(accepted.events) - on_topic)
+        counts["on the topic, never accepted"] = len(on_topic - set(accepted.events))
+        counts["delivered more than once"] = sum(1 for n in deliveries.values() if n > 1)
+        return counts
+    finally:
+        processes.stop_all()
+        await client.drop_database(settings.mongodb_database)
+        await client.close()
+
+
+CLEAN = {"lost": 0, "duplicated": 0, "wrong": 0, "accepted, not on the topic": 0, "on the topic, never accepted": 0}
+
+
+def clean(counts: dict[str, int]) -> bool:
+    return {k: counts[k] for k in CLEAN} == CLEAN
+
+
+# ------------------------------------------------------------------------------------------------------ faults
+
+
+async def kill_an_instance(run: Run) -> None:
+    """kill -9 of a learner-record instance while the group consumes (some batches written, others in flight)."""
+    run.instances.kill(run.instances.running[0])
+
+
+async def add_an_instance(run: Run) -> None:
+    """A rebalance: a new member joins the group."""
+    await run.instances.ready(run.instances.start())
+
+
+async def duplicate_delivery(run: Run) -> None:
+    """A quarter of the records published again, byte for byte (what a producer retry without idempotence does)."""
+    await publish(run.servers, run.values[::4])
