@@ -18,7 +18,6 @@ The convention (docs/testing.md, "Docs that run"):
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass
