@@ -19,7 +19,9 @@ from creditflow.events.permissions import inbound_topic
 from creditflow.recognition.handlers import INBOUND_EVENTS as RECOGNITION_INBOUND
 from creditflow.stacking.handlers import INBOUND_EVENTS as STACKING_INBOUND
 
-GUIDE = Path(__file__).resolve().parents[1] / "docs" / "integration.md"
+REPO = Path(__file__).resolve().parents[1]
+GUIDE = REPO / "docs" / "integration.md"
+KCAT = REPO / "deploy" / "local" / "kcat.sh"  # Debian's kcat on a librdkafka that logs in to Kafka 4
 # The issuer takes self-signed credentials from inbound topics (issuer.handlers.on_inbound_award).
 ACCEPTED_ON_INBOUND = {type_of(e) for e in (CredentialAwarded, *RECOGNITION_INBOUND, *STACKING_INBOUND)}
 
@@ -63,7 +65,7 @@ async def test_examples_published_with_kcat_as_the_institution_are_applied(drive
         lines.append(f"{key}\t{json.dumps(event)}\n")
 
     published = subprocess.run(
-        ["kcat", "-P", "-b", login.bootstrap, "-t", inbound_topic(institution_id), "-K", "\t",
+        [str(KCAT), "-P", "-b", login.bootstrap, "-t", inbound_topic(institution_id), "-K", "\t",
          "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=SCRAM-SHA-512",
          "-X", f"sasl.username={login.username}", "-X", f"sasl.password={login.secret()}"],
         input="".join(lines), capture_output=True, text=True, timeout=60)

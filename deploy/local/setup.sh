@@ -85,7 +85,8 @@ else
 fi
 
 # --- kcat (apt): a Kafka client creditflow did not write, for institutions publishing on their inbound topic -------
-# (docs/integration.md); Kafka's own console clients come with the jars above (deploy/local/kafka-console.sh).
+# (docs/integration.md; run it through deploy/local/kcat.sh, which gives it a librdkafka that can log in to Kafka 4);
+# Kafka's own console clients come with the jars above (deploy/local/kafka-console.sh).
 if ! command -v kcat >/dev/null; then
   step "kcat (apt) for publishing to Kafka from the shell"
   [ "$(id -u)" = 0 ] || { echo "installing kcat needs root: sudo apt-get install kcat" >&2; exit 1; }
