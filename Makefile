@@ -3,13 +3,16 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test chaos mutation bench bench-credentials bench-store up down status contract lock
+.PHONY: setup run demo test chaos mutation bench bench-credentials bench-store up down status contract lock
 
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
 
 run: setup ## Kafka + FerretDB + the four services and the console (http://127.0.0.1:8105) as processes; Ctrl-C stops everything. CLUSTER=3: three KRaft nodes; INSTANCES=2: two processes per service (docs/operations.md)
 	@CREDITFLOW_KAFKA_BROKERS=$(or $(CLUSTER),1) CREDITFLOW_INSTANCES=$(or $(INSTANCES),1) $(PY) deploy/local/run.py
+
+demo: setup ## With `make run` going: seed five institutions, programmes, policies, LEARNERS (1000) learners, every recognition outcome, completed certificates
+	@$(PY) -m creditflow.cli.demo --learners $(or $(LEARNERS),1000)
 
 test: setup ## The whole suite on real servers, started for the session unless CREDITFLOW_KAFKA_BOOTSTRAP / CREDITFLOW_MONGODB_URL point elsewhere
 	@$(PY) -m pytest $(PYTEST_ARGS)

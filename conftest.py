@@ -150,6 +150,9 @@ def running_stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
             env["CREDITFLOW_ISSUER_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
             # POST /verify trusts the learner-record platform's key for CLRs.
             env["CREDITFLOW_LEARNER_RECORD_PUBLIC_URL"] = f"http://127.0.0.1:{ports['learner-record']}"
+        if service == "recognition":  # a development stack: tests move its clock through the file (operations.md)
+            env |= {"CREDITFLOW_ENV": "development", "CREDITFLOW_RECOGNITION_OVERDUE_EVERY_S": "1",
+                    "CREDITFLOW_CLOCK_FILE": str(tmp_path_factory.mktemp("clock") / "offset")}
         if service == "learner-record":
             env["CREDITFLOW_LEARNER_RECORD_KEY_FILE"] = str(tmp_path_factory.mktemp("platform") / "key.pem")
             env["CREDITFLOW_LEARNER_RECORD_PUBLIC_URL"] = f"http://127.0.0.1:{port}"

@@ -71,6 +71,12 @@ def main() -> int:
            for s, p in SERVICES.items() if s != "console"},
         "CREDITFLOW_CONSOLE_SECURE_COOKIES": os.environ.get("CREDITFLOW_CONSOLE_SECURE_COOKIES", "false"),
         "CREDITFLOW_CONSOLE_SESSION_KEY_FILE": str(cfg.state_dir / "console" / "session.key"),
+        # A stack on one's own machine is for development, rehearsals and demos: the operator may move the clock of
+        # recognition and stacking by writing an offset into the clock file (docs/operations.md, "Operator clock");
+        # the sweep runs often enough that a moved clock shows within seconds.
+        "CREDITFLOW_ENV": os.environ.get("CREDITFLOW_ENV", "development"),
+        "CREDITFLOW_CLOCK_FILE": os.environ.get("CREDITFLOW_CLOCK_FILE", str(cfg.state_dir / "clock")),
+        "CREDITFLOW_RECOGNITION_OVERDUE_EVERY_S": os.environ.get("CREDITFLOW_RECOGNITION_OVERDUE_EVERY_S", "10"),
     }
     logs = cfg.state_dir / "logs"
     instances = int(os.environ.get("CREDITFLOW_INSTANCES", "1"))

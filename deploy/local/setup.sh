@@ -84,6 +84,18 @@ else
   step "Chromium and chromedriver present"
 fi
 
+# --- kcat (apt): a Kafka client creditflow did not write, for institutions publishing on their inbound topic -------
+# (docs/integration.md; run it through deploy/local/kcat.sh, which gives it a librdkafka that can log in to Kafka 4);
+# Kafka's own console clients come with the jars above (deploy/local/kafka-console.sh).
+if ! command -v kcat >/dev/null; then
+  step "kcat (apt) for publishing to Kafka from the shell"
+  [ "$(id -u)" = 0 ] || { echo "installing kcat needs root: sudo apt-get install kcat" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+else
+  step "kcat present"
+fi
+
 # --- axe-core (npm, pinned by its lockfile) for the console's accessibility checks -----------------------------------
 browser_tests="$repo/tests/browser"
 if [ "$(cat "$browser_tests/node_modules/.creditflow-stamp" 2>/dev/null)" != "$(sha256sum < "$browser_tests/package-lock.json")" ]; then

@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from creditflow.events import DEAD_LETTER_TOPIC
 
+from .clock import OperatorClock
 from .kafka import DEAD_LETTERS_WRITTEN
 from .settings import KafkaLogin
 from .topics import partitions_of
@@ -69,3 +70,12 @@ async def exposition(login: KafkaLogin, subscriptions: dict[str, tuple[str, ...]
         f"creditflow_dead_letter_topic_records {stored}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def clock_exposition(environment: str, clock: OperatorClock) -> str:
+    """How far the operator clock of a service whose rules depend on time is moved (0: real time)."""
+    return "\n".join([
+        "# HELP creditflow_clock_offset_seconds How far this service's clock is moved from the real time (0: not).",
+        "# TYPE creditflow_clock_offset_seconds gauge",
+        f"creditflow_clock_offset_seconds{_labels(environment=environment)} {int(clock.offset().total_seconds())}",
+    ]) + "\n"

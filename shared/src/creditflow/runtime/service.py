@@ -23,11 +23,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .auth import Identity, authenticated
+from .clock import OperatorClock
 from .http import install_http_conventions, problem
 from .identity import load_public_key
 from .kafka import Assignment, BatchHandler, Handler, make_broker, subscribe, subscribe_batch
 from .logging import configure_logging, get_logger
-from .metrics import exposition
+from .metrics import clock_exposition, exposition
 from .mongo import mongo_client
 from .outbox import RELAY_EVERY_S, relay_all
 from .principals import diagnose
@@ -51,6 +52,19 @@ class Runtime:
     assignments: dict[str, Assignment] = field(default_factory=dict)
     # Why Kafka cannot be used right now (a refused login, say), for /readyz and operators; None when connected.
     kafka_problem: str | None = None
+    # Set by operator_clock(): the clock of a service whose rules depend on time, shown in /metrics and the logs.
+    clock: OperatorClock | None = None
+
+    def operator_clock(self) -> OperatorClock:
+        """The clock this service's time-dependent rules read (real time unless the operator moved it, which only a
+        development stack allows: runtime/clock.py)."""
+        if self.clock is None:
+            self.clock = self.settings.operator_clock()
+            if self.clock.offset():
+                get_logger(f"creditflow.{self.settings.service}").warning(
+                    "operator clock moved: rules that depend on time run at a moved time",
+                    environment=self.settings.environment, now=self.clock().isoformat(), **self.clock.describe())
+        return self.clock
 
     def subscribe(self, topics: tuple[str, ...], handle: Handler, group_id: str | None = None) -> None:
         group = group_id or self.settings.group_id
@@ -121,7 +135,8 @@ def service_app(
         runtime.kafka_problem = None
         tasks.extend(asyncio.create_task(job()) for job in runtime.background)
         log.info("service started", kafka=settings.kafka_bootstrap, principal=settings.kafka_username,
-                 database=settings.mongodb_database)
+                 database=settings.mongodb_database, environment=settings.environment,
+                 **(runtime.clock.describe() if runtime.clock else {}))
         return True
 
     async def keep_trying() -> None:
@@ -169,8 +184,11 @@ def service_app(
     @app.get("/metrics", tags=["operations"], summary="Consumer lag per partition and dead letters (Prometheus)",
              response_class=PlainTextResponse, dependencies=[Depends(authenticated("operator"))])
     async def metrics() -> str:
-        return await exposition(settings.kafka_login, runtime.subscriptions,
+        text = await exposition(settings.kafka_login, runtime.subscriptions,
                                 {g: a.partitions for g, a in runtime.assignments.items()})
+        if runtime.clock is None:
+            return text
+        return text + clock_exposition(settings.environment, runtime.clock)
 
     wire(app, runtime)
     return app

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 
 class KafkaLogin(BaseModel):
@@ -129,8 +129,12 @@ _ENV_NAMES = {
     "kafka_security_protocol": "CREDITFLOW_KAFKA_SECURITY_PROTOCOL",
     "kafka_ca_file": "CREDITFLOW_KAFKA_CA_FILE",
     "kafka_metadata_max_age_ms": "CREDITFLOW_KAFKA_METADATA_MAX_AGE_MS",
+    "environment": "CREDITFLOW_ENV",
+    "clock_offset": "CREDITFLOW_CLOCK_OFFSET",
+    "clock_file": "CREDITFLOW_CLOCK_FILE",
 }
 
+from .clock import ENVIRONMENT_VARIABLE, FILE_VARIABLE, OFFSET_VARIABLE, OperatorClock, check_moved_clock, parse_offset
 from .identity import DEFAULT_PUBLIC_KEY_FILE, PUBLIC_KEY_FILE_VARIABLE
 
 
@@ -150,6 +154,24 @@ class Settings(BaseModel):
     group_id: str = Field(min_length=1)
     # The platform's public identity key, which verifies every bearer token (docs/decisions/0002).
     identity_public_key_file: str = Field(default=DEFAULT_PUBLIC_KEY_FILE, min_length=1)
+    # A rehearsal or demo stack says `development`; only there may the operator clock be moved (runtime/clock.py).
+    environment: Literal["production", "development"] = "production"
+    clock_offset: str | None = None
+    clock_file: str | None = None
+
+    @field_validator("clock_offset", "clock_file")
+    @classmethod
+    def _only_in_development(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:  # unset, or set empty: the real time
+            return None
+        check_moved_clock(info.data.get("environment", "production"), _ENV_NAMES[info.field_name])
+        if info.field_name == "clock_offset":
+            parse_offset(value)
+        return value
+
+    def operator_clock(self) -> OperatorClock:
+        return OperatorClock(parse_offset(self.clock_offset or "0"),
+                             Path(self.clock_file) if self.clock_file else None)
 
     @property
     def kafka_login(self) -> KafkaLogin:
@@ -171,6 +193,9 @@ class Settings(BaseModel):
             "log_level": ("CREDITFLOW_LOG_LEVEL", "INFO"),
             "group_id": (prefix + "GROUP_ID", "creditflow." + service),
             "identity_public_key_file": (PUBLIC_KEY_FILE_VARIABLE, DEFAULT_PUBLIC_KEY_FILE),
+            "environment": (ENVIRONMENT_VARIABLE, "production"),
+            "clock_offset": (OFFSET_VARIABLE, None),
+            "clock_file": (FILE_VARIABLE, None),
         }
         values = {field: env.get(var, default) for field, (var, default) in names.items()}
         values |= kafka_login_from_env(env, f"svc-{service}")

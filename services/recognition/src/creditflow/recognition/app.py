@@ -9,19 +9,21 @@ from creditflow.runtime.settings import Settings
 from fastapi import FastAPI
 
 from . import api, handlers
-from .service import Clock, Recognition, utc_now
+from .service import Clock, Recognition
 from .store import RecognitionStore
 
 HTTP_PORT = 8103
 
 
-def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
-    """`clock` tells the time to decisions and to the four-month deadline; tests pass a fake one."""
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    """`clock` tells the time to decisions and to the four-month deadline; by default the operator clock (real time
+    unless a development stack moved it: docs/operations.md); tests pass a fake one."""
     overdue_every_s = float(os.environ.get("CREDITFLOW_RECOGNITION_OVERDUE_EVERY_S", "60"))
 
     def wire(app: FastAPI, runtime: Runtime) -> None:
+        now = clock or runtime.operator_clock()
         store = RecognitionStore(runtime.db)
-        recognition = Recognition(store, runtime.broker, clock)
+        recognition = Recognition(store, runtime.broker, now)
         runtime.subscribe(handlers.LEARNER_TOPICS, handlers.on_learner_event(recognition))
         # The registry gets its own group, so a burst of programme or policy events never holds up learners' cases.
         runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registry_event(recognition),
@@ -30,7 +32,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                                   group_id=f"{settings.group_id}.inbound")
         app.include_router(api.router(recognition))
 
-        runtime.relay_outboxes([store.cases], clock)
+        runtime.relay_outboxes([store.cases], now)
         runtime.repeat(overdue_every_s, recognition.sweep_overdue, "overdue sweep")
 
     return service_app(settings, "creditflow recognition", wire)
