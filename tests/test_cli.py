@@ -11,7 +11,14 @@ from creditflow.events.permissions import ADMIN
 from creditflow.runtime.principals import password_file
 from e2e_driver import eventually
 
-HEAVY = ("fastapi", "pymongo", "aiokafka", "faststream", "httpx")
+# The web framework, the database and Kafka clients, JSON-LD, and the contract's models: none is needed to parse a
+# command line, so `--help` of any command imports none of them.
+HEAVY = ("fastapi", "starlette", "pymongo", "aiokafka", "faststream", "confluent_kafka", "pyld", "pydantic", "httpx",
+         "yaml", "structlog")
+SUBCOMMANDS = ("token create", "token list", "token revoke", "apply", "institution register", "institution show",
+               "achievement publish", "achievement list", "programme publish", "programme list", "policy publish",
+               "policy list", "agreement publish", "agreement list", "enrol", "award", "revoke", "verify", "replay",
+               "kafka-principal", "topics describe", "topics tail", "completion")
 
 # Runs the command in-process and reports the top-level modules it imported, at exit.
 PROBE = """
@@ -19,6 +26,15 @@ import atexit, json, sys
 atexit.register(lambda: print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr))
 from creditflow.cli.main import main
 sys.exit(main(sys.argv[1:]))
+"""
+# Asks every subcommand for its help in one process, then reports what was imported.
+HELP_PROBE = """
+import contextlib, io, json, sys
+from creditflow.cli.main import main
+for command in sys.argv[1:]:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main([*command.split(), "--help"])
+print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))
 """
 
 
@@ -31,6 +47,21 @@ def test_help_imports_no_web_database_or_kafka_module():
     done, modules = imported("--help")
     assert done.returncode == 0 and "token create" in done.stdout
     assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
+
+
+def test_no_subcommand_help_imports_a_heavy_module():
+    done = subprocess.run([sys.executable, "-c", HELP_PROBE, *SUBCOMMANDS], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout))
+    assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
+
+
+def test_the_frameworks_offered_are_the_contracts():
+    from creditflow.cli.main import FRAMEWORKS
+    from creditflow.events import CreditFramework
+
+    assert set(FRAMEWORKS) == {f.value for f in CreditFramework}
 
 
 @pytest.mark.e2e
@@ -47,7 +78,8 @@ def test_completion_script_knows_the_subcommands():
     done = subprocess.run([sys.executable, "-m", "creditflow.cli", "completion", "bash"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "complete" in done.stdout
-    assert all(word in done.stdout for word in ("token", "award", "revoke", "replay", "verify"))
+    assert all(word in done.stdout for word in ("token", "award", "revoke", "replay", "verify", "apply", "programme",
+                                                "policy", "agreement", "enrol", "topics", "institution"))
 
 
 def test_bad_arguments_are_named():

@@ -79,12 +79,13 @@ def read(path: Path) -> Any:
 def validate(model: type[BaseModel], raw: Any, location: tuple[str | int, ...]) -> tuple[BaseModel | None,
                                                                                            list[tuple[tuple, str]]]:
     """The model of `raw`, or None, and every (location, rule) it breaks: the contract's rules and unknown fields."""
+    unknown = [((*location, *where), "unknown field: the contract has no such field")
+               for where in unknown_fields(model, raw)]
     try:
         item = model.model_validate(raw)
     except ValidationError as exc:
-        return None, [((*location, *e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
-    return item, [((*location, *where), "unknown field: the contract has no such field")
-                  for where in unknown_fields(model, raw)]
+        return None, [((*location, *e["loc"]), e["msg"]) for e in exc.errors(include_url=False)] + unknown
+    return item, unknown
 
 
 def unknown_fields(model: type[BaseModel], raw: Any) -> list[tuple[str | int, ...]]:
@@ -122,12 +123,12 @@ def load(path: Path) -> World:
         raise InvalidWorld([f"{path}: the file must be a mapping with any of the sections {', '.join(SECTIONS)}"])
     problems += [((key,), f"unknown section: the sections are {', '.join(SECTIONS)}")
                  for key in raw if key not in SECTIONS]
-    parsed: dict[str, list[Any]] = {}
+    parsed: dict[str, list[Any]] = {}  # section -> each item's model, None where it is invalid
     for section, model in SECTIONS.items():
         items = raw.get(section) or []
         if not isinstance(items, list):
             problems.append(((section,), "must be a list"))
-            continue
+            items = []
         parsed[section] = []
         for index, item in enumerate(items):
             if section == "institutions" and isinstance(item, dict):
@@ -135,10 +136,9 @@ def load(path: Path) -> World:
                              for key in SET_BY_THE_ISSUER if key in item]
             valid, broken = validate(model, item, (section, index))
             problems += broken
-            if valid is not None:
-                parsed[section].append(valid)
-    if not problems:
-        problems += _references(parsed)
+            parsed[section].append(valid)
+    declared = {i.get("institution_id") for i in raw.get("institutions") or [] if isinstance(i, dict)}
+    problems += _references(parsed, declared)
     if problems:
         raise InvalidWorld([f"{path}: {path_of(location)}: {rule}" for location, rule in problems])
     return World(**parsed)
@@ -152,14 +152,13 @@ def load_one(path: Path, model: type[BaseModel]) -> Any:
     return valid
 
 
-def _references(parsed: dict[str, list[Any]]) -> list[tuple[tuple, str]]:
+def _references(parsed: dict[str, list[Any]], institutions: set[Any]) -> list[tuple[tuple, str]]:
     """Each fact belongs to an institution of the file (apply publishes it with that institution's voice), and each
     entity appears once."""
-    institutions = {i.institution_id for i in parsed["institutions"]}
     problems: list[tuple[tuple, str]] = []
     for section in ("achievements", "programmes", "policies", "agreements"):
         for index, item in enumerate(parsed[section]):
-            if item.institution_id not in institutions:
+            if item is not None and item.institution_id not in institutions:
                 problems.append(((section, index, "institution_id"),
                                  f"{item.institution_id} is not one of this file's institutions"))
     keys = {"institutions": ("institution_id",), "achievements": ("institution_id", "achievement_id"),
@@ -168,6 +167,8 @@ def _references(parsed: dict[str, list[Any]]) -> list[tuple[tuple, str]]:
     for section, fields in keys.items():
         seen: dict[tuple, int] = {}
         for index, item in enumerate(parsed[section]):
+            if item is None:
+                continue
             key = tuple(getattr(item, f) for f in fields)
             if key in seen:
                 problems.append(((section, index), f"duplicate of {section}[{seen[key]}] (same {', '.join(fields)})"))
