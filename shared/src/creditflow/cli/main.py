@@ -9,8 +9,9 @@
     creditflow kafka-principal create|rotate|revoke --institution uni-tartu   its Kafka login, topic and ACLs
     creditflow topics describe [TOPIC ...] | tail TOPIC [-n 20] [--follow]
     creditflow replay                              rebuild learner records from the event log
+    creditflow institution register --id ID --name NAME --country CC --framework ects
   integrator (an institution's token, CREDITFLOW_TOKEN, or its own Kafka login)
-    creditflow institution register|show           creditflow achievement publish|list
+    creditflow institution show ID                 creditflow achievement publish|list
     creditflow programme publish|list              creditflow policy publish|list
     creditflow agreement publish|list              creditflow enrol --learner L --programme P --institution I
     creditflow award --file awards.csv | --learner L --achievement A     with progress
