@@ -5,8 +5,10 @@ import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
+from creditflow.cli.world import InvalidWorld, load
 from creditflow.events.permissions import ADMIN
 from creditflow.runtime.principals import password_file
 from e2e_driver import eventually
@@ -142,3 +144,40 @@ async def test_replay_rebuilds_learner_records_with_learner_records_settings(dri
 
     assert done.returncode == 0 and done.stdout.startswith("replayed "), done.stderr
     assert (await driver.record(learner, registrar, until=lambda r: r["achievements"]))["achievements"]
+
+
+# ------------------------------------------------------------------------------------------------ world files
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_example_is_a_valid_world(example):
+    world = load(EXAMPLES / example)
+    assert world.institutions and world.achievements
+
+
+def test_a_world_file_in_json_with_duplicates_and_a_bad_section_names_each(tmp_path):
+    world = tmp_path / "world.json"
+    institution = {"institution_id": "uni-x", "name": "X", "country": "EE", "credit_frameworks": ["ects"]}
+    agreement = {"agreement_id": "ag-1", "institution_id": "uni-x", "source_institution_id": "mooc",
+                 "source_achievement_id": "a", "programme_id": "p", "module_id": "m",
+                 "credits": {"value": 5, "framework": "ects"}, "effective_from": "2026-01-01"}
+    world.write_text(json.dumps({"institutions": [institution], "agreements": [agreement, agreement],
+                                 "programmes": {"programme_id": "p"}}))
+    with pytest.raises(InvalidWorld) as refused:
+        load(world)
+    assert refused.value.problems == [
+        f"{world}: programmes: must be a list",
+        f"{world}: agreements[1]: duplicate of agreements[0] (same agreement_id)",
+    ]
+
+
+def test_a_file_that_does_not_parse_says_where(tmp_path):
+    world = tmp_path / "world.yaml"
+    world.write_text("institutions:\n  - institution_id: [uni-x\n")
+    with pytest.raises(InvalidWorld) as refused:
+        load(world)
+    [problem] = refused.value.problems
+    assert problem.startswith(f"{world}: not valid YAML: ") and "line 2" in problem

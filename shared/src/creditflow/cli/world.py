@@ -64,15 +64,16 @@ def read(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidWorld([f"{path}: cannot read: {exc.strerror}"]) from None
-    try:
-        if path.suffix == ".json":
+    if path.suffix == ".json":
+        try:
             return json.loads(text)
-        import yaml  # only apply reads YAML: kept off the start-up of every other command
+        except ValueError as exc:
+            raise InvalidWorld([f"{path}: not valid JSON: {exc}"]) from None
+    import yaml  # only apply and publish read YAML: kept off the start-up of every other command
 
+    try:
         return yaml.safe_load(text)
-    except (ValueError, ImportError) as exc:  # json.JSONDecodeError is a ValueError
-        raise InvalidWorld([f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"]) from None
-    except Exception as exc:  # yaml.YAMLError, whose position PyYAML puts in the message
+    except yaml.YAMLError as exc:  # its message gives the line and column
         raise InvalidWorld([f"{path}: not valid YAML: {exc}"]) from None
 
 
