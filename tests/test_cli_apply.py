@@ -148,3 +148,31 @@ async def test_an_institution_publishes_a_programme_and_enrols_with_its_own_kafk
     [event, *_] = await eventually(enrolment, "the enrolment on the progress topic")
     assert (event["event_type"], event["data"]["started_on"]) == ("creditflow.stacking.learner.enrolled.v1",
                                                                    "2026-09-01")
+
+
+@pytest.mark.e2e
+async def test_an_institution_is_registered_publishes_an_achievement_and_revokes_an_award_from_the_cli(driver,
+                                                                                                       tmp_path):
+    institution_id = f"uni-{uuid.uuid4().hex[:8]}"
+    registered = driver.cli("institution", "register", "--id", institution_id, "--name", "Tallinn University",
+                            "--country", "EE", "--framework", "ects", "--token", driver.token())
+    assert registered.returncode == 0, registered.stderr
+    shown = driver.cli("institution", "show", institution_id)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["name"] == "Tallinn University"
+
+    achievement = tmp_path / "achievement.yaml"
+    achievement.write_text(yaml.safe_dump({"institution_id": institution_id, **{
+        k: v for k, v in yaml.safe_load((EXAMPLES / "university.yaml").read_text())["achievements"][0].items()
+        if k not in ("institution_id", "part_of")}}))
+    integration = driver.token(institution_id, "issuer-integration")
+    published = driver.cli("achievement", "publish", "-f", str(achievement), "--token", integration)
+    assert published.returncode == 0, published.stderr
+
+    awarded = driver.cli("award", "--learner", "learner-ada", "--achievement", "ut-ml-intro", "--token", integration)
+    assert awarded.returncode == 0, awarded.stderr
+    credential_id = awarded.stdout.split()[-1]
+    revoked = driver.cli("revoke", credential_id, "--reason", "awarded in error", "--token", integration)
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(revoked.stdout)["status"] == "revoked"
+    again = driver.cli("revoke", credential_id, "--reason", "twice", "--token", integration)
+    assert again.returncode == 1 and "already revoked" in again.stderr
