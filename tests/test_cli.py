@@ -5,13 +5,22 @@ import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
+from creditflow.cli.world import InvalidWorld, load
 from creditflow.events.permissions import ADMIN
 from creditflow.runtime.principals import password_file
 from e2e_driver import eventually
 
-HEAVY = ("fastapi", "pymongo", "aiokafka", "faststream", "httpx")
+# The web framework, the database and Kafka clients, JSON-LD, and the contract's models: none is needed to parse a
+# command line, so `--help` of any command imports none of them.
+HEAVY = ("fastapi", "starlette", "pymongo", "aiokafka", "faststream", "confluent_kafka", "pyld", "pydantic", "httpx",
+         "yaml", "structlog")
+SUBCOMMANDS = ("token create", "token list", "token revoke", "apply", "institution register", "institution show",
+               "achievement publish", "achievement list", "programme publish", "programme list", "policy publish",
+               "policy list", "agreement publish", "agreement list", "enrol", "award", "revoke", "verify", "replay",
+               "kafka-principal", "topics describe", "topics tail", "completion")
 
 # Runs the command in-process and reports the top-level modules it imported, at exit.
 PROBE = """
@@ -19,6 +28,15 @@ import atexit, json, sys
 atexit.register(lambda: print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr))
 from creditflow.cli.main import main
 sys.exit(main(sys.argv[1:]))
+"""
+# Asks every subcommand for its help in one process, then reports what was imported.
+HELP_PROBE = """
+import contextlib, io, json, sys
+from creditflow.cli.main import main
+for command in sys.argv[1:]:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main([*command.split(), "--help"])
+print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))
 """
 
 
@@ -33,21 +51,39 @@ def test_help_imports_no_web_database_or_kafka_module():
     assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
 
 
+def test_no_subcommand_help_imports_a_heavy_module():
+    done = subprocess.run([sys.executable, "-c", HELP_PROBE, *SUBCOMMANDS], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout))
+    assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
+
+
+def test_the_frameworks_offered_are_the_contracts():
+    from creditflow.cli.main import FRAMEWORKS
+    from creditflow.events import CreditFramework
+
+    assert set(FRAMEWORKS) == {f.value for f in CreditFramework}
+
+
 @pytest.mark.e2e
 def test_token_create_signs_without_the_web_framework_or_the_database_client(running_stack):
     admin = password_file(running_stack.servers.stack.secrets_dir, ADMIN)
     done, modules = imported("token", "create", "--operator", "--person", "ops@example.org",
                              env={**running_stack.env["issuer"], "CREDITFLOW_KAFKA_ADMIN_PASSWORD_FILE": str(admin)})
     assert done.returncode == 0, done.stderr
-    # Recording the token in the registry needs the Kafka client, imported after signing; nothing else heavy.
-    assert modules.isdisjoint({"fastapi", "pymongo", "faststream", "httpx"}), modules
+    # Recording the token in the registry needs the Kafka client and the contract, imported after signing; nothing
+    # else heavy: not even PyJWT (X.509) or structlog.
+    assert modules.isdisjoint({"fastapi", "starlette", "pymongo", "faststream", "httpx", "pyld", "confluent_kafka",
+                               "jwt", "structlog", "yaml"}), modules
 
 
 def test_completion_script_knows_the_subcommands():
     done = subprocess.run([sys.executable, "-m", "creditflow.cli", "completion", "bash"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "complete" in done.stdout
-    assert all(word in done.stdout for word in ("token", "award", "revoke", "replay", "verify"))
+    assert all(word in done.stdout for word in ("token", "award", "revoke", "replay", "verify", "apply", "programme",
+                                                "policy", "agreement", "enrol", "topics", "institution"))
 
 
 def test_bad_arguments_are_named():
@@ -108,3 +144,40 @@ async def test_replay_rebuilds_learner_records_with_learner_records_settings(dri
 
     assert done.returncode == 0 and done.stdout.startswith("replayed "), done.stderr
     assert (await driver.record(learner, registrar, until=lambda r: r["achievements"]))["achievements"]
+
+
+# ------------------------------------------------------------------------------------------------ world files
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_example_is_a_valid_world(example):
+    world = load(EXAMPLES / example)
+    assert world.institutions and world.achievements
+
+
+def test_a_world_file_in_json_with_duplicates_and_a_bad_section_names_each(tmp_path):
+    world = tmp_path / "world.json"
+    institution = {"institution_id": "uni-x", "name": "X", "country": "EE", "credit_frameworks": ["ects"]}
+    agreement = {"agreement_id": "ag-1", "institution_id": "uni-x", "source_institution_id": "mooc",
+                 "source_achievement_id": "a", "programme_id": "p", "module_id": "m",
+                 "credits": {"value": 5, "framework": "ects"}, "effective_from": "2026-01-01"}
+    world.write_text(json.dumps({"institutions": [institution], "agreements": [agreement, agreement],
+                                 "programmes": {"programme_id": "p"}}))
+    with pytest.raises(InvalidWorld) as refused:
+        load(world)
+    assert refused.value.problems == [
+        f"{world}: programmes: must be a list",
+        f"{world}: agreements[1]: duplicate of agreements[0] (same agreement_id)",
+    ]
+
+
+def test_a_file_that_does_not_parse_says_where(tmp_path):
+    world = tmp_path / "world.yaml"
+    world.write_text("institutions:\n  - institution_id: [uni-x\n")
+    with pytest.raises(InvalidWorld) as refused:
+        load(world)
+    [problem] = refused.value.problems
+    assert problem.startswith(f"{world}: not valid YAML: ") and "line 2" in problem

@@ -6,9 +6,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,15 +16,6 @@ from tqdm import tqdm
 CHUNK = 100
 FIELDS = ("request_id", "learner_id", "achievement_id", "grade", "awarded_at")
 FORMATS = ("auto", "csv", "jsonl")
-
-
-def issuer_url(env: Mapping[str, str] = os.environ) -> str:
-    """The issuer the commands talk to, from the settings the issuer itself reads: CREDITFLOW_ISSUER_URL when set,
-    else its public URL (CREDITFLOW_ISSUER_PUBLIC_URL), else its HTTP port on this machine."""
-    explicit = env.get("CREDITFLOW_ISSUER_URL") or env.get("CREDITFLOW_ISSUER_PUBLIC_URL")
-    if explicit:
-        return explicit.rstrip("/")
-    return f"http://127.0.0.1:{env.get('CREDITFLOW_ISSUER_HTTP_PORT', '8101')}"
 
 
 def detect_format(path: Path) -> str:
@@ -73,7 +63,7 @@ def request_of(row: dict[str, str]) -> dict[str, str]:
     return request
 
 
-def bulk(path: Path, url: str | None, token: str, file_format: str = "auto") -> int:
+def bulk(path: Path, url: str, token: str, file_format: str = "auto") -> int:
     """Send every readable row, in chunks; report each refused or unreadable line with its number; exit 1 if any."""
     all_rows = list(rows(path, file_format))
     readable = [(number, row) for number, row in all_rows if isinstance(row, dict)]
@@ -81,7 +71,7 @@ def bulk(path: Path, url: str | None, token: str, file_format: str = "auto") -> 
     for number, why in unreadable:
         print(f"line {number}: unreadable: {why}", file=sys.stderr)
     issued = duplicates = refused = 0
-    with httpx.Client(base_url=url or issuer_url(), headers={"Authorization": f"Bearer {token}"},
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                       timeout=60) as client, tqdm(total=len(readable), unit="award",
                                                   desc=f"issuing {path.name}") as progress:
         for start in range(0, len(readable), CHUNK):
@@ -120,7 +110,7 @@ def one(learner_id: str, achievement_id: str, grade: str | None, request_id: str
     """One award; without a request id the award's content is its id, so running the command twice issues once."""
     row = {"learner_id": learner_id, "achievement_id": achievement_id, "grade": grade, "request_id": request_id}
     request = request_of({k: v for k, v in row.items() if v is not None})
-    with httpx.Client(base_url=url or issuer_url(), headers={"Authorization": f"Bearer {token}"},
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                       timeout=60) as client:
         response = client.post("/awards", json=request)
     if response.status_code not in (200, 201):
@@ -131,11 +121,11 @@ def one(learner_id: str, achievement_id: str, grade: str | None, request_id: str
     return 0
 
 
-def verify(path: Path, url: str | None) -> int:
+def verify(path: Path, url: str) -> int:
     """POST /verify with the file's credential: a JSON object, or a compact JWS as text. 0 when valid."""
     text = path.read_text(encoding="utf-8").strip()
     credential = json.loads(text) if text.startswith("{") else text
-    response = httpx.post(f"{url or issuer_url()}/verify", json={"credential": credential}, timeout=60)
+    response = httpx.post(f"{url}/verify", json={"credential": credential}, timeout=60)
     response.raise_for_status()
     result = response.json()
     print(result["status"] + "".join(f"\n  {reason}" for reason in result["reasons"]))

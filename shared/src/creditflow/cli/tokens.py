@@ -59,27 +59,34 @@ def _operator(person: str):  # -> Actor, imported with the contract
     return Actor(person=person, institution_id=None, roles=["operator"])
 
 
-def create(institution: str | None, person: str, name: str | None, roles: list[str], expires: str, by: str) -> int:
-    try:
-        token, claims = identity.create(identity.load_private_key(identity.key_file()), sub=person, name=name,
-                                        inst=institution, roles=roles or ["operator"],
-                                        lifetime=identity.parse_lifetime(expires))
-    except identity.InvalidClaims as exc:
-        return _fail(str(exc))
+def issue(institution: str | None, person: str, name: str | None, roles: list[str], lifetime, by: str
+          ) -> tuple[str, dict]:
+    """A signed token and its claims, once the registry holds its TokenIssued event. Raises InvalidClaims when the
+    claims break a rule of 0002, and whatever keeps the registry from recording it."""
+    token, claims = identity.create(identity.load_private_key(identity.key_file()), sub=person, name=name,
+                                    inst=institution, roles=roles or ["operator"], lifetime=lifetime)
     from creditflow.events import TokenIssued, TokenIssuedData
     from creditflow.runtime import token_registry
 
     at = {k: datetime.fromtimestamp(claims[k], UTC) for k in ("iat", "exp")}
     event = TokenIssued(producer=PRODUCER, actor=_operator(by), data=TokenIssuedData(**{**claims, **at}))
+    _with_registry(lambda login: token_registry.publish(login, event))
+    return token, claims
+
+
+def create(institution: str | None, person: str, name: str | None, roles: list[str], expires: str, by: str) -> int:
     try:
-        _with_registry(lambda login: token_registry.publish(login, event))
+        token, claims = issue(institution, person, name, roles, identity.parse_lifetime(expires), by)
+    except identity.InvalidClaims as exc:
+        return _fail(str(exc))
     except Unreachable as exc:
         return _fail(f"the token was not recorded, so it is not shown: {exc}")
     except Exception as exc:  # noqa: BLE001 - any failure to record means the token must not be handed out
         return _fail(f"the token registry did not record the token, so it is not shown: {exc!r}")
     print(token)
+    expires_at = datetime.fromtimestamp(claims["exp"], UTC)
     print(f"jti {claims['jti']}, {', '.join(claims['roles'])} for {institution or 'the platform'}, "
-          f"expires {at['exp']:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+          f"expires {expires_at:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
     return 0
 
 
@@ -90,20 +97,20 @@ def _registry() -> dict:
 
 
 def listing(institution: str | None) -> int:
+    from .output import table
+
     try:
         registry = _registry()
     except Unreachable as exc:
         return _fail(str(exc))
     now = datetime.now(UTC)
-    rows = [("JTI", "PERSON", "INSTITUTION", "ROLES", "EXPIRES (UTC)", "STATUS")]
+    rows = []
     for jti, state in sorted(registry.items(), key=lambda item: item[1].claims.iat):
         claims = state.claims
         if institution is None or claims.inst == institution:
             rows.append((jti, claims.sub, claims.inst or "-", ",".join(claims.roles),
                          f"{claims.exp:%Y-%m-%d %H:%M}", state.status(now)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    table(("JTI", "PERSON", "INSTITUTION", "ROLES", "EXPIRES (UTC)", "STATUS"), rows)
     return 0
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from .catalogue import AnyEvent
 from .envelope import Event
 
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent, config=ConfigDict(defer_build=True))
 
 
 class UndecodableEvent(ValueError):

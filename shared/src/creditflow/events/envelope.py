@@ -31,7 +31,7 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 class ContractModel(BaseModel):
     """Base of every model in the contract: tolerant of unknown fields, immutable once built."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class Actor(ContractModel):

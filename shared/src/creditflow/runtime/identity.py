@@ -3,11 +3,15 @@ their roles. The operator's `creditflow token` command signs with the private id
 offline with the public key, on every request.
 
 This module imports neither the web framework nor a database or Kafka client: the command line signs with it and
-must start fast.
+must start fast. For the same reason signing needs only `cryptography` (a compact JWS is three base64url parts);
+PyJWT, which loads cryptography's X.509 machinery, is imported to verify.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 import os
 import re
 import uuid
@@ -17,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -81,17 +84,34 @@ def create(private_key: Ed25519PrivateKey, *, sub: str, name: str | None, inst: 
     issued = int((now or datetime.now(UTC)).timestamp())
     claims = {"iss": ISSUER, "sub": sub, "name": name or sub, "inst": inst, "roles": list(dict.fromkeys(roles)),
               "iat": issued, "exp": issued + int(lifetime.total_seconds()), "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, private_key, algorithm=ALGORITHM, headers={"typ": "JWT"}), claims
+    return sign(claims, private_key), claims
 
 
-# PyJWT counts a null claim as missing, and `inst` is null for the operator: its presence is checked below.
-_DECODER = jwt.PyJWT(options={"require": [c for c in REQUIRED_CLAIMS if c != "inst"]})
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign(claims: dict[str, Any], private_key: Ed25519PrivateKey) -> str:
+    """A compact JWS (RFC 7515) of the claims, EdDSA over Ed25519 (RFC 8037), as PyJWT writes it."""
+    header = {"alg": ALGORITHM, "typ": "JWT"}
+    signing_input = ".".join(_b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims))
+    return f"{signing_input}.{_b64(private_key.sign(signing_input.encode()))}"
+
+
+@functools.cache
+def _decoder() -> Any:
+    import jwt
+
+    # PyJWT counts a null claim as missing, and `inst` is null for the operator: its presence is checked below.
+    return jwt.PyJWT(options={"require": [c for c in REQUIRED_CLAIMS if c != "inst"]})
 
 
 def verify(token: str, public_key: Ed25519PublicKey, revoked: Container[str] = frozenset()) -> Principal:
     """The principal of a genuine, current, unrevoked token of this platform; raises InvalidToken naming why not."""
+    import jwt
+
     try:
-        claims = _DECODER.decode(token, public_key, algorithms=[ALGORITHM], issuer=ISSUER)
+        claims = _decoder().decode(token, public_key, algorithms=[ALGORITHM], issuer=ISSUER)
     except jwt.ExpiredSignatureError:
         raise InvalidToken("the token has expired") from None
     except jwt.InvalidIssuerError:

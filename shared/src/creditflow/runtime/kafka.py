@@ -35,6 +35,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.security import SASLScram512
 
 from .settings import Settings
+from .topic_io import headers_of
 
 log = structlog.get_logger("creditflow.kafka")
 
@@ -98,14 +99,6 @@ def make_broker(settings: Settings) -> KafkaBroker:
         logger=logging.getLogger("creditflow.faststream"),
         graceful_timeout=15.0,
     )
-
-
-def headers_of(event: Event) -> dict[str, str]:
-    return {
-        "event_type": event.event_type,
-        "event_id": str(event.event_id),
-        "correlation_id": event.correlation_id,
-    }
 
 
 async def publish(broker: KafkaBroker, event: Event) -> None:

@@ -102,6 +102,18 @@ def admin_login(env: Mapping[str, str]) -> KafkaLogin:
     return KafkaLogin.from_env(admin_env, ADMIN)
 
 
+# Each service's default HTTP port (its app's HTTP_PORT). The command line reaches a service at
+# CREDITFLOW_<SERVICE>_URL, or else on 127.0.0.1 at the port the service itself reads, CREDITFLOW_<SERVICE>_HTTP_PORT.
+SERVICE_HTTP_PORTS = {"issuer": 8101, "learner-record": 8102, "recognition": 8103, "stacking": 8104}
+
+
+def service_url(service: str, env: Mapping[str, str]) -> str:
+    prefix = "CREDITFLOW_" + service.upper().replace("-", "_") + "_"
+    port = env.get(prefix + "HTTP_PORT", str(SERVICE_HTTP_PORTS[service]))
+    # The URL a service states for itself (PUBLIC_URL, as in its credentials) serves when no other is given.
+    return (env.get(prefix + "URL") or env.get(prefix + "PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/")
+
+
 def kafka_login_from_env(env: Mapping[str, str], default_username: str) -> dict[str, Any]:
     """The CREDITFLOW_KAFKA_* variables of a login, unvalidated; a password file wins over nothing but never over an
     explicit password, and is read here so the secret never has to sit in the environment."""

@@ -12,54 +12,40 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from creditflow.events import Event, TokenIssued, TokenIssuedData, TokenRevoked, UndecodableEvent, decode, encode
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from creditflow.events import Event, TokenIssued, TokenIssuedData, TokenRevoked, UndecodableEvent, decode
 from creditflow.events.topics import TOKENS
 
+from . import topic_io
 from .settings import KafkaLogin
-from .topics import partitions_of
-
-log = structlog.get_logger("creditflow.token_registry")
 
 RETRY_DELAY_S = 1.0
+
+
+def _log():  # structlog is imported when something is logged: the `creditflow token` commands start without it
+    import structlog
+
+    return structlog.get_logger("creditflow.token_registry")
 
 
 @asynccontextmanager
 async def _from_the_start(login: KafkaLogin, client_id: str) -> AsyncIterator[tuple[AIOKafkaConsumer,
                                                                                   dict[TopicPartition, int]]]:
     """A consumer at offset 0 of every partition of the registry, and the end offsets when it started."""
-    admin = AIOKafkaAdminClient(**login.aiokafka(), client_id=client_id)
-    await admin.start()
-    try:
-        partitions = await partitions_of(admin, [TOKENS.name])
-    finally:
-        await admin.close()
+    partitions = await topic_io.existing_partitions(login, [TOKENS.name], client_id)
     if not partitions:
         raise RuntimeError(f"the token registry topic {TOKENS.name} does not exist (creditflow-topics creates it)")
-    consumer = AIOKafkaConsumer(**login.aiokafka(), client_id=client_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        yield consumer, await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
+    async with topic_io.from_the_start(login, partitions, client_id) as started:
+        yield started
 
 
-async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    return all([await consumer.position(tp) >= end for tp, end in ends.items()])
-
-
-def _events(batch: dict[TopicPartition, list]) -> Iterable[Event]:
-    for records in batch.values():
-        for record in records:
-            try:
-                yield decode(record.value)
-            except UndecodableEvent as exc:
-                log.warning("undecodable record on the token registry, skipped", reason=exc.reason,
-                            offset=record.offset)
+def _events(records: Iterable[ConsumerRecord]) -> Iterable[Event]:
+    for record in records:
+        try:
+            yield decode(record.value)
+        except UndecodableEvent as exc:
+            _log().warning("undecodable record on the token registry, skipped", reason=exc.reason,
+                           offset=record.offset)
 
 
 class TokenRegistry:
@@ -75,26 +61,23 @@ class TokenRegistry:
             try:
                 async with _from_the_start(self.login, self.client_id) as (consumer, ends):
                     while True:
-                        if not self.ready.is_set() and await _caught_up(consumer, ends):
+                        if not self.ready.is_set() and await topic_io.caught_up(consumer, ends):
                             self.ready.set()
-                            log.info("token registry read", revoked=len(self.revoked))
-                        for event in _events(await consumer.getmany(timeout_ms=500)):
+                            _log().info("token registry read", revoked=len(self.revoked))
+                        batch = await consumer.getmany(timeout_ms=500)
+                        for event in _events(r for records in batch.values() for r in records):
                             if isinstance(event, TokenRevoked):
                                 self.revoked.add(event.data.jti)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("reading the token registry failed; retrying", topic=TOKENS.name)
+                _log().exception("reading the token registry failed; retrying", topic=TOKENS.name)
                 await asyncio.sleep(RETRY_DELAY_S)
 
 
 async def read_all(login: KafkaLogin, client_id: str = "creditflow-cli") -> list[Event]:
     """Every event on the registry now, in order."""
-    events: list[Event] = []
-    async with _from_the_start(login, client_id) as (consumer, ends):
-        while not await _caught_up(consumer, ends):
-            events.extend(_events(await consumer.getmany(timeout_ms=500)))
-    return events
+    return list(_events(await topic_io.read_all(login, [TOKENS.name], client_id)))
 
 
 @dataclass(frozen=True)
@@ -122,12 +105,4 @@ def fold(events: Iterable[Event]) -> dict[str, TokenState]:
 
 async def publish(login: KafkaLogin, event: TokenIssued | TokenRevoked) -> None:
     """Write one event to the registry (as the admin, its only writer); returns once every in-sync replica has it."""
-    producer = AIOKafkaProducer(**login.aiokafka(), client_id="creditflow-cli", acks="all",
-                                enable_idempotence=True)
-    try:
-        await producer.start()
-        await producer.send_and_wait(TOKENS.name, encode(event), key=TOKENS.key_of(event).encode(),
-                                     headers=[("event_type", event.event_type.encode()),
-                                              ("event_id", str(event.event_id).encode())])
-    finally:
-        await producer.stop()
+    await topic_io.produce(login, [(TOKENS.name, TOKENS.key_of(event), event)], "creditflow-cli")
