@@ -24,9 +24,9 @@ from creditflow.events import (
     Requirement,
 )
 from e2e_driver import ACCREDITED, Driver, achievement_body, eventually
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 BLOCKING = ("serious", "critical")
@@ -72,9 +72,9 @@ class Console:
         old = self.browser.find_element(By.TAG_NAME, "html")
         self.click(css)
         wait = WebDriverWait(self.browser, 30)
-        wait.until(expected_conditions.staleness_of(old))
+        wait.until(lambda _: gone(old))
         # The old page going stale is only the start: a POST answered 303 loads once more, so wait for the page that
-        # stays before reading it (reading during the redirect failed once: "Node ... does not belong to the document").
+        # stays before reading it.
         wait.until(lambda browser: browser.execute_script("return document.readyState") == "complete")
         self.checked()
 
@@ -91,6 +91,21 @@ class Console:
         path = self.screenshots["docs" if docs else "other"] / f"{name}.png"
         self.browser.save_screenshot(str(path))
         return path
+
+
+def gone(element: Any) -> bool:
+    """Whether the page holding `element` has been replaced. Chromium says so in two ways: a stale element, or, when
+    asked while the next document is being swapped in, "Node with given id does not belong to the document" (an
+    "unknown error", which Selenium's staleness_of lets through: it failed the sign-out of a browser test 3 times)."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 @dataclass(frozen=True)
