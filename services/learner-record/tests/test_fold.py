@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditflow.events import (
+    EctsConversion,
     CreditAllocation,
     CredentialRevoked,
     CredentialRevokedData,
@@ -145,12 +146,29 @@ def test_consent_revocation_after_a_grant_wins_whatever_the_arrival_order():
     assert [c["granted"] for c in record["consents"]] == [False]
 
 
+def conversions(*pairs):
+    return [EctsConversion(ects=ects, method=method, rule=f"{method} rule") for method, ects in pairs]
+
+
 def test_credit_totals_count_valid_credentials_per_framework_and_ects_method():
     uk = achievement(achievement_id="uk", credits=CreditValue(value=20, framework="uk-cats"), workload_hours=200)
-    events = [awarded(LEARNER, "urn:uuid:c1"), awarded(LEARNER, "urn:uuid:c2", achievement=uk),
-              awarded(LEARNER, "urn:uuid:c3"), revoked("urn:uuid:c3")]
+    events = [awarded(LEARNER, "urn:uuid:c1", credit_conversions=conversions(("identity", 5))),
+              awarded(LEARNER, "urn:uuid:c2", achievement=uk,
+                      credit_conversions=conversions(("convention", 10), ("hours", 6.666))),
+              awarded(LEARNER, "urn:uuid:c4", credit_conversions=conversions(("identity", 2.5), ("hours", 3.337))),
+              awarded(LEARNER, "urn:uuid:c3", credit_conversions=conversions(("identity", 5))), revoked("urn:uuid:c3")]
     totals = credit_totals(fold(events))
-    assert [(t["framework"], t["credits"]) for t in totals["by_framework"]] == [("ects", 5.0), ("uk-cats", 20.0)]
+    assert [(t["framework"], t["credits"], t["credential_ids"]) for t in totals["by_framework"]] == [
+        ("ects", 10.0, ["urn:uuid:c1", "urn:uuid:c4"]), ("uk-cats", 20.0, ["urn:uuid:c2"])]
+    # Each method summed on its own (an hours figure never added to a convention), rounded to 2 places.
+    assert [(t["method"], t["ects"], t["credential_ids"]) for t in totals["ects_by_method"]] == [
+        ("convention", 10.0, ["urn:uuid:c2"]), ("hours", 10.0, ["urn:uuid:c2", "urn:uuid:c4"]),
+        ("identity", 7.5, ["urn:uuid:c1", "urn:uuid:c4"])]
+
+
+def test_credit_totals_leave_out_a_credential_without_credits():
+    events = [awarded(LEARNER, "urn:uuid:c1", achievement=achievement(credits=None))]
+    assert credit_totals(fold(events)) == {"by_framework": [], "ects_by_method": []}
 
 
 def test_completed_qualification_gives_is_part_of_associations_for_credentials_in_the_record():
@@ -200,6 +218,18 @@ EVENTS = [
 @given(st.permutations(EVENTS), st.lists(st.sampled_from(EVENTS), max_size=8))
 def test_any_order_and_any_duplication_folds_to_the_in_order_record(order, duplicates):
     assert fold([*order, *duplicates]) == fold(EVENTS)
+
+
+def test_in_the_record_every_order_folds_to_the_earliest_revocation_and_the_latest_decision_progress_and_consent_win():
+    # What the property above compares every order with: the fact that wins, not only that order does not matter.
+    record = fold(EVENTS)
+    c1, c2 = record["achievements"]
+    assert (status(c1), c1["revocation"]["reason"], status(c2)) == ("revoked", "issued in error", "valid")
+    assert [(r["decision_id"], r["outcome"]) for r in record["recognitions"]] == [("d-2", "granted")]
+    assert [p["credits_counted"] for p in record["progress"]] == [10]
+    assert [(c["institution_id"], c["granted"]) for c in record["consents"]] == [("uni-oslo", False)]
+    assert [(q["programme_id"], q["status"]) for q in record["qualifications"]] == [("msc-ds", "completed")]
+    assert [r["case_id"] for r in record["recognition_requests"]] == ["case-1"] and record["pending_revocations"] == {}
 
 
 @settings(max_examples=100, deadline=None)
