@@ -9,6 +9,8 @@ from contract_factories import achievement, awarded
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from creditflow.credentials import contexts, jose, keys
+from creditflow.credentials.subjects import learner_subject_id
 from creditflow.events import (
     EctsConversion,
     CreditAllocation,
@@ -20,6 +22,8 @@ from creditflow.events import (
     LearnerConsentRevoked,
     QualificationCompleted,
     QualificationCompletedData,
+    QualificationInvalidated,
+    QualificationInvalidatedData,
     RecognisedCredit,
     RecognitionDecided,
     RecognitionDecidedData,
@@ -87,12 +91,20 @@ def fold(events):
     return reduce(lambda record, event: apply(event, record), events, empty(LEARNER))
 
 
-def test_an_award_whose_credential_verified_becomes_a_valid_verified_achievement_with_its_credits_and_level():
+def test_an_award_folded_with_the_handlers_passing_verdict_is_a_valid_verified_achievement_with_its_credits():
+    # The fold takes the verdict as data; that the handler verifies each credential is tested on the real consumer
+    # (test_learner_record.py) and against forgeries (tests/security).
     signed = {"type": "EnvelopedVerifiableCredential", "id": "data:x"}
     [entry] = domain.fold(awarded(LEARNER, credential=signed), empty(LEARNER), Verdict(True))["achievements"]
     assert (entry["credential_id"], entry["title"], status(entry), entry["verification"]) == (
         "urn:uuid:c1", "Data literacy", "valid", "verified")
-    assert entry["credits"]["value"] == 5 and entry["level"]["eqf"] == 6
+    assert entry["credits"]["value"] == 5 and entry["level"]["eqf"] == 6 and entry["verification_reasons"] == []
+    assert entry["credential"] == signed and entry["institution_id"] == "uni-helsinki"
+
+
+def test_an_award_without_a_signed_credential_is_shown_unsigned_whatever_the_verdict():
+    [entry] = domain.fold(awarded(LEARNER), empty(LEARNER), Verdict(False, ("no proof",)))["achievements"]
+    assert (entry["verification"], entry["verification_reasons"]) == ("unsigned", [])
 
 
 def test_an_award_whose_credential_failed_its_check_or_was_not_checked_is_shown_unverified_with_the_reason():
@@ -242,3 +254,97 @@ def test_folding_never_changes_the_record_it_was_given(order):
         record_after = apply(event, record)
         assert record == before
         record = record_after
+
+
+def signed_vc(achievement_iri):
+    return {"id": "urn:uuid:c1", "credentialSubject": {"achievement": {"id": achievement_iri}}, "proof": [{}]}
+
+
+def enveloped_vc(achievement_iri):
+    payload = {"credentialSubject": {"achievement": {"id": achievement_iri}}}
+    return jose.envelope(jose.sign(payload, keys.generate(), "did:example:issuer#key-1"))
+
+
+def test_presented_gives_each_achievement_its_status():
+    record = fold([awarded(LEARNER, "urn:uuid:c1"), awarded(LEARNER, "urn:uuid:c2"), revoked("urn:uuid:c2")])
+    assert [(a["credential_id"], a["status"]) for a in domain.presented(record)["achievements"]] == [
+        ("urn:uuid:c1", "valid"), ("urn:uuid:c2", "revoked")]
+    assert "status" not in record["achievements"][0]  # the stored record is left as it was
+
+
+def test_a_qualifications_own_credential_is_what_its_parts_are_part_of_and_a_revoked_one_is_not():
+    qualification = achievement(achievement_id="msc", achievement_type="Certificate", institution_id="uni-tartu")
+    events = [awarded(LEARNER, "urn:uuid:c1"), awarded(LEARNER, "urn:uuid:c2"), completed(),
+              awarded(LEARNER, "urn:uuid:q", achievement=qualification, built_from=["urn:uuid:c1", "urn:uuid:c9"])]
+    # c1 is part of the qualification's credential; c2, not in built_from, of the completed qualification; c9 is
+    # not held.
+    assert [(a["sourceId"], a["targetId"]) for a in associations(fold(events))] == [
+        ("urn:uuid:c1", "urn:uuid:q"), ("urn:uuid:c2", "urn:creditflow:qualification:uni-tartu:msc-ds")]
+    assert [(a["sourceId"], a["targetId"]) for a in associations(fold([*events, revoked("urn:uuid:q")]))] == [
+        ("urn:uuid:c1", "urn:creditflow:qualification:uni-tartu:msc-ds"),
+        ("urn:uuid:c2", "urn:creditflow:qualification:uni-tartu:msc-ds")]
+
+
+def test_an_invalidated_qualification_gives_no_associations_and_no_clr_achievement():
+    invalidated = QualificationInvalidated(
+        producer="creditflow.stacking", learner_id=LEARNER, occurred_at=at(60),
+        data=QualificationInvalidatedData(programme_id="msc-ds", institution_id="uni-tartu", programme_version=1,
+                                          credential_ids=["urn:uuid:c1"], lost=["urn:uuid:c1"], reason="c1 revoked"))
+    record = fold([awarded(LEARNER, "urn:uuid:c1"), completed(), invalidated])
+    assert [(q["status"], q["reason"]) for q in record["qualifications"]] == [("invalidated", "c1 revoked")]
+    clr = domain.clr_credential(record, False, platform_id="https://records.test/platform", clr_id="urn:uuid:clr",
+                                issued_at=T0)
+    assert associations(record) == [] and clr["credentialSubject"]["achievement"] == []
+
+
+def test_the_clr_embeds_the_credentials_as_issued_and_links_achievement_ids():
+    tartu = "https://issuer.test/institutions/uni-tartu/achievements/"
+    events = [awarded(LEARNER, "urn:uuid:c1", credential=signed_vc(tartu + "data")),
+              awarded(LEARNER, "urn:uuid:c2", credential=enveloped_vc(tartu + "stats"),
+                      achievement=achievement(achievement_id="stats")),
+              awarded(LEARNER, "urn:uuid:c3", achievement=achievement(achievement_id="ethics")),  # unsigned
+              awarded(LEARNER, "urn:uuid:c4", credential={"type": "EnvelopedVerifiableCredential", "id": "data:,x"},
+                      achievement=achievement(achievement_id="broken")),  # not a JWS
+              completed()]
+    record = apply(QualificationCompleted(
+        producer="creditflow.stacking", learner_id=LEARNER, occurred_at=at(50),
+        data=QualificationCompletedData(programme_id="msc-ds", institution_id="uni-tartu", programme_version=1,
+                                        credential_ids=["urn:uuid:c1", "urn:uuid:c2", "urn:uuid:c3", "urn:uuid:c4"])),
+        fold(events))
+    clr = domain.clr_credential(record, True, platform_id="https://records.test/platform", clr_id="urn:uuid:clr",
+                                issued_at=T0)
+    subject = clr["credentialSubject"]
+    assert (clr["id"], clr["type"], clr["partial"], clr["validFrom"]) == (
+        "urn:uuid:clr", ["VerifiableCredential", "ClrCredential"], True, "2026-06-01T00:00:00Z")
+    assert clr["issuer"] == {"id": "https://records.test/platform", "type": ["Profile"],
+                             "name": "creditflow learner-record"}
+    assert clr["name"] == f"Comprehensive Learner Record of {LEARNER}"
+    assert clr["@context"] == [contexts.VC2, contexts.CLR2, contexts.OB3, contexts.CREDITFLOW_V1]
+    assert (subject["id"], subject["type"]) == (learner_subject_id(LEARNER), ["ClrSubject"])
+    assert subject["verifiableCredential"] == [a["credential"] for a in record["achievements"][:2]] + [
+        record["achievements"][3]["credential"]]  # as issued; the unsigned award has none to embed
+    qualification = "urn:creditflow:qualification:uni-tartu:msc-ds"
+    assert subject["achievement"] == [{
+        "id": qualification, "type": ["Achievement"], "achievementType": "Certificate", "name": "msc-ds (uni-tartu)",
+        "description": "Qualification msc-ds of uni-tartu, completed from 4 credentials",
+        "criteria": {"narrative": "Completed from 4 credentials"}}]
+    link = {"type": "Association", "associationType": "isPartOf", "targetId": qualification}
+    assert subject["association"] == [
+        {**link, "sourceId": tartu + "data"},  # a Data Integrity credential's achievement id
+        {**link, "sourceId": tartu + "stats"},  # read from inside a VC-JOSE envelope
+        {**link, "sourceId": "urn:creditflow:achievement:uni-helsinki:ethics"},  # none issued: creditflow's own
+        {**link, "sourceId": "urn:creditflow:achievement:uni-helsinki:broken"}]
+
+
+def test_clr_associations_between_two_held_credentials_link_their_achievement_ids_once():
+    tartu = "https://issuer.test/institutions/uni-tartu/achievements/"
+    qualification = achievement(achievement_id="msc", achievement_type="Certificate")
+    record = fold([awarded(LEARNER, "urn:uuid:c1", credential=signed_vc(tartu + "data")),
+                   awarded(LEARNER, "urn:uuid:q", achievement=qualification, credential=signed_vc(tartu + "msc"),
+                           built_from=["urn:uuid:c1"]),
+                   awarded(LEARNER, "urn:uuid:c1b", credential=signed_vc(tartu + "data"),
+                           achievement=achievement(achievement_id="data-again"))])
+    record = apply(awarded(LEARNER, "urn:uuid:q2", achievement=qualification, credential=signed_vc(tartu + "msc"),
+                           built_from=["urn:uuid:c1", "urn:uuid:c1b"]), record)
+    assert domain.clr_associations(record) == [
+        {"type": "Association", "associationType": "isPartOf", "sourceId": tartu + "data", "targetId": tartu + "msc"}]
