@@ -304,8 +304,7 @@ def test_the_clr_embeds_the_credentials_as_issued_and_links_achievement_ids():
                       achievement=achievement(achievement_id="stats")),
               awarded(LEARNER, "urn:uuid:c3", achievement=achievement(achievement_id="ethics")),  # unsigned
               awarded(LEARNER, "urn:uuid:c4", credential={"type": "EnvelopedVerifiableCredential", "id": "data:,x"},
-                      achievement=achievement(achievement_id="broken")),  # not a JWS
-              completed()]
+                      achievement=achievement(achievement_id="broken"))]  # not a JWS
     record = apply(QualificationCompleted(
         producer="creditflow.stacking", learner_id=LEARNER, occurred_at=at(50),
         data=QualificationCompletedData(programme_id="msc-ds", institution_id="uni-tartu", programme_version=1,
@@ -348,3 +347,64 @@ def test_clr_associations_between_two_held_credentials_link_their_achievement_id
                            built_from=["urn:uuid:c1", "urn:uuid:c1b"]), record)
     assert domain.clr_associations(record) == [
         {"type": "Association", "associationType": "isPartOf", "sourceId": tartu + "data", "targetId": tartu + "msc"}]
+
+
+def test_an_award_keeps_every_figure_of_its_event_and_a_later_award_of_the_same_credential_replaces_them():
+    first = awarded(LEARNER, grade="B", credential={"proof": [{}]}, credit_conversions=conversions(("identity", 5)))
+    [entry] = domain.fold(first, empty(LEARNER), Verdict(False, ("expired",)))["achievements"]
+    assert (entry["grade"], entry["field_of_study"], entry["ects"], entry["credential"]) == (
+        "B", first.data.achievement.field_of_study, [{"ects": 5.0, "method": "identity", "rule": "identity rule"}],
+        {"proof": [{}]})
+    assert (entry["marker"]["event_id"], entry["verification_reasons"]) == (str(first.event_id), ["expired"])
+    corrected = awarded(LEARNER, grade="A")
+    corrected = corrected.model_copy(update={"occurred_at": first.occurred_at + timedelta(minutes=1)})
+    [entry] = fold([first, corrected])["achievements"]
+    assert (entry["grade"], entry["credential"], entry["verification"]) == ("A", None, "unsigned")
+    assert fold([corrected, first]) == fold([first, corrected])
+
+
+def test_a_revocation_held_for_an_award_still_to_come_is_applied_and_released_when_it_arrives():
+    record = fold([revoked(), awarded(LEARNER)])
+    assert (record["pending_revocations"], status(record["achievements"][0])) == ({}, "revoked")
+    assert record["achievements"][0]["revocation"]["reason"] == "issued in error"
+
+
+def test_fold_passes_other_events_to_apply_unchanged():
+    request = requested()
+    assert domain.fold(request, empty(LEARNER), Verdict(True)) == apply(request, empty(LEARNER))
+    update = progress(5, 40)
+    assert domain.fold(update, empty(LEARNER)) == fold([update])
+
+
+def test_an_empty_record_is_plain_json():
+    assert empty(LEARNER) == {"learner_id": LEARNER, "achievements": [], "pending_revocations": {},
+                              "recognition_requests": [], "recognitions": [], "progress": [], "qualifications": [],
+                              "consents": []}
+
+
+def test_consent_with_an_end_shows_the_record_until_that_instant_and_a_revocation_forgets_the_end():
+    grant = LearnerConsentGranted(producer=LEARNER, learner_id=LEARNER, occurred_at=at(5),
+                                  data=LearnerConsentData(institution_id="uni-oslo", valid_until=at(100)))
+    record = fold([awarded(LEARNER), grant])
+    assert [c["valid_until"] for c in record["consents"]] == [at(100).isoformat().replace("+00:00", "Z")]
+    assert view(record, "uni-oslo", at(99)) == (record, False)
+    assert view(record, "uni-oslo", at(100)) is None
+    assert [c["valid_until"] for c in apply(consent(False, 6), record)["consents"]] == [None]
+
+
+def test_the_institutions_view_keeps_only_its_decisions_progress_and_qualifications_and_no_consents():
+    elsewhere = achievement(achievement_id="x", institution_id="uni-tartu")
+    record = fold([awarded(LEARNER, "urn:uuid:c9", achievement=elsewhere), requested(credential_ids=["urn:uuid:c1"]),
+                   decided(), progress(5, 40), completed(), consent(True, 55, institution="uni-oslo"),
+                   revoked("urn:uuid:c7")])
+    visible, partial = view(record, "uni-tartu", at(100))
+    assert partial and visible == {
+        **record, "pending_revocations": {}, "consents": [],
+        "achievements": [a for a in record["achievements"] if a["credential_id"] == "urn:uuid:c9"]}
+    assert [len(visible[k]) for k in ("recognition_requests", "recognitions", "progress", "qualifications")] == [
+        1, 1, 1, 1]
+    oslo_only = fold([awarded(LEARNER, "urn:uuid:c9", achievement=achievement(institution_id="uni-oslo"))])
+    assert view(oslo_only, "uni-oslo", at(100)) == (oslo_only, False)  # all of it is its own: not partial
+    helsinki = view(apply(awarded(LEARNER, "urn:uuid:c1"), record), "uni-helsinki", at(100))[0]
+    assert [len(helsinki[k]) for k in ("recognition_requests", "recognitions", "progress", "qualifications")] == [
+        0, 0, 0, 0]
