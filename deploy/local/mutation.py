@@ -122,6 +122,7 @@ pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarni
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
+asyncio_mode = "auto"
 """)
 
 

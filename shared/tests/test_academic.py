@@ -32,7 +32,8 @@ def test_hours_count_at_the_upper_bound_of_the_ects_guide_so_they_never_over_cre
     ("Pass", "pass", True), (" merit ", "Pass", True), ("fail", "pass", False), ("U", "pass", False),
     ("FX", "pass", False), ("f", "pass", False), ("B", "pass", True), ("7.5", "pass", None),
     ("75%", "60%", True), ("59.5", "60", False), ("60", "60 %", True), ("15/20", "70%", True),
-    ("13,5 / 20", "70", False), ("14/20", "70", True),
+    ("13,5 / 20", "70", False), ("14/20", "70", True), ("15/20", "75,5", False), ("12/12,5", "96", True),
+    ("99/100", "99", True), ("98/100", "98.5", False),
     ("B+", "B", True), ("b-", "B", False), ("A", "a", True), ("E", "FX", True), ("F", "E", False),
     ("B", "70%", None), ("excellent", "B", None), ("pass", "C", None),
 ])
