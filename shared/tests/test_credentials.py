@@ -7,7 +7,8 @@ import jwt
 import pytest
 
 from creditflow.credentials import jose, keys, status_list
-from creditflow.credentials.verify import RegisteredKey, check_proof, verify
+from creditflow.credentials.verify import RegisteredKey, any_of, check_proof, registered_keys, verify
+from creditflow.events import InstitutionRegisteredData, PublicKey
 
 ISSUER = "https://issuer.example/institutions/uni-tartu"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -162,3 +163,32 @@ def test_an_independent_jose_library_verifies_a_creditflow_signature():
     tampered = jws[:-4] + ("AAAA" if not jws.endswith("AAAA") else "BBBB")
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(tampered, public, algorithms=["EdDSA"])
+
+
+def test_a_registration_declares_one_key_per_public_key_with_its_window_and_none_without_an_issuer_id():
+    first, second = keys.generate(), keys.generate()
+    registration = InstitutionRegisteredData(
+        institution_id="uni-tartu", name="University of Tartu", country="EE", credit_frameworks=["ects"],
+        issuer_id=ISSUER, public_keys=[
+            PublicKey(key_id="key-1", public_key_multibase=keys.to_multibase(first.public_key()), valid_from=T0,
+                      retired_at=T0 + timedelta(days=30)),
+            PublicKey(key_id="key-2", public_key_multibase=keys.to_multibase(second.public_key()),
+                      valid_from=T0 + timedelta(days=30))])
+    declared = registered_keys(registration)
+    assert [(k.kid, k.institution_id, k.issuer_id, k.valid_from, k.retired_at) for k in declared] == [
+        (f"{ISSUER}#key-1", "uni-tartu", ISSUER, T0, T0 + timedelta(days=30)),
+        (f"{ISSUER}#key-2", "uni-tartu", ISSUER, T0 + timedelta(days=30), None)]
+    assert [keys.to_multibase(k.public_key) for k in declared] == [
+        keys.to_multibase(first.public_key()), keys.to_multibase(second.public_key())]
+    assert registered_keys(registration.model_copy(update={"issuer_id": None})) == []
+
+
+async def test_any_of_answers_the_first_key_a_resolver_knows_in_order():
+    ring, other = Keyring(), Keyring()
+    ring.add("key-1")
+    other.add("key-1")
+    other.add("key-2")
+    resolve = any_of(ring.resolve, other.resolve)
+    assert await resolve(f"{ISSUER}#key-1") is ring.keys[f"{ISSUER}#key-1"]
+    assert await resolve(f"{ISSUER}#key-2") is other.keys[f"{ISSUER}#key-2"]
+    assert await resolve(f"{ISSUER}#key-3") is None
