@@ -1,6 +1,7 @@
 """Signing and verification: tampering, key rotation, revocation, an unreachable status list, and a check by an
 independent JOSE implementation."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -192,3 +193,42 @@ async def test_any_of_answers_the_first_key_a_resolver_knows_in_order():
     assert await resolve(f"{ISSUER}#key-1") is ring.keys[f"{ISSUER}#key-1"]
     assert await resolve(f"{ISSUER}#key-2") is other.keys[f"{ISSUER}#key-2"]
     assert await resolve(f"{ISSUER}#key-3") is None
+
+
+def with_header(jws, **header):
+    """The JWS with its protected header replaced (the signature is then over another input: it must not matter,
+    the alg check comes first)."""
+    _, payload, signature = jws.split(".")
+    return ".".join([keys.b64url(json.dumps(header).encode()), payload, signature])
+
+
+@pytest.mark.parametrize("header", [
+    {"alg": "none", "typ": "vc+jwt"}, {"alg": "HS256", "typ": "vc+jwt"}, {"alg": "ES256", "typ": "vc+jwt"},
+    {"alg": "EdDSA256", "typ": "vc+jwt"}, {"typ": "vc+jwt"}, {"alg": "ES256", "typ": "jwt"}])
+async def test_only_eddsa_vc_jose_and_es256_open_badges_jwts_are_accepted(keyring, header):
+    private, kid = keyring.add("key-1")
+    unsigned = f"{keys.b64url(json.dumps({**header, 'kid': kid}).encode())}.{keys.b64url(b'{}')}."
+    for jws in (with_header(jose.sign(credential(), private, kid), kid=kid, **header), unsigned):
+        result = await check_proof(jws, keyring.resolve)
+        assert result.status == "invalid"
+        assert result.reasons == [f"unsupported JWS alg {header.get('alg')!r} / typ {header['typ']!r}: creditflow "
+                                  "accepts ES256 JWT (Open Badges 3.0) and EdDSA vc+jwt (VC-JOSE)"]
+
+
+async def test_an_eddsa_jws_naming_a_key_of_another_type_is_refused(keyring):
+    private, kid = keyring.add("key-1")
+    p256 = keys.generate_p256()
+    keyring.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, p256.public_key(), T0)
+    result = await check_proof(jose.sign(credential(), private, kid), keyring.resolve)
+    assert (result.status, result.reasons) == ("invalid", [f"key {kid} is not a Ed25519PublicKey key"])
+
+
+@pytest.mark.parametrize(("valid_until", "status"), [
+    (NOW + timedelta(seconds=1), "valid"), (NOW, "invalid"), (NOW - timedelta(days=1), "invalid")])
+async def test_a_credential_is_valid_until_its_valid_until_instant(keyring, valid_until, status):
+    private, kid = keyring.add("key-1")
+    expiring = {**credential(), "validUntil": valid_until.isoformat()}
+    result = await verify(jose.sign(expiring, private, kid), keyring.resolve, None, NOW)
+    assert result.status == status
+    if status == "invalid":
+        assert result.reasons == [f"expired at {valid_until.isoformat()}"]
