@@ -3,7 +3,7 @@
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
@@ -16,8 +16,8 @@ from creditflow.credentials.verify import check_proof, verification_method, veri
 from creditflow.events import decode
 from creditflow.events.topics import CREDENTIALS, INSTITUTIONS
 from creditflow.issuer import api, credential, domain
-from creditflow.issuer.app import create_app
-from creditflow.runtime.outbox import OUTBOX
+from creditflow.issuer.app import create_app, outboxes
+from creditflow.runtime.outbox import OUTBOX, RELAY_GRACE, relay_all
 from creditflow.issuer.keystore import FileKeyStore
 from creditflow.issuer.rules import Institution
 from creditflow.issuer.store import IssuerStore
@@ -386,3 +386,44 @@ async def test_registering_an_external_key_never_breaks_awarding(issuer):
     assert [p["verificationMethod"].rsplit("/", 1)[1] for p in secured["proof"]] == ["key-1"]
     result = await issuer.verify(secured)
     assert (result.status, result.reasons) == ("valid", [])
+
+
+async def test_after_a_key_rotation_awards_are_signed_with_the_new_key_and_earlier_ones_still_verify(issuer):
+    institution_id, headers, before = await issuer.issued()
+    rotated = await issuer.client.post(f"/institutions/{institution_id}/keys/rotate", headers=headers)
+    assert rotated.status_code == 200, rotated.text
+    current = [k for k in rotated.json()["public_keys"] if k["retired_at"] is None]
+    assert sorted(k["key_id"] for k in current) == ["es256-key-2", "key-2"]  # a new Ed25519 and P-256 pair
+    after = await issuer.client.post("/awards", json={"request_id": "r-2", "learner_id": "l-1",
+                                                      "achievement_id": "ach-1"}, headers=headers)
+    methods = [c["proof"][0]["verificationMethod"].rsplit("/", 1)[1] for c in (before["credential"],
+                                                                               after.json()["credential"])]
+    assert methods == ["key-1", "key-2"]
+    for secured in (before["credential"], after.json()["credential"]):
+        result = await issuer.verify(secured)
+        assert (result.status, result.reasons) == ("valid", [])
+    retired = {k["key_id"] for k in rotated.json()["public_keys"] if k["retired_at"] is not None}
+    assert retired == {"key-1", "es256-key-1"}  # published as retired, not removed: what they signed still verifies
+
+
+async def test_the_relay_leaves_an_event_queued_within_its_grace_to_the_request_publishing_it(issuer):
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    registration = await issuer.store.registration(institution_id)
+    key = domain.current_key(registration)
+    event = domain.issue(
+        public_url=PUBLIC_URL, request_id="in-flight", learner_id=f"learner-{uuid.uuid4().hex[:8]}",
+        institution=Institution(institution_id, registration.name, registration.country),
+        achievement=await issuer.store.achievement(institution_id, "ach-1"), awarded_at=datetime.now(UTC),
+        grade=None, status_index=8,
+        signing_key=domain.SigningKey(verification_method(credential.issuer_id(PUBLIC_URL, institution_id),
+                                                          key.key_id),
+                                      issuer.key_store.load(institution_id, key.key_id)),
+        signed_at=datetime.now(UTC),
+    )
+    # Queued an hour from now, so the service's own relay (on the real clock) leaves it alone during this test.
+    queued = datetime.now(UTC) + timedelta(hours=1)
+    assert await issuer.store.save_award(event, 8, "in-flight", queued)
+    broker = issuer.app.state.runtime.broker
+    assert await relay_all(outboxes(issuer.store), broker, queued + RELAY_GRACE - timedelta(seconds=1)) == 0
+    assert await relay_all(outboxes(issuer.store), broker, queued + RELAY_GRACE + timedelta(seconds=1)) == 1

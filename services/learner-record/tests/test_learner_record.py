@@ -14,7 +14,7 @@ from kafka_waits import committed_past, dead_letter
 from creditflow.credentials import contexts, data_integrity, keys
 from creditflow.credentials.subjects import learner_subject_id
 from creditflow.credentials.verify import RegisteredKey, check_proof, key_reference
-from creditflow.events.topics import CREDENTIALS
+from creditflow.events.topics import CONSENTS, CREDENTIALS, INSTITUTIONS, PROGRESS, RECOGNITIONS
 from creditflow.events import (
     InstitutionRegistered,
     InstitutionRegisteredData,
@@ -332,3 +332,15 @@ async def test_the_record_names_the_institutions_it_mentions(service):
                 break
             await asyncio.sleep(0.1)
     assert view["institution_names"] == {helsinki.institution_id: f"University {helsinki.institution_id}"}
+
+
+@pytest.mark.parametrize("topic", [RECOGNITIONS.name, PROGRESS.name, CONSENTS.name, INSTITUTIONS.name])
+async def test_an_undecodable_record_on_any_topic_it_reads_is_dead_lettered_and_the_partition_flows_on(service, topic):
+    # The learner topics go to the batch consumer, registrations to their own group.
+    group = service.settings.group_id + (".registry" if topic == INSTITUTIONS.name else "")
+    key = learner_id()
+    await send(service.servers.admin, topic, [(key.encode(), b"{not json")])
+    letter = await dead_letter(service.servers.admin, key, group)
+    assert dict(letter.headers)["dlq.source.topic"] == topic.encode() and letter.value == b"{not json"
+    [poisoned] = await records(service.servers.admin, topic, key)
+    await committed_past(service.servers.admin, group, poisoned)
