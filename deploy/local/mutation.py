@@ -188,13 +188,17 @@ def main() -> int:
             # --again: keep the last run's mutants and results, and run those not killed yet against the unit tests
             # as they are now (after adding tests for survivors); the source must be unchanged since that run.
             names = not_killed(module) if "--again" in sys.argv and results(module) else []
+            # --only=GLOB (repeatable): a fresh run of just the mutants whose names match, e.g. one function's
+            # (`--only='*x__apply_allowance__mutmut_*'`); the others stay "not checked".
+            only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")]
             if names:
                 copy_tests(module)
             elif "--again" in sys.argv and results(module):
                 continue  # every mutant of the last run was killed
             else:
                 lay_out(module)
-            subprocess.run(["nice", "-n", "19", mutmut, "run", "--max-children", "1", *names], cwd=scratch(module),
+            subprocess.run(["nice", "-n", "19", mutmut, "run", "--max-children", "1", *(names or only)],
+                           cwd=scratch(module),
                            env=env, check=False)
             print(f"\n{module}: mutation run took {time.monotonic() - started:.0f} s", flush=True)
     code = report(chosen)
