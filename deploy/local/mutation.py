@@ -77,6 +77,15 @@ EQUIVALENT: dict[str, str] = {
     **dict.fromkeys([f"creditflow.recognition.procedure.x_add_months__mutmut_{n}" for n in (29, 30, 31)],
                     "the message of an assertion no input reaches (day 28 exists in every month)"),
     **dict.fromkeys([f"creditflow.recognition.procedure.x_record_decision__mutmut_{n}" for n in (74, 75)], _TOGETHER),
+    "creditflow.learner_record.domain.x__supersedes__mutmut_6": "markers are equal only for the same event, whose "
+                                                                 "entry is then the same: replacing it changes nothing",
+    **dict.fromkeys([f"creditflow.learner_record.domain.x_award__mutmut_{n}" for n in (90, 99)],
+                    "writes an entry equal to the one stored (a pending revocation implies no stored entry), so the "
+                    "record is equal either way"),
+    "creditflow.learner_record.domain.x_clr_associations__mutmut_39": "the dict only de-duplicates its keys; the "
+                                                                       "values are never read",
+    **dict.fromkeys([f"creditflow.learner_record.domain.x_empty__mutmut_{n}" for n in (1, 3, 4)],
+                    "an empty record holds nothing whose JSON form differs from its Python form"),
 }
 
 # Functions of a listed module that are not pure: HTTP adapters, exercised by the integration and end-to-end tests

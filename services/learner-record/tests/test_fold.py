@@ -408,3 +408,19 @@ def test_the_institutions_view_keeps_only_its_decisions_progress_and_qualificati
     helsinki = view(apply(awarded(LEARNER, "urn:uuid:c1"), record), "uni-helsinki", at(100))[0]
     assert [len(helsinki[k]) for k in ("recognition_requests", "recognitions", "progress", "qualifications")] == [
         0, 0, 0, 0]
+
+
+def test_an_award_keeps_the_assessment_and_what_it_is_part_of_and_fractional_credits_add_up_exactly():
+    made = achievement(credits=CreditValue(value=0.1, framework="ects"), part_of=["prog-b", "prog-a"])
+    record = fold([awarded(LEARNER, "urn:uuid:c1", achievement=made), awarded(LEARNER, "urn:uuid:c2", achievement=
+                   achievement(credits=CreditValue(value=0.2, framework="ects")))])
+    entry = record["achievements"][0]
+    assert (entry["assessment_type"], entry["part_of"]) == (made.assessment_type, ["prog-a", "prog-b"])
+    assert [t["credits"] for t in credit_totals(record)["by_framework"]] == [0.3]  # not 0.30000000000000004
+
+
+def test_a_consent_revocation_ends_the_consent_whatever_end_date_it_names():
+    revocation = LearnerConsentRevoked(producer=LEARNER, learner_id=LEARNER, occurred_at=at(6),
+                                       data=LearnerConsentData(institution_id="uni-oslo", valid_until=at(100)))
+    record = fold([consent(True, 5), revocation])
+    assert [(c["granted"], c["valid_until"]) for c in record["consents"]] == [(False, None)]
