@@ -179,7 +179,7 @@ def report(modules: list[str]) -> int:
         if share < 90 or not counts:
             worst = 1
         print(f"{module:40} {counts['killed']:7} {counts['survived']:9} {counts['equivalent']:11} {other:6} "
-              f"{counts['not pure']:9} {share:8.1f}%")
+              f"{counts['not pure']:9} " + (f"{share:8.1f}%" if counts else " not run"))
     if survivors:
         print("\nnot killed (see one with `cd .mutation/FOLDER && ../../.venv/bin/mutmut show NAME`):")
         print("\n".join("  " + s for s in survivors))
