@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from creditflow.credentials import jose, keys, ob_jwt, status_list
-from creditflow.credentials.verify import RegisteredKey, any_of, check_proof, registered_keys, verify
+from creditflow.credentials.verify import RegisteredKey, any_of, check_proof, key_reference, registered_keys, verify
 from creditflow.events import InstitutionRegisteredData, PublicKey
 
 ISSUER = "https://issuer.example/institutions/uni-tartu"
@@ -345,3 +345,28 @@ async def test_a_status_list_of_another_issuer_or_unreadable_gives_unknown_with_
     result = await verify(secured, keyring.resolve, serving(jose.sign(unreadable, private, kid)), NOW)
     assert (result.status, result.credential, result.key) == ("unknown", credential(), keyring.keys[kid])
     assert result.reasons == [f"status list {url} is unreadable: 'encodedList'"]
+
+
+async def test_an_invalid_answer_still_says_what_was_presented_and_which_key_it_named(keyring):
+    private, kid = keyring.add("key-1")
+    unknown = await check_proof(jose.sign(credential(), private, f"{ISSUER}#key-7"), keyring.resolve)
+    assert (unknown.reasons, unknown.credential, unknown.key, unknown.format) == (
+        [f"key '{ISSUER}#key-7' is not registered to any institution"], credential(), None, "vc-jose")
+    forged = await check_proof(jose.sign(credential(), keys.generate(), kid), keyring.resolve)
+    assert (forged.credential, forged.key, forged.format) == (credential(), keyring.keys[kid], "vc-jose")
+    keyring.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, keys.generate_p256().public_key(), T0)
+    wrong_type = await check_proof(jose.sign(credential(), private, kid), keyring.resolve)
+    assert (wrong_type.credential, wrong_type.key) == (credential(), keyring.keys[kid])
+    nothing = await check_proof({"id": "urn:x"}, keyring.resolve)
+    assert nothing.status == "invalid" and nothing.reasons[0].startswith("not a credential creditflow can verify")
+
+
+@pytest.mark.parametrize(("method", "reference"), [
+    ("https://i.test/institutions/uni-x/keys/key-1", "https://i.test/institutions/uni-x#key-1"),
+    ("https://i.test/keys/a/keys/key-1", "https://i.test/keys/a#key-1"),  # the last /keys/ names the key
+    ("https://i.test/keys/key-1/extra", "https://i.test/keys/key-1/extra"),
+    ("https://i.test/keys/", "https://i.test/keys/"),
+    ("https://i.test#key-1", "https://i.test#key-1"),  # already a reference (a legacy JWS kid)
+])
+def test_a_verification_method_url_names_the_registrys_key_reference(method, reference):
+    assert key_reference(method) == reference
