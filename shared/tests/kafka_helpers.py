@@ -5,34 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from creditflow.events import Event, encode, topic_of
 from creditflow.events.permissions import inbound_topic, institution_principal, writer_of
 from creditflow.runtime.principals import KafkaAdmin, new_password
 from creditflow.runtime.settings import KafkaLogin
+from kafka_waits import until_written
 from pydantic import SecretStr
 
 
-async def records(login: KafkaLogin, topic: str, key: str, *, at_least: int = 1, settle_s: float = 1.0,
-                  timeout_s: float = 20.0) -> list[ConsumerRecord]:
-    """Every record with this key on the topic, read from the start (as `login`, usually the admin): waits until
-    `at_least` arrived, then a further `settle_s` so that a duplicate that should not exist has had time to show up."""
-    consumer = AIOKafkaConsumer(topic, **login.aiokafka(), group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
-    found: list[ConsumerRecord] = []
-    try:
-        async with asyncio.timeout(timeout_s):
-            while len(found) < at_least:
-                batch = await consumer.getmany(timeout_ms=200)
-                found += [r for rs in batch.values() for r in rs if r.key == key.encode()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + settle_s
-        while loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            found += [r for rs in batch.values() for r in rs if r.key == key.encode()]
-    finally:
-        await consumer.stop()
-    return found
+async def records(login: KafkaLogin, topic: str, key: str, *, at_least: int = 1) -> list[ConsumerRecord]:
+    """Every record with this key on the topic (read as `login`, usually the admin), once `at_least` are there: read
+    up to the topic's end at that moment, so a duplicate that an awaited publish wrote is counted too, without
+    watching a window of time for it."""
+    return await until_written(login, topic, key, lambda found: len(found) >= at_least)
 
 
 async def send(login: KafkaLogin, topic: str, values: Iterable[tuple[bytes, bytes]]) -> None:

@@ -1,13 +1,15 @@
 """Signing and verification: tampering, key rotation, revocation, an unreachable status list, and a check by an
 independent JOSE implementation."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 
-from creditflow.credentials import jose, keys, status_list
-from creditflow.credentials.verify import RegisteredKey, check_proof, verify
+from creditflow.credentials import jose, keys, ob_jwt, status_list
+from creditflow.credentials.verify import RegisteredKey, any_of, check_proof, key_reference, registered_keys, verify
+from creditflow.events import InstitutionRegisteredData, PublicKey
 
 ISSUER = "https://issuer.example/institutions/uni-tartu"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -162,3 +164,209 @@ def test_an_independent_jose_library_verifies_a_creditflow_signature():
     tampered = jws[:-4] + ("AAAA" if not jws.endswith("AAAA") else "BBBB")
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(tampered, public, algorithms=["EdDSA"])
+
+
+def test_a_registration_declares_one_key_per_public_key_with_its_window_and_none_without_an_issuer_id():
+    first, second = keys.generate(), keys.generate()
+    registration = InstitutionRegisteredData(
+        institution_id="uni-tartu", name="University of Tartu", country="EE", credit_frameworks=["ects"],
+        issuer_id=ISSUER, public_keys=[
+            PublicKey(key_id="key-1", public_key_multibase=keys.to_multibase(first.public_key()), valid_from=T0,
+                      retired_at=T0 + timedelta(days=30)),
+            PublicKey(key_id="key-2", public_key_multibase=keys.to_multibase(second.public_key()),
+                      valid_from=T0 + timedelta(days=30))])
+    declared = registered_keys(registration)
+    assert [(k.kid, k.institution_id, k.issuer_id, k.valid_from, k.retired_at) for k in declared] == [
+        (f"{ISSUER}#key-1", "uni-tartu", ISSUER, T0, T0 + timedelta(days=30)),
+        (f"{ISSUER}#key-2", "uni-tartu", ISSUER, T0 + timedelta(days=30), None)]
+    assert [keys.to_multibase(k.public_key) for k in declared] == [
+        keys.to_multibase(first.public_key()), keys.to_multibase(second.public_key())]
+    assert registered_keys(registration.model_copy(update={"issuer_id": None})) == []
+
+
+async def test_any_of_answers_the_first_key_a_resolver_knows_in_order():
+    ring, other = Keyring(), Keyring()
+    ring.add("key-1")
+    other.add("key-1")
+    other.add("key-2")
+    resolve = any_of(ring.resolve, other.resolve)
+    assert await resolve(f"{ISSUER}#key-1") is ring.keys[f"{ISSUER}#key-1"]
+    assert await resolve(f"{ISSUER}#key-2") is other.keys[f"{ISSUER}#key-2"]
+    assert await resolve(f"{ISSUER}#key-3") is None
+
+
+def with_header(jws, **header):
+    """The JWS with its protected header replaced (the signature is then over another input: it must not matter,
+    the alg check comes first)."""
+    _, payload, signature = jws.split(".")
+    return ".".join([keys.b64url(json.dumps(header).encode()), payload, signature])
+
+
+@pytest.mark.parametrize("header", [
+    {"alg": "none", "typ": "vc+jwt"}, {"alg": "HS256", "typ": "vc+jwt"}, {"alg": "ES256", "typ": "vc+jwt"},
+    {"alg": "EdDSA256", "typ": "vc+jwt"}, {"typ": "vc+jwt"}, {"alg": "ES256", "typ": "jwt"}])
+async def test_only_eddsa_vc_jose_and_es256_open_badges_jwts_are_accepted(keyring, header):
+    private, kid = keyring.add("key-1")
+    unsigned = f"{keys.b64url(json.dumps({**header, 'kid': kid}).encode())}.{keys.b64url(b'{}')}."
+    for jws in (with_header(jose.sign(credential(), private, kid), kid=kid, **header), unsigned):
+        result = await check_proof(jws, keyring.resolve)
+        assert result.status == "invalid"
+        assert result.reasons == [f"unsupported JWS alg {header.get('alg')!r} / typ {header['typ']!r}: creditflow "
+                                  "accepts ES256 JWT (Open Badges 3.0) and EdDSA vc+jwt (VC-JOSE)"]
+
+
+async def test_an_eddsa_jws_naming_a_key_of_another_type_is_refused(keyring):
+    private, kid = keyring.add("key-1")
+    p256 = keys.generate_p256()
+    keyring.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, p256.public_key(), T0)
+    result = await check_proof(jose.sign(credential(), private, kid), keyring.resolve)
+    assert (result.status, result.reasons) == ("invalid", [f"key {kid} is not a Ed25519PublicKey key"])
+
+
+@pytest.mark.parametrize(("valid_until", "status"), [
+    (NOW + timedelta(seconds=1), "valid"), (NOW, "invalid"), (NOW - timedelta(days=1), "invalid")])
+async def test_a_credential_is_valid_until_its_valid_until_instant(keyring, valid_until, status):
+    private, kid = keyring.add("key-1")
+    expiring = {**credential(), "validUntil": valid_until.isoformat()}
+    result = await verify(jose.sign(expiring, private, kid), keyring.resolve, None, NOW)
+    assert result.status == status
+    if status == "invalid":
+        assert result.reasons == [f"expired at {valid_until.isoformat()}"]
+
+
+async def test_a_valid_answer_carries_the_credential_the_key_and_the_format(keyring):
+    private, kid = keyring.add("key-1")
+    result = await verify(jose.envelope(jose.sign(credential(), private, kid)), keyring.resolve, None, NOW)
+    assert (result.status, result.credential, result.key, result.format) == (
+        "valid", credential(), keyring.keys[kid], "vc-jose")
+
+
+@pytest.mark.parametrize("proof", [None, [], {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022"}])
+async def test_a_malformed_data_integrity_proof_is_invalid_naming_it(keyring, proof):
+    secured = {**credential(), "proof": proof}
+    result = await check_proof(secured, keyring.resolve)
+    assert (result.status, result.credential, result.format) == ("invalid", secured, "data-integrity")
+    assert len(result.reasons) == 1 and result.reasons[0].startswith("proof")
+
+
+@pytest.mark.parametrize("jws", ["a.b", "not base64!.e30.", "e30.e30.e30.e30"])
+async def test_a_malformed_jws_is_invalid_with_the_reason(keyring, jws):
+    result = await check_proof(jws, keyring.resolve)
+    assert (result.status, result.credential, result.format) == ("invalid", None, None)
+    assert len(result.reasons) == 1 and result.reasons[0]
+
+
+def ob_credential():
+    return {**credential(), "id": "urn:uuid:c1", "credentialSubject": {"id": "did:example:learner-1"},
+            "validFrom": T0.isoformat().replace("+00:00", "Z")}
+
+
+async def test_an_open_badges_jwt_whose_claims_disagree_with_its_credential_is_invalid_naming_each(keyring):
+    p256 = keys.generate_p256()
+    kid = f"{ISSUER}#es256-key-1"
+    keyring.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, p256.public_key(), T0)
+    token = ob_jwt.sign(ob_credential(), p256, kid, T0 + timedelta(days=1))
+    header, payload, _ = token.split(".")
+    claims = {**json.loads(keys.b64url_decode(payload)), "sub": "did:example:someone-else"}
+    forged = f"{header}.{keys.b64url(json.dumps(claims).encode())}.{token.split('.')[2]}"
+    result = await check_proof(forged, keyring.resolve)
+    assert (result.status, result.credential, result.format) == ("invalid", ob_credential(), "ob-jwt")
+    assert result.reasons == ["sub: 'did:example:someone-else' differs from the credential's 'did:example:learner-1'"]
+
+
+@pytest.mark.parametrize(("valid_from", "retired_at", "status"), [
+    (timedelta(seconds=0.5), None, "valid"),  # a key made within the iat second signed in that second
+    (timedelta(seconds=1), None, "invalid"),  # made after it
+    (timedelta(days=-1), timedelta(seconds=1), "valid"),  # retired as the second ended
+    (timedelta(days=-1), timedelta(seconds=0.5), "invalid"),  # retired within it: judged at the second's end
+])
+async def test_an_open_badges_jwt_is_judged_at_the_end_of_its_iat_second(keyring, valid_from, retired_at, status):
+    signed_at = T0 + timedelta(days=1)  # a whole second: iat = signed_at
+    p256 = keys.generate_p256()
+    kid = f"{ISSUER}#es256-key-1"
+    keyring.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, p256.public_key(), signed_at + valid_from,
+                                      signed_at + retired_at if retired_at else None)
+    result = await check_proof(ob_jwt.sign(ob_credential(), p256, kid, signed_at), keyring.resolve)
+    assert result.status == status, result.reasons
+    if status == "invalid":
+        assert result.reasons[0].startswith(f"key {kid} was not valid for uni-tartu at iat ")
+
+
+def test_a_key_may_sign_from_its_first_instant_until_before_its_retirement():
+    key = RegisteredKey("k", "uni-tartu", ISSUER, keys.generate().public_key(), T0, T0 + timedelta(days=1))
+    assert [key.may_sign_at(T0 - timedelta(microseconds=1)), key.may_sign_at(T0),
+            key.may_sign_at(T0 + timedelta(days=1) - timedelta(microseconds=1)),
+            key.may_sign_at(T0 + timedelta(days=1))] == [False, True, True, False]
+
+
+async def test_each_embedded_credential_that_fails_is_named_by_its_position(keyring):
+    private, kid = keyring.add("key-1")
+    good = jose.envelope(jose.sign(credential(), private, kid))
+    forged = jose.envelope(jose.sign(credential(), keys.generate(), kid))
+    clr = {**credential(), "credentialSubject": {"id": "learner-1", "verifiableCredential": [forged, good, forged]}}
+    result = await verify(jose.sign(clr, private, kid), keyring.resolve, None, NOW)
+    reason = f"signature does not verify with key {kid}"
+    assert (result.status, result.reasons) == ("invalid", [f"credentialSubject.verifiableCredential[{n}]: {reason}"
+                                                           for n in (0, 2)])
+    one = {**credential(), "credentialSubject": {"id": "learner-1", "verifiableCredential": forged}}
+    result = await verify(jose.sign(one, private, kid), keyring.resolve, None, NOW)
+    assert result.reasons == [f"credentialSubject.verifiableCredential[0]: {reason}"]
+
+
+async def test_only_revocation_entries_are_read_and_each_from_its_own_list(keyring):
+    private, kid = keyring.add("key-1")
+    fetched = []
+
+    async def fetch(url):
+        fetched.append(url)
+        return status_credential(private, kid, [42])
+
+    suspension = {"type": "BitstringStatusListEntry", "statusPurpose": "suspension", "statusListIndex": "42",
+                  "statusListCredential": ISSUER + "/status/suspension"}
+    entries = [suspension, credential()["credentialStatus"]]
+    result = await verify(jose.sign({**credential(), "credentialStatus": entries}, private, kid), keyring.resolve,
+                          fetch, NOW)
+    assert (result.status, fetched) == ("revoked", [ISSUER + "/status/revocation"])
+    assert result.reasons == [f"revoked in {ISSUER}/status/revocation at index 42"]
+
+
+async def test_a_status_list_of_another_issuer_or_unreadable_gives_unknown_with_the_reason(keyring):
+    private, kid = keyring.add("key-1")
+    other, other_kid = keyring.add("key-9")
+    other_issuer = "https://issuer.example/institutions/uni-helsinki"
+    keyring.keys[other_kid] = RegisteredKey(other_kid, "uni-helsinki", other_issuer, other.public_key(), T0)
+    listed = {**jose.parse(status_credential(other, other_kid))[1], "issuer": other_issuer}
+    url = ISSUER + "/status/revocation"
+    secured = jose.sign(credential(), private, kid)
+    result = await verify(secured, keyring.resolve, serving(jose.sign(listed, other, other_kid)), NOW)
+    assert (result.status, result.reasons) == ("unknown", [f"status list {url} does not verify: signed by another "
+                                                           "issuer"])
+    unreadable = {**jose.parse(status_credential(private, kid))[1], "credentialSubject": {}}
+    result = await verify(secured, keyring.resolve, serving(jose.sign(unreadable, private, kid)), NOW)
+    assert (result.status, result.credential, result.key) == ("unknown", credential(), keyring.keys[kid])
+    assert result.reasons == [f"status list {url} is unreadable: 'encodedList'"]
+
+
+async def test_an_invalid_answer_still_says_what_was_presented_and_which_key_it_named(keyring):
+    private, kid = keyring.add("key-1")
+    unknown = await check_proof(jose.sign(credential(), private, f"{ISSUER}#key-7"), keyring.resolve)
+    assert (unknown.reasons, unknown.credential, unknown.key, unknown.format) == (
+        [f"key '{ISSUER}#key-7' is not registered to any institution"], credential(), None, "vc-jose")
+    forged = await check_proof(jose.sign(credential(), keys.generate(), kid), keyring.resolve)
+    assert (forged.credential, forged.key, forged.format) == (credential(), keyring.keys[kid], "vc-jose")
+    keyring.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, keys.generate_p256().public_key(), T0)
+    wrong_type = await check_proof(jose.sign(credential(), private, kid), keyring.resolve)
+    assert (wrong_type.credential, wrong_type.key) == (credential(), keyring.keys[kid])
+    nothing = await check_proof({"id": "urn:x"}, keyring.resolve)
+    assert nothing.status == "invalid" and nothing.reasons[0].startswith("not a credential creditflow can verify")
+
+
+@pytest.mark.parametrize(("method", "reference"), [
+    ("https://i.test/institutions/uni-x/keys/key-1", "https://i.test/institutions/uni-x#key-1"),
+    ("https://i.test/keys/a/keys/key-1", "https://i.test/keys/a#key-1"),  # the last /keys/ names the key
+    ("https://i.test/keys/key-1/extra", "https://i.test/keys/key-1/extra"),
+    ("https://i.test/keys/", "https://i.test/keys/"),
+    ("https://i.test#key-1", "https://i.test#key-1"),  # already a reference (a legacy JWS kid)
+])
+def test_a_verification_method_url_names_the_registrys_key_reference(method, reference):
+    assert key_reference(method) == reference

@@ -69,3 +69,59 @@ def test_a_proof_of_another_cryptosuite_is_refused_by_name():
     signed["proof"]["cryptosuite"] = "eddsa-jcs-2022"
     with pytest.raises(data_integrity.ProofError, match="eddsa-rdfc-2022"):
         data_integrity.split(signed)
+
+
+def test_the_loader_serves_copies_of_bundled_and_given_documents_and_fetches_nothing():
+    extra = {"https://example.org/ctx": {"@context": {"name": "https://schema.org/name"}}}
+    load = data_integrity.static_loader(extra)
+    served = load("https://example.org/ctx", {})
+    assert served == {"contextUrl": None, "documentUrl": "https://example.org/ctx", "document": extra[
+        "https://example.org/ctx"], "tag": "static"}
+    served["document"]["@context"]["name"] = "changed"
+    assert load("https://example.org/ctx", {})["document"] == {"@context": {"name": "https://schema.org/name"}}
+    assert load(contexts.VC2, {})["document"] == contexts.document(contexts.VC2)
+    with pytest.raises(data_integrity.UnknownContext, match="context https://example.org/other is not bundled"):
+        load("https://example.org/other", {})
+    with pytest.raises(data_integrity.UnknownContext):
+        data_integrity.static_loader()("https://example.org/ctx", {})
+
+
+def test_the_multikey_document_a_verification_method_dereferences_to():
+    assert data_integrity.multikey_document("https://i.test/keys/key-1", "https://i.test", "z6Mkx") == {
+        "@context": contexts.MULTIKEY_V1, "id": "https://i.test/keys/key-1", "type": "Multikey",
+        "controller": "https://i.test", "publicKeyMultibase": "z6Mkx"}
+
+
+PROOF = {"type": "DataIntegrityProof", "cryptosuite": "eddsa-rdfc-2022", "proofPurpose": "assertionMethod",
+         "verificationMethod": "https://i.test/keys/key-1", "created": "2026-01-01T00:00:00Z", "proofValue": "z1"}
+
+
+@pytest.mark.parametrize(("proof", "message"), [
+    ([PROOF, PROOF], "proof: one embedded Data Integrity proof is required (an object, or a list of one)"),
+    ({**PROOF, "type": "Ed25519Signature2020"}, "proof: type DataIntegrityProof with cryptosuite eddsa-rdfc-2022 is "
+                                                "required, not 'Ed25519Signature2020'/'eddsa-rdfc-2022'"),
+    ({**PROOF, "cryptosuite": "eddsa-jcs-2022"}, "proof: type DataIntegrityProof with cryptosuite eddsa-rdfc-2022 is "
+                                                 "required, not 'DataIntegrityProof'/'eddsa-jcs-2022'"),
+    ({**PROOF, "proofPurpose": "authentication"},
+     "proof.proofPurpose: assertionMethod is required, not 'authentication'"),
+    ({k: v for k, v in PROOF.items() if k != "created"}, "proof.created: required"),
+])
+def test_a_malformed_proof_is_refused_naming_the_field_and_the_rule(proof, message):
+    with pytest.raises(data_integrity.ProofError) as refused:
+        data_integrity.split({"id": "urn:x", "proof": proof})
+    assert str(refused.value) == message
+
+
+def test_a_proof_in_a_list_of_one_is_the_proof():
+    assert data_integrity.split({"id": "urn:x", "proof": [PROOF]}) == ({"id": "urn:x"}, PROOF)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("u1234", "proof.proofValue: must be multibase base58-btc ('z...')"),
+    ("z0OIl", "proof.proofValue: "),
+])
+def test_a_proof_value_that_is_not_base58_btc_is_refused(value, message):
+    with pytest.raises(data_integrity.ProofError) as refused:
+        data_integrity.signature_valid({"id": "urn:x", "proof": {**PROOF, "proofValue": value}},
+                                       Ed25519PrivateKey.generate().public_key())
+    assert str(refused.value).startswith(message) and len(str(refused.value)) > len("proof.proofValue: ")

@@ -6,12 +6,12 @@ flows on."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import uuid
 
-from kafka_helpers import records, send
+from kafka_helpers import send
+from kafka_waits import until_written
 
 from creditflow.events import DEAD_LETTER_TOPIC
 from creditflow.events.permissions import writer_of
@@ -24,12 +24,11 @@ JUST_UNDER_LIMIT = (1 << 20) - 160
 
 async def letters_of(servers, group_id: str, key: str, wanted: int) -> list:
     """The dead letters one consumer group wrote for this key, once `wanted` of them arrived."""
-    async with asyncio.timeout(90):
-        while True:
-            found = [r for r in await records(servers.admin, DEAD_LETTER_TOPIC, key, at_least=0, settle_s=0.5)
-                     if dict(r.headers).get("dlq.consumer.group") == group_id.encode()]
-            if len(found) >= wanted:
-                return sorted(found, key=lambda r: int(dict(r.headers)["dlq.source.offset"]))
+    def mine(found: list) -> list:
+        return [r for r in found if dict(r.headers).get("dlq.consumer.group") == group_id.encode()]
+
+    found = mine(await until_written(servers.admin, DEAD_LETTER_TOPIC, key, lambda rs: len(mine(rs)) >= wanted))
+    return sorted(found, key=lambda r: int(dict(r.headers)["dlq.source.offset"]))
 
 
 async def test_oversized_record_poison_pill_is_dead_lettered_as_a_reference_and_the_partition_flows_on(running_stack):

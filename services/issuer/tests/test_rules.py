@@ -169,3 +169,126 @@ def test_an_achievement_that_no_award_could_carry_is_named_as_an_award_would_nam
     published = rules.achievement_problems(incomplete)
     assert [p.field for p in published] == ["learning_outcomes", "assessment_type", "credits"]
     assert [(f"achievement.{p.field}", p.rule) for p in published] == [(p.field, p.rule) for p in award]
+
+
+def test_an_inconsistent_credit_figure_is_reported_with_the_missing_elements():
+    ach = achievement(credits=credits(5, CreditFramework.ECTS), workload_hours=300, learning_outcomes=[])
+    assert [p.field for p in rules.award_problems("l1", INSTITUTION, ach, NOW)] == [
+        "achievement.learning_outcomes", "achievement.credits"]
+
+
+@pytest.mark.parametrize(("overrides", "present"), [
+    ({"workload_hours": None}, True),  # credits alone state the workload (element 7)
+    ({"credits": None}, True),
+    ({"level": Level(national_framework="SCQF", national_level=7)}, True),  # a national level is a level
+])
+def test_either_figure_states_the_workload_and_either_level_the_level(overrides, present):
+    assert (rules.missing_annex_i_elements("l1", INSTITUTION, achievement(**overrides), NOW) == []) is present
+
+
+@pytest.mark.parametrize(("value", "hours", "consistent"), [(5, 165, True), (5, 165.5, False)])
+def test_the_tolerance_admits_the_upper_hours_figure_plus_ten_percent(value, hours, consistent):
+    problem = rules.credit_inconsistency(achievement(credits=credits(value, CreditFramework.ECTS), workload_hours=hours))
+    assert (problem is None) is consistent
+
+
+@pytest.mark.parametrize(("overrides", "hours"), [
+    ({"workload_hours": 200, "credits": credits(5, CreditFramework.ECTS)}, 200),  # stated
+    ({"workload_hours": None, "credits": credits(5, CreditFramework.ECTS)}, 150),  # 30 h per ECTS credit
+    ({"workload_hours": None, "credits": credits(3, CreditFramework.US_SEMESTER)}, 135),
+    ({"workload_hours": None, "credits": None}, None),
+])
+def test_notional_hours_are_stated_or_derived_at_the_upper_hours_figure(overrides, hours):
+    assert rules.notional_hours(achievement(**overrides)) == hours
+
+
+def test_credits_without_a_workload_are_consistent_and_a_workload_without_credits_too():
+    assert rules.credit_inconsistency(achievement(workload_hours=None)) is None
+    assert rules.credit_inconsistency(achievement(credits=None, workload_hours=999)) is None
+
+
+def band_checks(size):
+    return [(c.framework, c.band, c.lower, c.upper, c.unit, c.figure, c.fits) for c in size.checks]
+
+
+@pytest.mark.parametrize(("value", "framework", "hours", "eqf", "ects", "expected"), [
+    # Every band at its lower bound (100 h, 4 ECTS, EQF 6 for the CMF), which fits.
+    (4, CreditFramework.ECTS, 100, 6, 4, [(rules.NZQA, "micro", 50, 400, "h", 100, True),
+                                          (rules.CMF, "micro", 100, 150, "h", 100, True),
+                                          (rules.CMF, "micro", 4, 6, "ECTS", 4, True),
+                                          (rules.CMF, "micro", 6, 7, "EQF level", 6, True),
+                                          (rules.NANO, "nano", 10, 40, "h", 100, False)]),
+    (6, CreditFramework.ECTS, 150, 7, 6, [(rules.NZQA, "micro", 50, 400, "h", 150, True),
+                                          (rules.CMF, "micro", 100, 150, "h", 150, True),
+                                          (rules.CMF, "micro", 4, 6, "ECTS", 6, True),
+                                          (rules.CMF, "micro", 6, 7, "EQF level", 7, True),
+                                          (rules.NANO, "nano", 10, 40, "h", 150, False)]),
+    (16, CreditFramework.ECTS, 400, 8, 16.1, [(rules.NZQA, "micro", 50, 400, "h", 400, True),
+                                              (rules.CMF, "micro", 100, 150, "h", 400, False),
+                                              (rules.CMF, "micro", 4, 6, "ECTS", 16.1, False),
+                                              (rules.CMF, "micro", 6, 7, "EQF level", 8, False),
+                                              (rules.NANO, "nano", 10, 40, "h", 400, False)]),
+    (2, CreditFramework.ECTS, 50, None, 3.9, [(rules.NZQA, "micro", 50, 400, "h", 50, True),
+                                              (rules.CMF, "micro", 100, 150, "h", 50, False),
+                                              (rules.CMF, "micro", 4, 6, "ECTS", 3.9, False),
+                                              (rules.CMF, "micro", 6, 7, "EQF level", None, False),
+                                              (rules.NANO, "nano", 10, 40, "h", 50, False)]),
+    (1, CreditFramework.NZQF, 10, 5, None, [(rules.NZQA, "micro", 5, 40, "credits", 1, False),
+                                            (rules.CMF, "micro", 100, 150, "h", 10, False),
+                                            (rules.CMF, "micro", 4, 6, "ECTS", None, False),
+                                            (rules.CMF, "micro", 6, 7, "EQF level", 5, False),
+                                            (rules.NANO, "nano", 1, 4, "credits", 1, True)]),
+    (4, CreditFramework.UK_CATS, 40, 5, 2, [(rules.NZQA, "micro", 5, 40, "credits", 4, False),
+                                            (rules.CMF, "micro", 100, 150, "h", 40, False),
+                                            (rules.CMF, "micro", 4, 6, "ECTS", 2, False),
+                                            (rules.CMF, "micro", 6, 7, "EQF level", 5, False),
+                                            (rules.NANO, "nano", 1, 4, "credits", 4, True)]),
+    (1, CreditFramework.AQF_HOURS, 1, None, None, [(rules.NZQA, "micro", 50, 400, "h", 1, False),
+                                                  (rules.CMF, "micro", 100, 150, "h", 1, False),
+                                                  (rules.CMF, "micro", 4, 6, "ECTS", None, False),
+                                                  (rules.CMF, "micro", 6, 7, "EQF level", None, False),
+                                                  (rules.NANO, "nano", 10, 40, "h", 1, False)]),
+    (40, CreditFramework.AQF_HOURS, 40, None, None, [(rules.NZQA, "micro", 50, 400, "h", 40, False),
+                                                    (rules.CMF, "micro", 100, 150, "h", 40, False),
+                                                    (rules.CMF, "micro", 4, 6, "ECTS", None, False),
+                                                    (rules.CMF, "micro", 6, 7, "EQF level", None, False),
+                                                    (rules.NANO, "nano", 10, 40, "h", 40, True)]),
+])
+def test_each_band_is_checked_at_its_own_bounds_in_its_own_unit(value, framework, hours, eqf, ects, expected):
+    level = Level(eqf=eqf) if eqf else None
+    size = rules.classify_size(achievement(credits=credits(value, framework), workload_hours=hours, level=level), ects)
+    assert band_checks(size) == expected
+
+
+def test_a_band_check_explains_where_the_figure_lies_or_that_there_is_none():
+    size = rules.classify_size(achievement(credits=credits(5, CreditFramework.ECTS), workload_hours=125,
+                                           level=Level(eqf=6)))
+    explanations = [c.explanation for c in size.checks]
+    assert explanations == [
+        "fits the NZQA micro-credential micro band 50-400 h: the award's 125 h is within it",
+        "fits the Common Microcredential Framework micro band 100-150 h: the award's 125 h is within it",
+        "outside the Common Microcredential Framework micro band 4-6 ECTS: the award states no ECTS",
+        "fits the Common Microcredential Framework micro band 6-7 EQF level: the award's 6 EQF level is within it",
+        "outside the nano-credential convention nano band 10-40 h: the award's 125 h is above it"]
+    assert [c.fits for c in size.checks] == [True, True, False, True, False]
+
+
+@pytest.mark.parametrize(("value", "framework", "hours", "eqf", "band", "rule"), [
+    (2, CreditFramework.ECTS, 50, None, "micro", rules.NZQA_RULE + ", applied by hours"),  # 50 h is no longer nano
+    (2, CreditFramework.ECTS, 50.5, 6, "micro", rules.NZQA_RULE + ", applied by hours"),
+    (2, CreditFramework.ECTS, 49.5, 6, "nano", rules.NANO_RULE),
+    (6, CreditFramework.ECTS, 150.5, 6, "micro", rules.NZQA_RULE + ", applied by hours"),  # past the CMF's 150 h
+    (16, CreditFramework.ECTS, 400.5, 6, "larger", rules.NZQA_RULE + ", applied by hours"),
+])
+def test_size_band_edges_by_hours_and_every_classification_carries_its_checks(value, framework, hours, eqf, band,
+                                                                              rule):
+    ach = achievement(credits=credits(value, framework), workload_hours=hours, level=Level(eqf=eqf) if eqf else None)
+    size = rules.classify_size(ach, 3)
+    assert (size.band, size.rule) == (band, rule) and size.checks == rules.size_checks(ach, 3)
+    nzqf = achievement(credits=credits(4, CreditFramework.NZQF), workload_hours=40)
+    assert rules.classify_size(nzqf).checks == rules.size_checks(nzqf, None)
+
+
+def test_conversions_are_rounded_to_two_places():
+    figures = rules.to_ects(achievement(credits=credits(3.338, CreditFramework.UK_CATS), workload_hours=None))
+    assert [(f.ects, f.method) for f in figures] == [(1.67, "convention"), (1.11, "hours")]

@@ -9,8 +9,11 @@ from contract_factories import achievement, awarded
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from creditflow.credentials import contexts, jose, keys
+from creditflow.credentials.subjects import learner_subject_id
 from creditflow.events import (
     Actor,
+    EctsConversion,
     CreditAllocation,
     CredentialRevoked,
     CredentialRevokedData,
@@ -20,6 +23,8 @@ from creditflow.events import (
     LearnerConsentRevoked,
     QualificationCompleted,
     QualificationCompletedData,
+    QualificationInvalidated,
+    QualificationInvalidatedData,
     RecognisedCredit,
     RecognitionDecided,
     RecognitionDecidedData,
@@ -89,12 +94,20 @@ def fold(events):
     return reduce(lambda record, event: apply(event, record), events, empty(LEARNER))
 
 
-def test_an_award_whose_credential_verified_becomes_a_valid_verified_achievement_with_its_credits_and_level():
+def test_an_award_folded_with_the_handlers_passing_verdict_is_a_valid_verified_achievement_with_its_credits():
+    # The fold takes the verdict as data; that the handler verifies each credential is tested on the real consumer
+    # (test_learner_record.py) and against forgeries (tests/security).
     signed = {"type": "EnvelopedVerifiableCredential", "id": "data:x"}
     [entry] = domain.fold(awarded(LEARNER, credential=signed), empty(LEARNER), Verdict(True))["achievements"]
     assert (entry["credential_id"], entry["title"], status(entry), entry["verification"]) == (
         "urn:uuid:c1", "Data literacy", "valid", "verified")
-    assert entry["credits"]["value"] == 5 and entry["level"]["eqf"] == 6
+    assert entry["credits"]["value"] == 5 and entry["level"]["eqf"] == 6 and entry["verification_reasons"] == []
+    assert entry["credential"] == signed and entry["institution_id"] == "uni-helsinki"
+
+
+def test_an_award_without_a_signed_credential_is_shown_unsigned_whatever_the_verdict():
+    [entry] = domain.fold(awarded(LEARNER), empty(LEARNER), Verdict(False, ("no proof",)))["achievements"]
+    assert (entry["verification"], entry["verification_reasons"]) == ("unsigned", [])
 
 
 def test_an_award_whose_credential_failed_its_check_or_was_not_checked_is_shown_unverified_with_the_reason():
@@ -148,12 +161,29 @@ def test_consent_revocation_after_a_grant_wins_whatever_the_arrival_order():
     assert [c["granted"] for c in record["consents"]] == [False]
 
 
+def conversions(*pairs):
+    return [EctsConversion(ects=ects, method=method, rule=f"{method} rule") for method, ects in pairs]
+
+
 def test_credit_totals_count_valid_credentials_per_framework_and_ects_method():
     uk = achievement(achievement_id="uk", credits=CreditValue(value=20, framework="uk-cats"), workload_hours=200)
-    events = [awarded(LEARNER, "urn:uuid:c1"), awarded(LEARNER, "urn:uuid:c2", achievement=uk),
-              awarded(LEARNER, "urn:uuid:c3"), revoked("urn:uuid:c3")]
+    events = [awarded(LEARNER, "urn:uuid:c1", credit_conversions=conversions(("identity", 5))),
+              awarded(LEARNER, "urn:uuid:c2", achievement=uk,
+                      credit_conversions=conversions(("convention", 10), ("hours", 6.666))),
+              awarded(LEARNER, "urn:uuid:c4", credit_conversions=conversions(("identity", 2.5), ("hours", 3.337))),
+              awarded(LEARNER, "urn:uuid:c3", credit_conversions=conversions(("identity", 5))), revoked("urn:uuid:c3")]
     totals = credit_totals(fold(events))
-    assert [(t["framework"], t["credits"]) for t in totals["by_framework"]] == [("ects", 5.0), ("uk-cats", 20.0)]
+    assert [(t["framework"], t["credits"], t["credential_ids"]) for t in totals["by_framework"]] == [
+        ("ects", 10.0, ["urn:uuid:c1", "urn:uuid:c4"]), ("uk-cats", 20.0, ["urn:uuid:c2"])]
+    # Each method summed on its own (an hours figure never added to a convention), rounded to 2 places.
+    assert [(t["method"], t["ects"], t["credential_ids"]) for t in totals["ects_by_method"]] == [
+        ("convention", 10.0, ["urn:uuid:c2"]), ("hours", 10.0, ["urn:uuid:c2", "urn:uuid:c4"]),
+        ("identity", 7.5, ["urn:uuid:c1", "urn:uuid:c4"])]
+
+
+def test_credit_totals_leave_out_a_credential_without_credits():
+    events = [awarded(LEARNER, "urn:uuid:c1", achievement=achievement(credits=None))]
+    assert credit_totals(fold(events)) == {"by_framework": [], "ects_by_method": []}
 
 
 def test_completed_qualification_gives_is_part_of_associations_for_credentials_in_the_record():
@@ -205,6 +235,18 @@ def test_any_order_and_any_duplication_folds_to_the_in_order_record(order, dupli
     assert fold([*order, *duplicates]) == fold(EVENTS)
 
 
+def test_in_the_record_every_order_folds_to_the_earliest_revocation_and_the_latest_decision_progress_and_consent_win():
+    # What the property above compares every order with: the fact that wins, not only that order does not matter.
+    record = fold(EVENTS)
+    c1, c2 = record["achievements"]
+    assert (status(c1), c1["revocation"]["reason"], status(c2)) == ("revoked", "issued in error", "valid")
+    assert [(r["decision_id"], r["outcome"]) for r in record["recognitions"]] == [("d-2", "granted")]
+    assert [p["credits_counted"] for p in record["progress"]] == [10]
+    assert [(c["institution_id"], c["granted"]) for c in record["consents"]] == [("uni-oslo", False)]
+    assert [(q["programme_id"], q["status"]) for q in record["qualifications"]] == [("msc-ds", "completed")]
+    assert [r["case_id"] for r in record["recognition_requests"]] == ["case-1"] and record["pending_revocations"] == {}
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.permutations(EVENTS))
 def test_folding_never_changes_the_record_it_was_given(order):
@@ -233,3 +275,173 @@ def test_a_consent_is_believed_only_with_a_registrar_as_its_actor_and_evidence()
         "consent actor ops@example.org is not a registrar of an institution",
         "consent actor jaan@ut.ee is not a registrar of an institution",
         "consent carries no evidence: data.evidence is required"]
+
+
+def signed_vc(achievement_iri):
+    return {"id": "urn:uuid:c1", "credentialSubject": {"achievement": {"id": achievement_iri}}, "proof": [{}]}
+
+
+def enveloped_vc(achievement_iri):
+    payload = {"credentialSubject": {"achievement": {"id": achievement_iri}}}
+    return jose.envelope(jose.sign(payload, keys.generate(), "did:example:issuer#key-1"))
+
+
+def test_presented_gives_each_achievement_its_status():
+    record = fold([awarded(LEARNER, "urn:uuid:c1"), awarded(LEARNER, "urn:uuid:c2"), revoked("urn:uuid:c2")])
+    assert [(a["credential_id"], a["status"]) for a in domain.presented(record)["achievements"]] == [
+        ("urn:uuid:c1", "valid"), ("urn:uuid:c2", "revoked")]
+    assert "status" not in record["achievements"][0]  # the stored record is left as it was
+
+
+def test_a_qualifications_own_credential_is_what_its_parts_are_part_of_and_a_revoked_one_is_not():
+    qualification = achievement(achievement_id="msc", achievement_type="Certificate", institution_id="uni-tartu")
+    events = [awarded(LEARNER, "urn:uuid:c1"), awarded(LEARNER, "urn:uuid:c2"), completed(),
+              awarded(LEARNER, "urn:uuid:q", achievement=qualification, built_from=["urn:uuid:c1", "urn:uuid:c9"])]
+    # c1 is part of the qualification's credential; c2, not in built_from, of the completed qualification; c9 is
+    # not held.
+    assert [(a["sourceId"], a["targetId"]) for a in associations(fold(events))] == [
+        ("urn:uuid:c1", "urn:uuid:q"), ("urn:uuid:c2", "urn:creditflow:qualification:uni-tartu:msc-ds")]
+    assert [(a["sourceId"], a["targetId"]) for a in associations(fold([*events, revoked("urn:uuid:q")]))] == [
+        ("urn:uuid:c1", "urn:creditflow:qualification:uni-tartu:msc-ds"),
+        ("urn:uuid:c2", "urn:creditflow:qualification:uni-tartu:msc-ds")]
+
+
+def test_an_invalidated_qualification_gives_no_associations_and_no_clr_achievement():
+    invalidated = QualificationInvalidated(
+        producer="creditflow.stacking", learner_id=LEARNER, occurred_at=at(60),
+        data=QualificationInvalidatedData(programme_id="msc-ds", institution_id="uni-tartu", programme_version=1,
+                                          credential_ids=["urn:uuid:c1"], lost=["urn:uuid:c1"], reason="c1 revoked"))
+    record = fold([awarded(LEARNER, "urn:uuid:c1"), completed(), invalidated])
+    assert [(q["status"], q["reason"]) for q in record["qualifications"]] == [("invalidated", "c1 revoked")]
+    clr = domain.clr_credential(record, False, platform_id="https://records.test/platform", clr_id="urn:uuid:clr",
+                                issued_at=T0)
+    assert associations(record) == [] and clr["credentialSubject"]["achievement"] == []
+
+
+def test_the_clr_embeds_the_credentials_as_issued_and_links_achievement_ids():
+    tartu = "https://issuer.test/institutions/uni-tartu/achievements/"
+    events = [awarded(LEARNER, "urn:uuid:c1", credential=signed_vc(tartu + "data")),
+              awarded(LEARNER, "urn:uuid:c2", credential=enveloped_vc(tartu + "stats"),
+                      achievement=achievement(achievement_id="stats")),
+              awarded(LEARNER, "urn:uuid:c3", achievement=achievement(achievement_id="ethics")),  # unsigned
+              awarded(LEARNER, "urn:uuid:c4", credential={"type": "EnvelopedVerifiableCredential", "id": "data:,x"},
+                      achievement=achievement(achievement_id="broken"))]  # not a JWS
+    record = apply(QualificationCompleted(
+        producer="creditflow.stacking", learner_id=LEARNER, occurred_at=at(50),
+        data=QualificationCompletedData(programme_id="msc-ds", institution_id="uni-tartu", programme_version=1,
+                                        credential_ids=["urn:uuid:c1", "urn:uuid:c2", "urn:uuid:c3", "urn:uuid:c4"])),
+        fold(events))
+    clr = domain.clr_credential(record, True, platform_id="https://records.test/platform", clr_id="urn:uuid:clr",
+                                issued_at=T0)
+    subject = clr["credentialSubject"]
+    assert (clr["id"], clr["type"], clr["partial"], clr["validFrom"]) == (
+        "urn:uuid:clr", ["VerifiableCredential", "ClrCredential"], True, "2026-06-01T00:00:00Z")
+    assert clr["issuer"] == {"id": "https://records.test/platform", "type": ["Profile"],
+                             "name": "creditflow learner-record"}
+    assert clr["name"] == f"Comprehensive Learner Record of {LEARNER}"
+    assert clr["@context"] == [contexts.VC2, contexts.CLR2, contexts.OB3, contexts.CREDITFLOW_V1]
+    assert (subject["id"], subject["type"]) == (learner_subject_id(LEARNER), ["ClrSubject"])
+    assert subject["verifiableCredential"] == [a["credential"] for a in record["achievements"][:2]] + [
+        record["achievements"][3]["credential"]]  # as issued; the unsigned award has none to embed
+    qualification = "urn:creditflow:qualification:uni-tartu:msc-ds"
+    assert subject["achievement"] == [{
+        "id": qualification, "type": ["Achievement"], "achievementType": "Certificate", "name": "msc-ds (uni-tartu)",
+        "description": "Qualification msc-ds of uni-tartu, completed from 4 credentials",
+        "criteria": {"narrative": "Completed from 4 credentials"}}]
+    link = {"type": "Association", "associationType": "isPartOf", "targetId": qualification}
+    assert subject["association"] == [
+        {**link, "sourceId": tartu + "data"},  # a Data Integrity credential's achievement id
+        {**link, "sourceId": tartu + "stats"},  # read from inside a VC-JOSE envelope
+        {**link, "sourceId": "urn:creditflow:achievement:uni-helsinki:ethics"},  # none issued: creditflow's own
+        {**link, "sourceId": "urn:creditflow:achievement:uni-helsinki:broken"}]
+
+
+def test_clr_associations_between_two_held_credentials_link_their_achievement_ids_once():
+    tartu = "https://issuer.test/institutions/uni-tartu/achievements/"
+    qualification = achievement(achievement_id="msc", achievement_type="Certificate")
+    record = fold([awarded(LEARNER, "urn:uuid:c1", credential=signed_vc(tartu + "data")),
+                   awarded(LEARNER, "urn:uuid:q", achievement=qualification, credential=signed_vc(tartu + "msc"),
+                           built_from=["urn:uuid:c1"]),
+                   awarded(LEARNER, "urn:uuid:c1b", credential=signed_vc(tartu + "data"),
+                           achievement=achievement(achievement_id="data-again"))])
+    record = apply(awarded(LEARNER, "urn:uuid:q2", achievement=qualification, credential=signed_vc(tartu + "msc"),
+                           built_from=["urn:uuid:c1", "urn:uuid:c1b"]), record)
+    assert domain.clr_associations(record) == [
+        {"type": "Association", "associationType": "isPartOf", "sourceId": tartu + "data", "targetId": tartu + "msc"}]
+
+
+def test_an_award_keeps_every_figure_of_its_event_and_a_later_award_of_the_same_credential_replaces_them():
+    first = awarded(LEARNER, grade="B", credential={"proof": [{}]}, credit_conversions=conversions(("identity", 5)))
+    [entry] = domain.fold(first, empty(LEARNER), Verdict(False, ("expired",)))["achievements"]
+    assert (entry["grade"], entry["field_of_study"], entry["ects"], entry["credential"]) == (
+        "B", first.data.achievement.field_of_study, [{"ects": 5.0, "method": "identity", "rule": "identity rule"}],
+        {"proof": [{}]})
+    assert (entry["marker"]["event_id"], entry["verification_reasons"]) == (str(first.event_id), ["expired"])
+    corrected = awarded(LEARNER, grade="A")
+    corrected = corrected.model_copy(update={"occurred_at": first.occurred_at + timedelta(minutes=1)})
+    [entry] = fold([first, corrected])["achievements"]
+    assert (entry["grade"], entry["credential"], entry["verification"]) == ("A", None, "unsigned")
+    assert fold([corrected, first]) == fold([first, corrected])
+
+
+def test_a_revocation_held_for_an_award_still_to_come_is_applied_and_released_when_it_arrives():
+    record = fold([revoked(), awarded(LEARNER)])
+    assert (record["pending_revocations"], status(record["achievements"][0])) == ({}, "revoked")
+    assert record["achievements"][0]["revocation"]["reason"] == "issued in error"
+
+
+def test_fold_passes_other_events_to_apply_unchanged():
+    request = requested()
+    assert domain.fold(request, empty(LEARNER), Verdict(True)) == apply(request, empty(LEARNER))
+    update = progress(5, 40)
+    assert domain.fold(update, empty(LEARNER)) == fold([update])
+
+
+def test_an_empty_record_is_plain_json():
+    assert empty(LEARNER) == {"learner_id": LEARNER, "achievements": [], "pending_revocations": {},
+                              "recognition_requests": [], "recognitions": [], "progress": [], "qualifications": [],
+                              "consents": []}
+
+
+def test_consent_with_an_end_shows_the_record_until_that_instant_and_a_revocation_forgets_the_end():
+    grant = LearnerConsentGranted(producer=LEARNER, learner_id=LEARNER, occurred_at=at(5),
+                                  data=LearnerConsentData(institution_id="uni-oslo", valid_until=at(100)))
+    record = fold([awarded(LEARNER), grant])
+    assert [c["valid_until"] for c in record["consents"]] == [at(100).isoformat().replace("+00:00", "Z")]
+    assert view(record, "uni-oslo", at(99)) == (record, False)
+    assert view(record, "uni-oslo", at(100)) is None
+    assert [c["valid_until"] for c in apply(consent(False, 6), record)["consents"]] == [None]
+
+
+def test_the_institutions_view_keeps_only_its_decisions_progress_and_qualifications_and_no_consents():
+    elsewhere = achievement(achievement_id="x", institution_id="uni-tartu")
+    record = fold([awarded(LEARNER, "urn:uuid:c9", achievement=elsewhere), requested(credential_ids=["urn:uuid:c1"]),
+                   decided(), progress(5, 40), completed(), consent(True, 55, institution="uni-oslo"),
+                   revoked("urn:uuid:c7")])
+    visible, partial = view(record, "uni-tartu", at(100))
+    assert partial and visible == {
+        **record, "pending_revocations": {}, "consents": [],
+        "achievements": [a for a in record["achievements"] if a["credential_id"] == "urn:uuid:c9"]}
+    assert [len(visible[k]) for k in ("recognition_requests", "recognitions", "progress", "qualifications")] == [
+        1, 1, 1, 1]
+    oslo_only = fold([awarded(LEARNER, "urn:uuid:c9", achievement=achievement(institution_id="uni-oslo"))])
+    assert view(oslo_only, "uni-oslo", at(100)) == (oslo_only, False)  # all of it is its own: not partial
+    helsinki = view(apply(awarded(LEARNER, "urn:uuid:c1"), record), "uni-helsinki", at(100))[0]
+    assert [len(helsinki[k]) for k in ("recognition_requests", "recognitions", "progress", "qualifications")] == [
+        0, 0, 0, 0]
+
+
+def test_an_award_keeps_the_assessment_and_what_it_is_part_of_and_fractional_credits_add_up_exactly():
+    made = achievement(credits=CreditValue(value=0.1, framework="ects"), part_of=["prog-b", "prog-a"])
+    record = fold([awarded(LEARNER, "urn:uuid:c1", achievement=made), awarded(LEARNER, "urn:uuid:c2", achievement=
+                   achievement(credits=CreditValue(value=0.2, framework="ects")))])
+    entry = record["achievements"][0]
+    assert (entry["assessment_type"], entry["part_of"]) == (made.assessment_type, ["prog-a", "prog-b"])
+    assert [t["credits"] for t in credit_totals(record)["by_framework"]] == [0.3]  # not 0.30000000000000004
+
+
+def test_a_consent_revocation_ends_the_consent_whatever_end_date_it_names():
+    revocation = LearnerConsentRevoked(producer=LEARNER, learner_id=LEARNER, occurred_at=at(6),
+                                       data=LearnerConsentData(institution_id="uni-oslo", valid_until=at(100)))
+    record = fold([consent(True, 5), revocation])
+    assert [(c["granted"], c["valid_until"]) for c in record["consents"]] == [(False, None)]
