@@ -4,6 +4,7 @@ the event names. Revocation is not read from status lists here: it arrives as Cr
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from creditflow.credentials.subjects import learner_id_of, learner_subject_id
@@ -33,4 +34,11 @@ async def check_award(event: CredentialAwarded, resolve_key: KeyResolver, now: d
 
 async def verdicts(events: list[Event], resolve_key: KeyResolver, now: datetime) -> dict[str, Verdict]:
     """The verdict on each award of a batch, by event_id."""
-    return {str(e.event_id): await check_award(e, resolve_key, now) for e in events if isinstance(e, CredentialAwarded)}
+    found = {}
+    for event in events:
+        if isinstance(event, CredentialAwarded):
+            found[str(event.event_id)] = await check_award(event, resolve_key, now)
+            # A proof costs milliseconds of CPU (canonicalisation): let registrar requests in between, or a batch
+            # of 500 would hold every GET for seconds.
+            await asyncio.sleep(0)
+    return found
