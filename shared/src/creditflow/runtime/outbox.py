@@ -38,22 +38,28 @@ def pending_fields(events: list[Event], queued_at: datetime) -> dict[str, Any]:
 
 
 async def flush(collection: AsyncCollection, doc_id: str, broker: KafkaBroker) -> int:
-    """Publish the document's pending events in order, then remove those the broker acknowledged.
+    """Publish the document's pending events in order, then remove those the broker acknowledged."""
+    document = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
+    pending = sorted((document or {}).get(OUTBOX, {}).items(), key=lambda item: (item[1]["queued_at"], item[1]["seq"]))
+    return await publish_queued(collection, doc_id, [decode(entry["payload"].encode()) for _, entry in pending], broker)
+
+
+async def publish_queued(collection: AsyncCollection, doc_id: str, events: list[Event], broker: KafkaBroker) -> int:
+    """Publish events the caller has just queued in the document, in order, then remove those the broker
+    acknowledged: the writer knows what it queued, so a hot path need not read the document back.
 
     One removal for all of them, not one per event: a learner's award can move progress toward many programmes at
     once, and each write rewrites the whole document. If publishing fails part way, the acknowledged events are still
     removed and the rest stay for the relay."""
-    document = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
-    pending = sorted((document or {}).get(OUTBOX, {}).items(), key=lambda item: (item[1]["queued_at"], item[1]["seq"]))
     published: list[str] = []
     try:
-        for event_id, entry in pending:
-            await publish(broker, decode(entry["payload"].encode()))
-            published.append(event_id)
+        for event in events:
+            await publish(broker, event)
+            published.append(str(event.event_id))
     finally:
         if published:
             await collection.update_one({"_id": doc_id}, {"$unset": {f"{OUTBOX}.{e}": "" for e in published}})
-    return len(pending)
+    return len(events)
 
 
 async def relay(collection: AsyncCollection, broker: KafkaBroker, queued_before: datetime) -> int:
