@@ -8,7 +8,7 @@ from creditflow.events import Event, InstitutionRegistered
 from creditflow.events.topics import CONSENTS, CREDENTIALS, INSTITUTIONS, PROGRESS, RECOGNITIONS
 from creditflow.runtime.kafka import BatchHandler, Delivery, Handler
 
-from .checks import verdicts
+from .checks import verdicts_off_loop
 from .store import InstitutionDirectory, RecordStore
 
 LEARNER_TOPICS = (CREDENTIALS.name, RECOGNITIONS.name, PROGRESS.name, CONSENTS.name)
@@ -19,7 +19,7 @@ def on_learner_events(store: RecordStore, directory: InstitutionDirectory) -> Ba
     """Every award's credential is verified here, before the fold, whoever wrote the topic."""
 
     async def handle(events: list[tuple[Event, Delivery]]) -> list[tuple[Delivery, str]]:
-        found = await verdicts([event for event, _ in events], directory.key_resolver(), datetime.now(UTC))
+        found = await verdicts_off_loop([event for event, _ in events], directory.key_resolver(), datetime.now(UTC))
         await store.apply_batch(events, found)
         return []
 

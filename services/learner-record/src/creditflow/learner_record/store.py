@@ -12,6 +12,7 @@ and commutative, so two writers cannot lose or double anything), then the active
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import defaultdict
 from datetime import datetime
@@ -96,11 +97,12 @@ class RecordStore:
 
     async def get(self, learner_id: str) -> domain.Record | None:
         """The learner's whole record (`domain.LearnerRecord`), served as stored: the fold validated every entry when
-        it wrote it. Two indexed reads: the learner's document by _id, its credentials by learner_id."""
+        it wrote it. Two indexed reads at once: the learner's document by _id, its credentials by learner_id."""
         active = (await self.collections())[0]
-        own = await self.db[active].find_one({"_id": learner_id}, HIDDEN)
-        held = [c async for c in (await self._credentials(active)).find({"learner_id": learner_id},
-                                                                        {REVISION: 0, WRITER: 0})]
+        credentials = await self._credentials(active)
+        own, held = await asyncio.gather(
+            self.db[active].find_one({"_id": learner_id}, HIDDEN),
+            credentials.find({"learner_id": learner_id}, {REVISION: 0, WRITER: 0}).to_list())
         if own is None and not held:
             return None
         record = {**_empty(learner_id), **(own or {})}
