@@ -136,6 +136,10 @@ async def test_a_batch_delivered_again_after_a_crash_before_the_commit_changes_n
     before = await service.store.get(learner)
     assert await service.store.apply_batch(batch, verified) == 0  # redelivered: nothing to write
     assert await service.store.get(learner) == before
+    fourth = helsinki.award(learner, f"urn:uuid:{learner}-3")
+    # A later award writes its own document only, and the record shows it beside the others.
+    assert await service.store.apply_batch([(fourth, Delivery("t", 0, 3))], {str(fourth.event_id): Verdict(True)}) == 1
+    assert len((await service.store.get(learner))["achievements"]) == 4
 
 
 async def test_every_route_answers_404_to_a_registrar_without_a_tie_to_the_learner(service):
