@@ -23,8 +23,8 @@ chaos: setup ## The fault matrix against a three-broker cluster started for it; 
 mutation: setup ## Mutation testing of the pure domain modules against their unit tests (not part of make test; see docs/testing.md)
 	@$(PY) deploy/local/mutation.py
 
-bench: setup ## Learner-record projection vs a raw baseline on a fresh broker; writes docs/benchmarks.md (EVENTS=100000)
-	@$(PY) services/learner-record/bench/projection.py --events $(or $(EVENTS),100000)
+bench: setup ## Learner-record projection vs a raw baseline on a fresh broker; writes docs/benchmarks.md (EVENTS=10000)
+	@$(PY) services/learner-record/bench/projection.py --events $(or $(EVENTS),10000)
 	@$(PY) services/issuer/bench/credentials.py
 
 bench-credentials: setup ## Cost of signing and verifying one award per format (Data Integrity, OB 3.0 JWT, VC-JOSE)

@@ -29,7 +29,7 @@ from creditflow.learner_record import api
 from creditflow.learner_record.app import create_app
 from creditflow.learner_record.replay import replay
 from creditflow.learner_record.domain import Verdict
-from creditflow.learner_record.store import InstitutionDirectory, RecordStore
+from creditflow.learner_record.store import InstitutionDirectory, RecordStore, credentials_of
 from creditflow.runtime.kafka import Delivery, make_broker
 
 pytestmark = pytest.mark.integration
@@ -141,10 +141,14 @@ async def test_a_batch_delivered_again_after_a_crash_before_the_commit_changes_n
     learner = learner_id()
     batch = [(helsinki.award(learner, f"urn:uuid:{learner}-{n}"), Delivery("t", 0, n)) for n in range(3)]
     verified = {str(event.event_id): Verdict(True) for event, _ in batch}
-    assert await service.store.apply_batch(batch, verified) == 1  # one learner document written, in one bulk write
+    assert await service.store.apply_batch(batch, verified) == 3  # a document per credential, in one bulk write
     before = await service.store.get(learner)
     assert await service.store.apply_batch(batch, verified) == 0  # redelivered: nothing to write
     assert await service.store.get(learner) == before
+    fourth = helsinki.award(learner, f"urn:uuid:{learner}-3")
+    # A later award writes its own document only, and the record shows it beside the others.
+    assert await service.store.apply_batch([(fourth, Delivery("t", 0, 3))], {str(fourth.event_id): Verdict(True)}) == 1
+    assert len((await service.store.get(learner))["achievements"]) == 4
 
 
 async def test_every_route_answers_404_to_a_registrar_without_a_tie_to_the_learner(service):
@@ -327,16 +331,19 @@ async def test_replay_rebuilds_an_equal_collection_and_switches_to_it(service):
 
     assert result["previous"] == live_name and result["events"] >= 2
     assert (await service.store.collections()) == (result["collection"], None)
-    strip = lambda d: {k: v for k, v in d.items() if k == "_id" or not k.startswith("_")}  # state, not write metadata  # noqa: E731
-    live = {d["_id"]: strip(d) async for d in service.store.db[live_name].find()}
-    rebuilt = {d["_id"]: strip(d) async for d in service.store.db[result["collection"]].find()}
-    assert rebuilt[learner] == live[learner]
+    async def documents(records):  # the learner and credential documents' state, not their write metadata
+        return {d["_id"]: {k: v for k, v in d.items() if not k.startswith("_")}
+                for name in (records, credentials_of(records)) async for d in service.store.db[name].find()}
+
+    live, rebuilt = await documents(live_name), await documents(result["collection"])
+    mine = [f"urn:uuid:{learner}-1", f"urn:uuid:{learner}-2"]
+    assert [rebuilt[c] for c in mine] == [live[c] for c in mine]
     # Other tests' learners share the topics: a replay verifies every credential again with the keys registered
     # now, so an award the live consumer saw before its key's registration arrived is verified on replay (see
-    # docs/security.md). Apart from that verdict, the rebuild equals the live collection.
-    unverdicted = lambda records: {learner_id: {**r, "achievements": [  # noqa: E731
-        {k: v for k, v in a.items() if k not in ("verification", "verification_reasons")} for a in r["achievements"]]}
-        for learner_id, r in records.items()}
+    # docs/security.md). Apart from that verdict, the rebuild equals the live collections.
+    unverdicted = lambda documents: {doc_id: {**d, "achievement": d["achievement"] and {  # noqa: E731
+        k: v for k, v in d["achievement"].items() if k not in ("verification", "verification_reasons")}}
+        if "achievement" in d else d for doc_id, d in documents.items()}
     assert unverdicted(rebuilt) == unverdicted(live)
     served = await service.get(f"/learners/{learner}/record", helsinki.institution_id)
     assert len(served.json()["record"]["achievements"]) == 2

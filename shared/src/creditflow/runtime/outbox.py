@@ -49,26 +49,43 @@ async def flush(collection: AsyncCollection, doc_id: str, broker: KafkaBroker, w
     each flush first claims the document (creditflow.runtime.mongo.claimed), so its events go out once. The holder
     keeps flushing until the outbox is empty, which covers events another writer queued meanwhile; a flush that
     cannot get the claim within `wait_s` leaves its events to the holder or, failing that, to the relay."""
-    async with claimed(collection.database[CLAIMS], f"outbox\x1f{collection.name}\x1f{doc_id}", wait_s) as mine:
+    async with claimed(collection.database[CLAIMS], _claim_id(collection, doc_id), wait_s) as mine:
         if not mine:
             return 0
         total = 0
-        while published := await _publish_pending(collection, doc_id, broker):
+        while published := await _publish(collection, doc_id, await _pending(collection, doc_id), broker):
             total += published
         return total
 
 
-async def _publish_pending(collection: AsyncCollection, doc_id: str, broker: KafkaBroker) -> int:
-    """One removal for all the events published, not one per event: a learner's award can move progress toward many
-    programmes at once, and each write rewrites the whole document. If publishing fails part way, the acknowledged
-    events are still removed and the rest stay for the relay."""
+async def publish_queued(collection: AsyncCollection, doc_id: str, events: list[Event], broker: KafkaBroker,
+                         wait_s: float = FLUSH_WAIT_S) -> int:
+    """Publish events the caller has just queued in the document, under the same claim as `flush`: the writer knows
+    what it queued, so a hot path need not read the document back. Without the claim within `wait_s`, the holder
+    (which flushes until the outbox is empty) or the relay publishes them."""
+    async with claimed(collection.database[CLAIMS], _claim_id(collection, doc_id), wait_s) as mine:
+        return await _publish(collection, doc_id, events, broker) if mine else 0
+
+
+def _claim_id(collection: AsyncCollection, doc_id: str) -> str:
+    return f"outbox\x1f{collection.name}\x1f{doc_id}"
+
+
+async def _pending(collection: AsyncCollection, doc_id: str) -> list[Event]:
     document = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
-    pending = sorted((document or {}).get(OUTBOX, {}).items(), key=lambda item: (item[1]["queued_at"], item[1]["seq"]))
+    pending = sorted((document or {}).get(OUTBOX, {}).values(), key=lambda entry: (entry["queued_at"], entry["seq"]))
+    return [decode(entry["payload"].encode()) for entry in pending]
+
+
+async def _publish(collection: AsyncCollection, doc_id: str, events: list[Event], broker: KafkaBroker) -> int:
+    """Publish in order, then one removal for all the events published, not one per event: a learner's award can
+    move progress toward many programmes at once, and each write rewrites the whole document. If publishing fails
+    part way, the acknowledged events are still removed and the rest stay for the relay."""
     published: list[str] = []
     try:
-        for event_id, entry in pending:
-            await publish(broker, decode(entry["payload"].encode()))
-            published.append(event_id)
+        for event in events:
+            await publish(broker, event)
+            published.append(str(event.event_id))
     finally:
         if published:
             await collection.update_one({"_id": doc_id}, {"$unset": {f"{OUTBOX}.{e}": "" for e in published}})

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from creditflow.credentials.verify import verification_method
 from creditflow.events import Actor, CredentialAwarded, Identifier, UtcDatetime
 from creditflow.events.values import ShortText
-from creditflow.runtime.outbox import flush
+from creditflow.runtime.outbox import publish_queued
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field, field_validator
 
@@ -108,7 +108,7 @@ class Awarder:
             # The same request came before (or raced us in); its award stands, and this index is simply never used.
             stored, _ = await store.award(credential_id)
             return AwardResult(credential_id=credential_id, status="duplicate", credential=stored.data.credential or {})
-        await flush(store.awards, credential_id, self.broker)
+        await publish_queued(store.awards, credential_id, [event], self.broker)
         return AwardResult(credential_id=credential_id, status="issued", credential=event.data.credential or {})
 
     async def revoke(self, award: CredentialAwarded, document: dict, reason: str, correlation_id: str,
@@ -120,5 +120,5 @@ class Awarder:
         revoked = domain.revoke(award, reason, now, correlation_id, actor)
         if not await self.store.record_revocation(award.data.credential_id, revoked, reason, now):
             return False
-        await flush(self.store.awards, award.data.credential_id, self.broker)
+        await publish_queued(self.store.awards, award.data.credential_id, [revoked], self.broker)
         return True

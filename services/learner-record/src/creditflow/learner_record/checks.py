@@ -9,6 +9,7 @@ consent without them was not made by its route, and is dead-lettered rather than
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from creditflow.credentials.subjects import learner_id_of, learner_subject_id
@@ -69,3 +70,15 @@ def screened(events: list[tuple[Event, Delivery]]) -> tuple[list[tuple[Event, De
         else:
             refused.append((delivery, reason))
     return accepted, refused
+
+
+async def verdicts_off_loop(events: list[Event], resolve_key: KeyResolver, now: datetime) -> dict[str, Verdict]:
+    """`verdicts` in a worker thread. A proof costs milliseconds of CPU (canonicalisation): checked on the event loop,
+    a batch of 500 would sit between every step of every registrar request. Keys are still resolved on this loop
+    (whose database client they use)."""
+    loop = asyncio.get_running_loop()
+
+    async def resolve_on_loop(reference: str):
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(resolve_key(reference), loop))
+
+    return await asyncio.to_thread(asyncio.run, verdicts(events, resolve_on_loop, now))

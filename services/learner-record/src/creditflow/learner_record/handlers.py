@@ -8,7 +8,7 @@ from creditflow.events import Event, InstitutionRegistered
 from creditflow.events.topics import CONSENTS, CREDENTIALS, INSTITUTIONS, PROGRESS, RECOGNITIONS
 from creditflow.runtime.kafka import BatchHandler, Delivery, Handler
 
-from .checks import screened, unverified_verdicts, verdicts
+from .checks import screened, unverified_verdicts, verdicts_off_loop
 from .store import InstitutionDirectory, RecordStore
 
 LEARNER_TOPICS = (CREDENTIALS.name, RECOGNITIONS.name, PROGRESS.name, CONSENTS.name)
@@ -21,7 +21,8 @@ def on_learner_events(store: RecordStore, directory: InstitutionDirectory) -> Ba
 
     async def handle(events: list[tuple[Event, Delivery]]) -> list[tuple[Delivery, str]]:
         accepted, refused = screened(events)
-        found = await verdicts([event for event, _ in accepted], directory.key_resolver(), datetime.now(UTC))
+        found = await verdicts_off_loop([event for event, _ in accepted], directory.key_resolver(),
+                                        datetime.now(UTC))
         await store.apply_batch(accepted, found)
         return refused
 
