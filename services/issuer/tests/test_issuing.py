@@ -232,24 +232,30 @@ async def test_status_indexes_are_random_and_distinct(issuer):
     assert all(0 <= i < status_list.MIN_ENTRIES for i in indexes)
 
 
-async def test_a_crash_between_store_and_publish_ends_with_exactly_one_event_after_the_relay(issuer):
-    institution_id, headers = await issuer.institution()
-    await issuer.achievement(institution_id, headers)
-    learner = f"learner-{uuid.uuid4().hex[:8]}"
+async def stored_award(issuer, institution_id, request_id, learner, status_index, queued_at):
+    """An award of ach-1 signed and stored with its pending event, as the issuer does before it publishes."""
     registration = await issuer.store.registration(institution_id)
     key = domain.current_key(registration)
-    # The crash: the award and its pending event are stored, and the process dies before publishing.
     event = domain.issue(
-        public_url=PUBLIC_URL, request_id="crash-1", learner_id=learner,
+        public_url=PUBLIC_URL, request_id=request_id, learner_id=learner,
         institution=Institution(institution_id, registration.name, registration.country),
         achievement=await issuer.store.achievement(institution_id, "ach-1"), awarded_at=datetime.now(UTC),
-        grade=None, status_index=7,
+        grade=None, status_index=status_index,
         signing_key=domain.SigningKey(verification_method(credential.issuer_id(PUBLIC_URL, institution_id),
                                                           key.key_id),
                                       issuer.key_store.load(institution_id, key.key_id)),
         signed_at=datetime.now(UTC),
     )
-    assert await issuer.store.save_award(event, 7, "crash-1", datetime(2000, 1, 1, tzinfo=UTC))
+    assert await issuer.store.save_award(event, status_index, request_id, queued_at)
+    return event
+
+
+async def test_a_crash_between_store_and_publish_ends_with_exactly_one_event_after_the_relay(issuer):
+    institution_id, headers = await issuer.institution()
+    await issuer.achievement(institution_id, headers)
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    # The crash: the award and its pending event are stored, and the process dies before publishing.
+    event = await stored_award(issuer, institution_id, "crash-1", learner, 7, datetime(2000, 1, 1, tzinfo=UTC))
 
     # The restarted process relays it: the service's own background relay (a second relay called from here would
     # race it, and an at-least-once relay may then publish twice). Done once the award's outbox is empty.
@@ -446,21 +452,9 @@ async def test_after_a_key_rotation_awards_are_signed_with_the_new_key_and_earli
 async def test_the_relay_leaves_an_event_queued_within_its_grace_to_the_request_publishing_it(issuer):
     institution_id, headers = await issuer.institution()
     await issuer.achievement(institution_id, headers)
-    registration = await issuer.store.registration(institution_id)
-    key = domain.current_key(registration)
-    event = domain.issue(
-        public_url=PUBLIC_URL, request_id="in-flight", learner_id=f"learner-{uuid.uuid4().hex[:8]}",
-        institution=Institution(institution_id, registration.name, registration.country),
-        achievement=await issuer.store.achievement(institution_id, "ach-1"), awarded_at=datetime.now(UTC),
-        grade=None, status_index=8,
-        signing_key=domain.SigningKey(verification_method(credential.issuer_id(PUBLIC_URL, institution_id),
-                                                          key.key_id),
-                                      issuer.key_store.load(institution_id, key.key_id)),
-        signed_at=datetime.now(UTC),
-    )
     # Queued an hour from now, so the service's own relay (on the real clock) leaves it alone during this test.
     queued = datetime.now(UTC) + timedelta(hours=1)
-    assert await issuer.store.save_award(event, 8, "in-flight", queued)
+    await stored_award(issuer, institution_id, "in-flight", f"learner-{uuid.uuid4().hex[:8]}", 8, queued)
     broker = issuer.app.state.runtime.broker
     assert await relay_all(outboxes(issuer.store), broker, queued + RELAY_GRACE - timedelta(seconds=1)) == 0
     assert await relay_all(outboxes(issuer.store), broker, queued + RELAY_GRACE + timedelta(seconds=1)) == 1
