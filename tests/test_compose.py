@@ -309,6 +309,7 @@ def test_a_cluster_node_logs_in_to_the_other_controllers_as_the_admin_with_plain
 
 def test_mongodb_is_a_replica_set_of_three_members_every_service_connects_to():
     for member in MONGO_MEMBERS:
+        assert CLUSTER_SERVICES[member]["image"] == SERVICES["mongodb"]["image"]
         command = CLUSTER_SERVICES[member]["command"]
         assert command[command.index("--replSet") + 1] == "rs0"
     assert len({next(v for v in CLUSTER_SERVICES[m]["volumes"] if v.endswith(":/data/db")) for m in MONGO_MEMBERS}) == 3
