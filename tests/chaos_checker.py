@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from contract_factories import achievement, awarded
-from creditflow.events import decode, encode
+from creditflow.events import DEAD_LETTER_TOPIC, CredentialAwarded, decode, encode
 from creditflow.events.permissions import writer_of
 from creditflow.events.topics import CREDENTIALS
 from creditflow.learner_record import handlers
 from creditflow.learner_record.store import RecordStore
 from creditflow.runtime.mongo import mongo_client
-from kafka_waits import BOUND_S, _partitions, start_after_end
+from kafka_waits import BOUND_S, _partitions, start_after_end, until_written, written
 
 BATCH = 20  # small batches: a kill lands between the write of one and the commit of another
 
@@ -36,32 +36,35 @@ class Accepted:
     events: dict[str, object] = field(default_factory=dict)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 class Instances:
-    """learner-record processes of one consumer group and one database, started and killed at will."""
+    """Processes of one service, one consumer group and one database, started and killed at will. `extra_env(port)`
+    adds what that service needs beyond the common settings (learner-record: its batch size and CLR key)."""
 
-    def __init__(self, servers, tmp_path, settings, batch_size: int = BATCH) -> None:
-        self.servers, self.tmp_path, self.settings, self.batch_size = servers, tmp_path, settings, batch_size
+    def __init__(self, servers, tmp_path, settings, batch_size: int = BATCH,
+                 extra_env: Callable[[int], dict[str, str]] | None = None) -> None:
+        self.servers, self.tmp_path, self.settings = servers, tmp_path, settings
+        self.extra_env = extra_env or (lambda port: {
+            "CREDITFLOW_LEARNER_RECORD_BATCH_SIZE": str(batch_size),
+            "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(tmp_path / f"key-{port}.pem")})
         self.running: list[subprocess.Popen] = []
 
-    def start(self) -> subprocess.Popen:
-        s, port = self.settings, _free_port()
-        env = {**os.environ, **self.servers.stack.service_env("learner-record", over_tls=False),
+    def start(self, port: int | None = None) -> subprocess.Popen:
+        s, port = self.settings, port or free_port()
+        prefix = "CREDITFLOW_" + s.service.upper().replace("-", "_") + "_"
+        env = {**os.environ, **self.servers.stack.service_env(s.service, over_tls=False),
                "CREDITFLOW_KAFKA_BOOTSTRAP": s.kafka_bootstrap, "CREDITFLOW_MONGODB_URL": s.mongodb_url,
-               "CREDITFLOW_LEARNER_RECORD_MONGODB_DATABASE": s.mongodb_database,
-               "CREDITFLOW_LEARNER_RECORD_GROUP_ID": s.group_id,
-               "CREDITFLOW_LEARNER_RECORD_HTTP_PORT": str(port),
-               "CREDITFLOW_LEARNER_RECORD_BATCH_SIZE": str(self.batch_size),
-               "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": s.identity_public_key_file,
-               "CREDITFLOW_LEARNER_RECORD_KEY_FILE": str(self.tmp_path / f"key-{port}.pem")}
-        log = open(self.tmp_path / f"learner-record-{port}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen([sys.executable, "-m", "creditflow.learner_record"], env=env, stdout=log,
-                                   stderr=log)
+               prefix + "MONGODB_DATABASE": s.mongodb_database, prefix + "GROUP_ID": s.group_id,
+               prefix + "HTTP_PORT": str(port),
+               "CREDITFLOW_IDENTITY_PUBLIC_KEY_FILE": s.identity_public_key_file, **self.extra_env(port)}
+        log = open(self.tmp_path / f"{s.service}-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen([sys.executable, "-m", "creditflow." + s.service.replace("-", "_")], env=env,
+                                   stdout=log, stderr=log)
         process.port = port  # type: ignore[attr-defined]
         self.running.append(process)
         return process
@@ -69,7 +72,7 @@ class Instances:
     async def ready(self, process: subprocess.Popen) -> None:
         async with asyncio.timeout(BOUND_S * 2), httpx.AsyncClient() as http:
             while True:
-                assert process.poll() is None, f"learner-record on {process.port} exited"  # type: ignore[attr-defined]
+                assert process.poll() is None, f"{self.settings.service} on {process.port} exited"  # type: ignore[attr-defined]
                 try:
                     url = f"http://127.0.0.1:{process.port}/readyz"  # type: ignore[attr-defined]
                     if (await http.get(url)).status_code == 200:
@@ -104,14 +107,16 @@ async def publish(servers, values: list[tuple[bytes, bytes]]) -> None:
         await producer.stop()
 
 
-async def topic_fold(servers, learners: set[str]) -> tuple[dict[str, dict[str, dict]], Counter]:
+async def topic_fold(servers, learners: set[str]) -> tuple[dict[str, dict[str, dict]], Counter, Counter]:
     """The expected state, folded from offset 0 of the topic to its current end: per learner, each credential's
-    award; and how often each event id was delivered (a count above 1 is a duplicate the consumer must absorb)."""
+    award; how often each event id was delivered (a count above 1 is a duplicate the consumer must absorb); and per
+    credential, how many distinct events awarded it (above 1: issued twice, not delivered twice)."""
     partitions = await _partitions(servers.admin, [CREDENTIALS.name])
     consumer = AIOKafkaConsumer(**servers.admin.aiokafka(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     expected: dict[str, dict[str, dict]] = {learner: {} for learner in learners}
     deliveries: Counter = Counter()
+    awarded_by: dict[str, set[str]] = {}
     try:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -127,11 +132,14 @@ async def topic_fold(servers, learners: set[str]) -> tuple[dict[str, dict[str, d
                             event = decode(record.value)
                         except ValueError:
                             continue  # a malformed record: never accepted as a write, dead-lettered by the consumer
+                        if not isinstance(event, CredentialAwarded):
+                            continue  # revocations a fault injected: that fault's own check looks at them
                         deliveries[str(event.event_id)] += 1
+                        awarded_by.setdefault(event.data.credential_id, set()).add(str(event.event_id))
                         expected[event.learner_id][event.data.credential_id] = event.data.model_dump(mode="json")
     finally:
         await consumer.stop()
-    return expected, deliveries
+    return expected, deliveries, Counter({credential: len(ids) for credential, ids in awarded_by.items()})
 
 
 async def caught_up(servers, group_id: str) -> None:
@@ -181,6 +189,9 @@ class Run:
     learners: set[str]
     values: list[tuple[bytes, bytes]]
     accepted: Accepted
+    # What a fault asks the checker to look at once the group has caught up, beyond the awards: each returns its
+    # counts (all 0 when the projection is right).
+    checks: list[Callable[[], Awaitable[dict[str, int]]]] = field(default_factory=list)
 
     async def progressed(self, at_least: int) -> None:
         """Once the projection holds `at_least` credentials: the group is consuming, some batches are written."""
@@ -238,18 +249,34 @@ async def run_scenario(servers, tmp_path, faults: list[Fault], *, learners: int 
         for restore in restores:
             if restore is not None:
                 await restore()
-        expected, deliveries = await topic_fold(servers, names)
+        expected, deliveries, _ = await topic_fold(servers, names)
         await caught_up(servers, settings.group_id)
         counts = compare(expected, await projection(run.store, names))
         on_topic = set(deliveries)
         counts["accepted, not on the topic"] = len(set(accepted.events) - on_topic)
         counts["on the topic, never accepted"] = len(on_topic - set(accepted.events))
         counts["delivered more than once"] = sum(1 for n in deliveries.values() if n > 1)
+        for check in run.checks:
+            counts |= await check()
         return counts
     finally:
         processes.stop_all()
         await client.drop_database(settings.mongodb_database)
         await client.close()
+
+
+async def reference_letters(servers, key: str, group_id: str, wanted: set[str]) -> set[str]:
+    """The source topics of the reference letters the group (or its registry group) dead-lettered for this key, once
+    all of `wanted` are there or the bound passed."""
+    def topics(records) -> set[str]:
+        return {dict(r.headers)["dlq.source.topic"].decode() for r in records
+                if dict(r.headers).get("dlq.reference") == b"true"
+                and dict(r.headers).get("dlq.consumer.group", b"").decode().startswith(group_id)}
+
+    try:
+        return topics(await until_written(servers.admin, DEAD_LETTER_TOPIC, key, lambda rs: wanted <= topics(rs)))
+    except TimeoutError:
+        return topics(await written(servers.admin, DEAD_LETTER_TOPIC, key))
 
 
 CLEAN = {"lost": 0, "duplicated": 0, "wrong": 0, "accepted, not on the topic": 0, "on the topic, never accepted": 0}

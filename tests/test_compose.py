@@ -1,10 +1,11 @@
 """docker-compose.yml cannot run on machines without Docker; its structure is checked here instead: it is valid
 Compose, every long-running container has a healthcheck, start order follows health, data lives in named volumes,
-and the broker is the version the local stack runs."""
+and the broker is the version the local stack runs; the cluster shape (docker-compose.cluster.yml over it) too."""
 
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,209 @@ def test_the_kafka_entry_point_turns_the_environment_into_a_sasl_broker_config(t
         assert 'username="creditflow-admin" password="admin-secret";' in props[
             f"listener.name.{listener}.scram-sha-512.sasl.jaas.config"]
     assert (config / "server.properties").stat().st_mode & 0o077 == 0
+
+
+# The cluster shape: docker-compose.cluster.yml laid over docker-compose.yml, merged here as Compose merges files
+# (mappings key by key, `ports` appended, `volumes` keyed by their target, `command`, `entrypoint` and a healthcheck's
+# `test` replaced, `!reset` removing a key, `!override` replacing a value, `extends` merging the named service first).
+
+class _Override:
+    def __init__(self, value):
+        self.value = value
+
+
+_RESET = object()
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    pass
+
+
+_ComposeLoader.add_constructor("!reset", lambda loader, node: _RESET)
+_ComposeLoader.add_constructor("!override", lambda loader, node: _Override(
+    loader.construct_mapping(node, deep=True) if isinstance(node, yaml.MappingNode)
+    else loader.construct_sequence(node, deep=True)))
+
+
+def _volume_target(volume: str) -> str:
+    return volume.split(":")[1]
+
+
+def _merge(base, over, key: str = ""):
+    if isinstance(over, _Override):
+        return over.value
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for name, value in over.items():
+            if value is _RESET:
+                merged.pop(name, None)
+            else:
+                merged[name] = _merge(base[name], value, name) if name in base else _plain(value)
+        return merged
+    if isinstance(base, list) and isinstance(over, list) and key not in ("command", "entrypoint", "test"):
+        if key == "volumes":
+            targets = {_volume_target(v) for v in over}
+            return [v for v in base if _volume_target(v) not in targets] + over
+        return base + [item for item in over if item not in base]
+    return _plain(over)
+
+
+def _plain(value):
+    """A value with no base to merge into: its `!override` markers are just values, its `!reset` keys gone."""
+    if isinstance(value, _Override):
+        return _plain(value.value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not _RESET}
+    return value
+
+
+def _cluster_model(override_text: str) -> dict:
+    override = yaml.load(override_text, Loader=_ComposeLoader)
+    services = {}
+    for name, service in override["services"].items():
+        if "extends" in service:
+            extends = service["extends"]
+            base = yaml.safe_load((REPO / extends["file"]).read_text())["services"][extends["service"]]
+            service = _merge(base, {k: v for k, v in service.items() if k != "extends"})
+        services[name] = service
+    top = {k: v for k, v in override.items() if not k.startswith("x-")}
+    return _merge(COMPOSE, {**top, "services": services})
+
+
+CLUSTER_TEXT = (REPO / "docker-compose.cluster.yml").read_text()
+CLUSTER = _cluster_model(CLUSTER_TEXT)
+CLUSTER_SERVICES = CLUSTER["services"]
+KAFKA_NODES = ["kafka", "kafka-2", "kafka-3"]
+MONGO_MEMBERS = ["mongodb", "mongodb-2", "mongodb-3"]
+INSTANCES = {name: [name, f"{name}-2"] for name in APP_SERVICES}
+
+
+def _kafka_env(node: str) -> dict[str, str]:
+    return {k: str(v) for k, v in CLUSTER_SERVICES[node]["environment"].items()}
+
+
+def test_the_cluster_shape_is_valid_against_the_compose_specification_schema():
+    VALIDATOR.validate(CLUSTER)
+
+
+def test_the_cluster_schema_check_catches_a_misspelt_key():
+    assert not VALIDATOR.is_valid(_cluster_model(CLUSTER_TEXT.replace("  proxy:\n    image:", "  proxy:\n    imgae:")))
+
+
+def test_plain_compose_up_stays_a_single_node():
+    assert not set(SERVICES) & {*KAFKA_NODES[1:], *MONGO_MEMBERS[1:], "proxy", *(f"{s}-2" for s in APP_SERVICES)}
+    assert SERVICES["kafka"]["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@localhost:9093"
+
+
+def test_three_kraft_nodes_form_one_quorum_each_advertising_its_own_name():
+    envs = {node: _kafka_env(node) for node in KAFKA_NODES}
+    assert sorted(env["KAFKA_NODE_ID"] for env in envs.values()) == ["1", "2", "3"]
+    assert {env["CLUSTER_ID"] for env in envs.values()} == {SERVICES["kafka"]["environment"]["CLUSTER_ID"]}
+    for node, env in envs.items():
+        voters = dict(v.split("@") for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
+        assert voters == {e["KAFKA_NODE_ID"]: f"{n}:9093" for n, e in envs.items()}
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"CLIENT://{node}:9092"
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    data = [next(v for v in CLUSTER_SERVICES[node]["volumes"] if v.endswith(":/var/lib/kafka/data"))
+            for node in KAFKA_NODES]
+    assert len(set(data)) == 3, "each node keeps its own log directory"
+    assert [CLUSTER_SERVICES[node].get("ports", []) for node in KAFKA_NODES[1:]] == [[], []]
+
+
+@pytest.mark.parametrize("node", KAFKA_NODES)
+def test_every_topic_has_three_replicas_and_a_write_needs_two(node):
+    env = _kafka_env(node)
+    assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "3"
+    assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
+    setup = CLUSTER_SERVICES["kafka-setup"]["environment"]
+    assert str(setup["CREDITFLOW_TOPIC_REPLICATION_FACTOR"]) == "3"
+    assert str(setup["CREDITFLOW_LEARNER_PARTITIONS"]) == str(stack.CLUSTER_LEARNER_PARTITIONS)
+    assert {f"{n}:9092" for n in KAFKA_NODES} == set(setup["CREDITFLOW_KAFKA_BOOTSTRAP"].split(","))
+
+
+@pytest.mark.parametrize("node", KAFKA_NODES)
+def test_every_listener_that_crosses_the_network_is_sasl_over_tls(node):
+    env = _kafka_env(node)
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert protocols == {"CLIENT": "SASL_SSL", "CONTROLLER": "SASL_SSL"}
+    assert env["KAFKA_LISTENER_NAME_CONTROLLER_SSL_KEYSTORE_LOCATION"] == "/run/secrets/kafka-broker.pem"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    # the broker certificate must name the node, or TLS hostname verification refuses it
+    assert f"DNS:{node}," in (REPO / "deploy" / "docker" / "make-secrets.sh").read_text()
+
+
+def test_a_cluster_node_logs_in_to_the_other_controllers_as_the_admin_with_plain(tmp_path):
+    secrets, config = tmp_path / "secrets", tmp_path / "config"
+    secrets.mkdir()
+    (secrets / "kafka-creditflow-admin.password").write_text("admin-secret")
+    done = subprocess.run(
+        ["bash", str(REPO / "deploy" / "docker" / "kafka-start.sh")], capture_output=True, text=True, timeout=30,
+        env={"PATH": os.environ["PATH"], **_kafka_env("kafka-2"), "CREDITFLOW_SECRETS_DIR": str(secrets),
+             "CREDITFLOW_KAFKA_CONFIG_DIR": str(config), "CREDITFLOW_KAFKA_CONFIG_ONLY": "1"})
+    assert done.returncode == 0, done.stderr
+    props = dict(line.split("=", 1) for line in (config / "server.properties").read_text().splitlines())
+    assert props["node.id"] == "2" and props["min.insync.replicas"] == "2"
+    assert props["controller.quorum.voters"] == "1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"
+    assert props["sasl.mechanism.controller.protocol"] == "PLAIN"
+    assert props["listener.name.controller.plain.sasl.jaas.config"].endswith(
+        'username="creditflow-admin" password="admin-secret" user_creditflow-admin="admin-secret";')
+    assert "listener.name.controller.scram-sha-512.sasl.jaas.config" not in props
+    assert 'username="creditflow-admin"' in props["listener.name.client.scram-sha-512.sasl.jaas.config"]
+
+
+def test_mongodb_is_a_replica_set_of_three_members_every_service_connects_to():
+    for member in MONGO_MEMBERS:
+        assert CLUSTER_SERVICES[member]["image"] == SERVICES["mongodb"]["image"]
+        command = CLUSTER_SERVICES[member]["command"]
+        assert command[command.index("--replSet") + 1] == "rs0"
+    assert len({next(v for v in CLUSTER_SERVICES[m]["volumes"] if v.endswith(":/data/db")) for m in MONGO_MEMBERS}) == 3
+    initiate = CLUSTER_SERVICES["mongodb"]["healthcheck"]["test"][-1]
+    assert sorted(re.findall(r"host: '([\w-]+):27017'", initiate)) == MONGO_MEMBERS
+    assert all("initiate" not in " ".join(CLUSTER_SERVICES[m]["healthcheck"]["test"]) for m in MONGO_MEMBERS[1:])
+    hosts = ",".join(f"{m}:27017" for m in MONGO_MEMBERS)
+    for name in [*(i for instances in INSTANCES.values() for i in instances)]:
+        assert CLUSTER_SERVICES[name]["environment"]["CREDITFLOW_MONGODB_URL"] == f"mongodb://{hosts}/?replicaSet=rs0"
+        assert CLUSTER_SERVICES[name]["environment"]["CREDITFLOW_KAFKA_BOOTSTRAP"] == ",".join(
+            f"{n}:9092" for n in KAFKA_NODES)
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_two_instances_of_each_service_share_image_principal_and_database_behind_the_proxy(name):
+    first, second = (CLUSTER_SERVICES[i] for i in INSTANCES[name])
+    assert first["build"] == second["build"] and first["secrets"] == second["secrets"]
+    assert first["environment"] == second["environment"]
+    assert first["volumes"] == second["volumes"] if "volumes" in first else "volumes" not in second
+    assert "ports" not in first and "ports" not in second, "only the proxy is published"
+    assert second["healthcheck"]["test"]
+
+
+def _upstreams(conf: str) -> dict[str, list[str]]:
+    return {name: re.findall(r"server\s+(\S+)", body) for name, body in re.findall(r"upstream\s+(\S+)\s*{([^}]*)}", conf)}
+
+
+def test_the_proxy_publishes_each_service_port_and_spreads_it_over_every_instance():
+    proxy = CLUSTER_SERVICES["proxy"]
+    mount = next(v for v in proxy["volumes"] if v.endswith(":/etc/nginx/conf.d/default.conf:ro"))
+    conf = (REPO / mount.split(":")[0]).read_text()
+    servers = dict(re.findall(r"listen\s+(\d+);\s*location / { proxy_pass http://([\w-]+); }", conf))
+    upstreams = _upstreams(conf)
+    for name in APP_SERVICES:
+        port = str(__import__(f"creditflow.{name.replace('-', '_')}.app", fromlist=["HTTP_PORT"]).HTTP_PORT)
+        assert servers[port] == name and f"{port}:{port}" in proxy["ports"]
+        assert upstreams[name] == [f"{instance}:{port}" for instance in INSTANCES[name]]
+        for instance in INSTANCES[name]:
+            assert proxy["depends_on"][instance]["condition"] == "service_healthy"
+    assert {s for s in CLUSTER_SERVICES if s.rsplit("-", 1)[0] in APP_SERVICES or s in APP_SERVICES} == {
+        i for instances in INSTANCES.values() for i in instances}, "an instance the proxy does not list"
+    console = CLUSTER_SERVICES["console"]["environment"]
+    assert all(url.startswith("http://proxy:") for key, url in console.items() if key.endswith("_URL"))
+
+
+@pytest.mark.parametrize("name", [*KAFKA_NODES, *MONGO_MEMBERS, "proxy", *(f"{s}-2" for s in APP_SERVICES)])
+def test_every_cluster_container_has_a_healthcheck_and_named_volumes(name):
+    assert CLUSTER_SERVICES[name]["healthcheck"]["test"]
+    for volume in CLUSTER_SERVICES[name].get("volumes", []):
+        source = volume.split(":")[0]
+        assert source.startswith("./") or source in CLUSTER["volumes"]

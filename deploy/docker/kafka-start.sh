@@ -24,9 +24,16 @@ umask 077
     esac
   done
   jaas="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"creditflow-admin\" password=\"$admin_password\";"
-  for listener in client controller; do
-    printf 'listener.name.%s.scram-sha-512.sasl.jaas.config=%s\n' "$listener" "$jaas"
-  done
+  printf 'listener.name.client.scram-sha-512.sasl.jaas.config=%s\n' "$jaas"
+  # Several controllers (docker-compose.cluster.yml) log in to each other with PLAIN, the admin alone declared here:
+  # SCRAM users live in the metadata log, which they can read only once they have elected a leader. One node keeps
+  # SCRAM on its controller listener too.
+  if [ "${KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL:-}" = PLAIN ]; then
+    printf 'listener.name.controller.plain.sasl.jaas.config=%s\n' \
+      "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"creditflow-admin\" password=\"$admin_password\" user_creditflow-admin=\"$admin_password\";"
+  else
+    printf 'listener.name.controller.scram-sha-512.sasl.jaas.config=%s\n' "$jaas"
+  fi
 } > "$props"
 
 # For the healthcheck: the admin's client settings over the TLS listener.

@@ -51,7 +51,7 @@ async def measure(servers, tmp_path, count: int) -> tuple[float, dict[str, int]]
         await chaos.publish(servers, values)
         await chaos.caught_up(servers, settings.group_id)
         seconds = time.monotonic() - began
-        expected, _ = await chaos.topic_fold(servers, names)
+        expected, _, _ = await chaos.topic_fold(servers, names)
         store = RecordStore(client[settings.mongodb_database])
         return seconds, chaos.compare(expected, await chaos.projection(store, names))
     finally:

@@ -45,8 +45,9 @@ async def ensure_topics(login: KafkaLogin, replication_factor: int = 1, learner_
 
 def main() -> None:
     """`creditflow-kafka-setup`: as the admin (CREDITFLOW_KAFKA_USERNAME/_PASSWORD[_FILE]), create the contract's
-    topics, each service's principal with the password in CREDITFLOW_KAFKA_<SERVICE>_PASSWORD_FILE, and the ACL
-    table (docker-compose runs it once before the services)."""
+    topics (CREDITFLOW_TOPIC_REPLICATION_FACTOR replicas, 1 by default; CREDITFLOW_LEARNER_PARTITIONS partitions per
+    learner topic instead of the contract's), each service's principal with the password in
+    CREDITFLOW_KAFKA_<SERVICE>_PASSWORD_FILE, and the ACL table (docker-compose runs it once before the services)."""
     import asyncio
     import os
     from pathlib import Path
@@ -58,7 +59,8 @@ def main() -> None:
     env = os.environ
     login = KafkaLogin.from_env(env, ADMIN)
     replication = int(env.get("CREDITFLOW_TOPIC_REPLICATION_FACTOR", "1"))
-    for name in asyncio.run(ensure_topics(login, replication)):
+    learner_partitions = int(env["CREDITFLOW_LEARNER_PARTITIONS"]) if "CREDITFLOW_LEARNER_PARTITIONS" in env else None
+    for name in asyncio.run(ensure_topics(login, replication, learner_partitions)):
         print(name)
     passwords = {}
     for service in SERVICES:
