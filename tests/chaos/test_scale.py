@@ -69,6 +69,10 @@ async def test_throughput_with_one_two_and_three_learner_record_instances(server
         rates[count] = awards / seconds
         rows.append(f"| {count} | {awards:,} | {seconds:.1f} | {rates[count]:.0f} |")
     best = max(rates, key=rates.get)
+    spread = max(rates.values()) / min(rates.values())
+    # Runs on a shared 2-core machine differ by several per cent on their own: within 10 % is no scaling at all.
+    verdict = (f"it does not scale: {len(rates)} instance counts are within {100 * (spread - 1):.0f} % of one "
+               "another" if spread < 1.1 else f"the fastest run had {best} instance{'s' if best > 1 else ''}")
     cfg = servers.stack
     section = f"""{MARK}
 ## Scale-out: learner-record instances on the cluster
@@ -84,7 +88,7 @@ published and the clock stops when the group has committed the last one. Nothing
 |---|---|---|---|
 {chr(10).join(rows)}
 
-Where it stops scaling on this machine: the fastest run had {best} instance{'s' if best > 1 else ''}. Likely reasons
+Where it stops scaling on this machine: {verdict}. Likely reasons
 (not profiled): every instance writes to the one FerretDB process, which serialises the commands on a collection
 (patch 0003 holds a mutex per collection) and spends most of its CPU converting documents, so more instances add
 consumers but no database capacity; more instances also split the load into smaller batches, so more bulk writes and
