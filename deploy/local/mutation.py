@@ -98,6 +98,8 @@ EQUIVALENT: dict[str, str] = {
     **dict.fromkeys([f"creditflow.recognition.domain.x__assess__mutmut_{n}" for n in (185, 187, 188)],
                     "a granted precedent adding the verdict 'granted' changes nothing: it is the least severe verdict, "
                     "and a granted module states no reasons"),
+    "creditflow.recognition.outcomes.x_text_similarity__mutmut_4": "with one side empty and the other not, the "
+                                                                   "Dice score 2 x 0 / n is 0.0 anyway",
     **dict.fromkeys([f"creditflow.learner_record.domain.x_empty__mutmut_{n}" for n in (1, 3, 4)],
                     "an empty record holds nothing whose JSON form differs from its Python form"),
 }
