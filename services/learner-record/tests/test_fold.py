@@ -181,6 +181,12 @@ def test_credit_totals_count_valid_credentials_per_framework_and_ects_method():
         ("identity", 7.5, ["urn:uuid:c1", "urn:uuid:c4"])]
 
 
+def test_credit_totals_per_framework_are_rounded_to_two_places_too():
+    third = achievement(achievement_id="third", credits=CreditValue(value=1.333, framework="ects"))
+    events = [awarded(LEARNER, f"urn:uuid:c{n}", achievement=third) for n in (1, 2)]
+    assert [t["credits"] for t in credit_totals(fold(events))["by_framework"]] == [2.67]
+
+
 def test_credit_totals_leave_out_a_credential_without_credits():
     events = [awarded(LEARNER, "urn:uuid:c1", achievement=achievement(credits=None))]
     assert credit_totals(fold(events)) == {"by_framework": [], "ects_by_method": []}
