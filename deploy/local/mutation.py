@@ -102,6 +102,9 @@ EQUIVALENT: dict[str, str] = {
                                                                    "Dice score 2 x 0 / n is 0.0 anyway",
     "creditflow.stacking.domain.x_grade_reason__mutmut_9": "an absent grade read as '' or as 'XXXX' is not 'pass' "
                                                            "either way",
+    "creditflow.learner_record.domain.x_reverified__mutmut_36": "a verified Verdict never carries reasons "
+                                                                  "(check_credential returns Verdict(not reasons, "
+                                                                  "reasons)), so [] and list(reasons) are equal",
     **dict.fromkeys([f"creditflow.learner_record.domain.x_empty__mutmut_{n}" for n in (1, 3, 4)],
                     "an empty record holds nothing whose JSON form differs from its Python form"),
 }
