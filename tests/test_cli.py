@@ -133,17 +133,33 @@ async def test_a_token_is_listed_and_once_revoked_refused_by_every_service(drive
 
 
 @pytest.mark.e2e
-async def test_replay_rebuilds_learner_records_with_learner_records_settings(driver):
+async def test_replay_rebuilds_learner_records_equal_to_the_live_ones_and_switches_to_them(driver):
     institution_id, headers = await driver.institution()
     learner = f"learner-{uuid.uuid4().hex[:8]}"
-    await driver.award(headers, learner)
+    kept = await driver.award(headers, learner, grade="A")
+    withdrawn = await driver.award(headers, learner)
+    revoked = await driver.issuer.post(f"/credentials/{withdrawn['credential_id']}/revoke", headers=headers,
+                                       json={"reason": "awarded in error"})
+    assert revoked.status_code == 200, revoked.text
     registrar = driver.registrar(institution_id)
-    await driver.record(learner, registrar, until=lambda r: r["achievements"])
+
+    def settled(record):
+        by_id = {a["credential_id"]: a for a in record["achievements"]}
+        return (by_id.keys() == {kept["credential_id"], withdrawn["credential_id"]}
+                and by_id[withdrawn["credential_id"]]["status"] == "revoked"
+                and all(a["verification"] == "verified" for a in by_id.values()))
+
+    await driver.record(learner, registrar, until=settled)
+    path = f"/learners/{learner}/record"
+    live = (await driver.records.get(path, headers=registrar)).json()
 
     done = driver.cli("replay", settings_of="learner-record")
 
     assert done.returncode == 0 and done.stdout.startswith("replayed "), done.stderr
-    assert (await driver.record(learner, registrar, until=lambda r: r["achievements"]))["achievements"]
+    serving = done.stdout.split("now serving ", 1)[1].split()[0]
+    assert serving.startswith("learner_records_") and f"(previous: {serving}" not in done.stdout
+    # The service now answers from the rebuilt collection, with the same record as before.
+    assert (await driver.records.get(path, headers=registrar)).json() == live
 
 
 # ------------------------------------------------------------------------------------------------ world files

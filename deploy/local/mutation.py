@@ -88,6 +88,23 @@ EQUIVALENT: dict[str, str] = {
                     "Python 3.11's datetime.fromisoformat reads a trailing Z itself; the replace is for older readers"),
     "creditflow.issuer.rules.x__check__mutmut_31": "'below' is only chosen for a figure that does not fit, which "
                                                     "is never equal to the lower bound",
+    **dict.fromkeys([f"creditflow.recognition.domain.x_achievement_from_credential__mutmut_{n}" for n in (55, 69)],
+                    "rsplit('/') and rsplit('/', 2) end in the same last segment as rsplit('/', 1)"),
+    **dict.fromkeys([f"creditflow.recognition.domain.x_fingerprint__mutmut_{n}" for n in (4, 5, 6, 9, 10, 11)],
+                    "an Achievement and a Module hold only strings, numbers, lists and str enums, which dump the same "
+                    "in pydantic's python mode (its answer to any mode but 'json') as in JSON mode"),
+    **dict.fromkeys([f"creditflow.recognition.domain.x__module_result__mutmut_{n}" for n in (43, 46, 47)],
+                    "no element adds a 'granted' verdict, so a granted module's reasons() is empty either way"),
+    **dict.fromkeys([f"creditflow.recognition.domain.x__assess__mutmut_{n}" for n in (185, 187, 188)],
+                    "a granted precedent adding the verdict 'granted' changes nothing: it is the least severe verdict, "
+                    "and a granted module states no reasons"),
+    "creditflow.recognition.outcomes.x_text_similarity__mutmut_4": "with one side empty and the other not, the "
+                                                                   "Dice score 2 x 0 / n is 0.0 anyway",
+    "creditflow.stacking.domain.x_grade_reason__mutmut_9": "an absent grade read as '' or as 'XXXX' is not 'pass' "
+                                                           "either way",
+    "creditflow.learner_record.domain.x_reverified__mutmut_36": "a verified Verdict never carries reasons "
+                                                                  "(check_credential returns Verdict(not reasons, "
+                                                                  "reasons)), so [] and list(reasons) are equal",
     **dict.fromkeys([f"creditflow.learner_record.domain.x_empty__mutmut_{n}" for n in (1, 3, 4)],
                     "an empty record holds nothing whose JSON form differs from its Python form"),
 }

@@ -70,6 +70,24 @@ async def dead_letter(login: KafkaLogin, key: str, group_id: str) -> ConsumerRec
     return letter
 
 
+async def end_offsets(login: KafkaLogin) -> dict[TopicPartition, int]:
+    """The end of every partition of every topic but the broker's own (`__consumer_offsets`, which consumer groups
+    write): what a request that must publish nothing leaves as it found."""
+    admin = AIOKafkaAdminClient(**login.aiokafka())
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if not t.startswith("__")]
+    finally:
+        await admin.close()
+    partitions = await _partitions(login, topics)
+    consumer = AIOKafkaConsumer(**login.aiokafka(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+
+
 async def start_after_end(login: KafkaLogin, topics: Iterable[str], group_id: str) -> None:
     """Commit `group_id`'s offsets at the current end of `topics`, so a consumer of that group reads only what is
     published from now on, not what earlier tests left on the shared topics."""

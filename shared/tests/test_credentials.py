@@ -356,7 +356,7 @@ async def test_an_invalid_answer_still_says_what_was_presented_and_which_key_it_
     assert (forged.credential, forged.key, forged.format) == (credential(), keyring.keys[kid], "vc-jose")
     keyring.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, keys.generate_p256().public_key(), T0)
     wrong_type = await check_proof(jose.sign(credential(), private, kid), keyring.resolve)
-    assert (wrong_type.credential, wrong_type.key) == (credential(), keyring.keys[kid])
+    assert (wrong_type.credential, wrong_type.key, wrong_type.format) == (credential(), keyring.keys[kid], "vc-jose")
     nothing = await check_proof({"id": "urn:x"}, keyring.resolve)
     assert nothing.status == "invalid" and nothing.reasons[0].startswith("not a credential creditflow can verify")
 

@@ -1,4 +1,5 @@
-"""The shared consumer on the real broker: dead letters keep the partition flowing; failures are retried, not lost."""
+"""The shared consumers on the real broker: dead letters keep the partition flowing; failures (of one record or of a
+batch) are retried, not lost."""
 
 import asyncio
 import uuid
@@ -10,7 +11,7 @@ from kafka_helpers import publish_as_owner, records, send
 from creditflow.events import DEAD_LETTER_TOPIC, encode
 from creditflow.events.permissions import writer_of
 from creditflow.events.topics import CREDENTIALS
-from creditflow.runtime.kafka import Rejected, make_broker, subscribe
+from creditflow.runtime.kafka import Rejected, make_broker, subscribe, subscribe_batch
 
 pytestmark = pytest.mark.integration
 
@@ -136,3 +137,32 @@ async def test_committed_offsets_mean_a_restarted_consumer_resumes_after_what_it
         await wait_for(lambda: second_run == ["urn:uuid:two"])
     finally:
         await broker.stop()
+
+
+async def test_a_failed_batch_is_rewound_and_delivered_again_nothing_lost_nothing_applied_twice(servers):
+    learner = f"learner-{uuid.uuid4().hex[:8]}"
+    credentials = [f"urn:uuid:{learner}-{n}" for n in range(3)]
+    failed_offsets, applied = [], []
+
+    async def handle(batch):
+        # The topic holds other tests' records too; this test looks at its learner's only.
+        mine = [(event, delivery) for event, delivery in batch if event.learner_id == learner]
+        if mine and not failed_offsets:
+            failed_offsets.extend(delivery.offset for _, delivery in mine)
+            raise ConnectionError("database unavailable during the bulk write")
+        applied.extend((event.data.credential_id, delivery.offset) for event, delivery in mine)
+        return []
+
+    # Written before the consumer starts, under one key (one partition): the first batch that reaches them holds
+    # at least the first, and fails.
+    await publish_as_owner(servers, *(awarded(learner, c) for c in credentials))
+    group = new_group(servers)
+    broker = make_broker(servers.settings("learner-record", group_id=group))
+    subscribe_batch(broker, [CREDENTIALS.name], group, handle)
+    await broker.start()
+    try:
+        await wait_for(lambda: len(applied) >= len(credentials))
+    finally:
+        await broker.stop()
+    assert [credential for credential, _ in applied] == credentials, "each record applied once, in order"
+    assert set(failed_offsets) <= {offset for _, offset in applied}, "the failed batch's records came again"

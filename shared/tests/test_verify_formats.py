@@ -91,6 +91,8 @@ async def test_an_undefined_context_is_reported_not_fetched(registry):
     result = await check_proof(signed, registry.resolve)
     assert result.status == "invalid" and "cannot canonicalise" in result.reasons[0]
     assert "https://example.org/unknown/v1 is not bundled" in result.reasons[0]
+    # The invalid answer still says what was presented, and in which format.
+    assert (result.credential, result.format) == (signed, "data-integrity")
 
 
 async def test_the_open_badges_jwt_is_judged_at_iat_and_its_claims_must_match_the_credential(registry):

@@ -118,6 +118,33 @@ def test_an_award_whose_credential_failed_its_check_or_was_not_checked_is_shown_
         == [("unverified", ["forged"]), ("unverified", ["the credential was not verified"])]
 
 
+def test_an_unverified_credential_judged_again_takes_the_new_verdict_unless_its_credential_changed_since():
+    signed = {"type": "EnvelopedVerifiableCredential", "id": "data:x"}
+    unchecked = apply(awarded(LEARNER, credential=signed), empty(LEARNER))
+    [entry] = domain.reverified(unchecked, {"urn:uuid:c1": (signed, Verdict(True))})["achievements"]
+    assert (entry["verification"], entry["verification_reasons"]) == ("verified", [])
+    [entry] = domain.reverified(unchecked, {"urn:uuid:c1": (signed, Verdict(False, ("unknown key",)))})["achievements"]
+    assert (entry["verification"], entry["verification_reasons"]) == ("unverified", ["unknown key"])
+    # Judged on another credential than the one stored, of a credential not held, or already verified: as it was.
+    verified = domain.fold(awarded(LEARNER, credential=signed), empty(LEARNER), Verdict(True))
+    for record, verdicts in ((unchecked, {"urn:uuid:c1": ({"id": "data:y"}, Verdict(True))}),
+                             (unchecked, {"urn:uuid:c9": (signed, Verdict(True))}),
+                             (verified, {"urn:uuid:c1": (signed, Verdict(False, ("revoked key",)))})):
+        assert domain.reverified(record, verdicts) is record
+    # A verdict that changes nothing does not stop the others.
+    both = {"urn:uuid:c9": (signed, Verdict(True)), "urn:uuid:c1": (signed, Verdict(True))}
+    assert domain.reverified(unchecked, both)["achievements"][0]["verification"] == "verified"
+
+
+def test_a_consent_entry_keeps_the_evidence_and_the_registrar_who_recorded_it():
+    registrar = Actor(person="anna@uni-oslo.example", institution_id="uni-oslo", roles=["registrar"])
+    for cls in (LearnerConsentGranted, LearnerConsentRevoked):
+        event = cls(producer=LEARNER, learner_id=LEARNER, occurred_at=at(1), actor=registrar,
+                    data=LearnerConsentData(institution_id="uni-oslo", evidence="signed form, ref 4411"))
+        [entry] = apply(event, empty(LEARNER))["consents"]
+        assert (entry["evidence"], entry["actor"]) == ("signed form, ref 4411", registrar.model_dump(mode="json"))
+
+
 def test_the_same_award_twice_changes_nothing():
     event = awarded(LEARNER)
     assert fold([event, event]) == fold([event])
@@ -179,6 +206,12 @@ def test_credit_totals_count_valid_credentials_per_framework_and_ects_method():
     assert [(t["method"], t["ects"], t["credential_ids"]) for t in totals["ects_by_method"]] == [
         ("convention", 10.0, ["urn:uuid:c2"]), ("hours", 10.0, ["urn:uuid:c2", "urn:uuid:c4"]),
         ("identity", 7.5, ["urn:uuid:c1", "urn:uuid:c4"])]
+
+
+def test_credit_totals_per_framework_are_rounded_to_two_places_too():
+    third = achievement(achievement_id="third", credits=CreditValue(value=1.333, framework="ects"))
+    events = [awarded(LEARNER, f"urn:uuid:c{n}", achievement=third) for n in (1, 2)]
+    assert [t["credits"] for t in credit_totals(fold(events))["by_framework"]] == [2.67]
 
 
 def test_credit_totals_leave_out_a_credential_without_credits():

@@ -17,6 +17,8 @@ from creditflow.credentials.verify import RegisteredKey, check_proof, key_refere
 from creditflow.events.topics import CONSENTS, CREDENTIALS, INSTITUTIONS, PROGRESS, RECOGNITIONS
 from creditflow.events import (
     Actor,
+    CredentialRevoked,
+    CredentialRevokedData,
     InstitutionRegistered,
     InstitutionRegisteredData,
     LearnerConsentData,
@@ -262,6 +264,42 @@ async def test_achievements_filter_paginate_and_name_a_bad_parameter(service):
     bad = await service.get(path, helsinki.institution_id, params={"limit": 0, "framework": "credits"})
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"query.limit", "query.framework"}
+
+
+async def test_achievements_filter_by_issuer_status_and_award_time_from_inclusive_until_exclusive(service):
+    helsinki = Institution(f"uni-{uuid.uuid4().hex[:6]}")
+    learner = learner_id()
+    months = {"mar": datetime(2026, 3, 1, 12, tzinfo=UTC), "jun": datetime(2026, 6, 1, 12, tzinfo=UTC),
+              "sep": datetime(2026, 9, 1, 12, tzinfo=UTC)}
+    awards = {}
+    for month, at in months.items():
+        event = helsinki.award(learner, f"urn:uuid:{learner}-{month}")
+        awards[month] = event.model_copy(update={"data": event.data.model_copy(update={"awarded_at": at})})
+    revoked = CredentialRevoked(producer=helsinki.institution_id, learner_id=learner, data=CredentialRevokedData(
+        credential_id=f"urn:uuid:{learner}-jun", institution_id=helsinki.institution_id, reason="awarded in error"))
+    await service.publish(*awards.values(), revoked)
+    await service.until(learner, lambda r: len(r["achievements"]) == 3
+                        and any(a.get("revocation") for a in r["achievements"]))
+
+    async def shown(**params):
+        page = await service.get(f"/learners/{learner}/achievements", helsinki.institution_id, params=params)
+        assert page.status_code == 200, page.text
+        return sorted(a["credential_id"].rsplit("-", 1)[1] for a in page.json()["items"])
+
+    assert await shown() == ["jun", "mar", "sep"]
+    assert await shown(issuer=helsinki.institution_id) == ["jun", "mar", "sep"]
+    assert await shown(issuer="uni-elsewhere") == []
+    assert await shown(status="revoked") == ["jun"]
+    assert await shown(status="valid") == ["mar", "sep"]
+    assert await shown(awarded_from="2026-06-01T12:00:00Z") == ["jun", "sep"]
+    assert await shown(awarded_until="2026-09-01T12:00:00Z") == ["jun", "mar"]
+    # The same instant in another zone is the same bound.
+    assert await shown(awarded_from="2026-06-01T15:00:00+03:00", awarded_until="2026-06-01T12:00:01Z",
+                       status="revoked") == ["jun"]
+    naive = await service.get(f"/learners/{learner}/achievements", helsinki.institution_id,
+                              params={"awarded_from": "2026-06-01T12:00:00"})
+    assert naive.status_code == 422
+    assert naive.json()["errors"] == [{"field": "awarded_from", "rule": "must carry a time zone"}]
 
 
 async def test_clr_export_carries_both_institutions_credentials_and_the_stacked_qualification_and_verifies(service):

@@ -172,6 +172,19 @@ def test_a_precedent_still_meets_the_policy_checks_of_this_learner():
                           verdict="granted", share=1.0, basis="equivalence", decided_by="registrar:anna")
     low_grade = replace(offered(), grade="E")
     assert decide(case(low_grade), policy(min_grade="C"), [], [precedent], NOW).outcome == "denied"
+    old = replace(offered(), awarded_at=datetime(2019, 1, 1, tzinfo=UTC))
+    assert decide(case(old), policy(recency_years=5), [], [precedent], NOW).outcome == "denied"
+
+
+def test_a_module_assessed_on_one_credential_names_its_facts_so_it_can_serve_as_a_precedent():
+    facts = (fingerprint(offered().achievement, module(), 1), "mooc-x", "ach-ml")
+    assessed = module_of(decide(case(), policy(), [], [], NOW))
+    assert (assessed.fingerprint, assessed.source_institution_id, assessed.achievement_id) == facts
+    precedent = Precedent(decision_id="dec-earlier", module_id="mod-ml", source_institution_id="mooc-x",
+                          achievement_id="ach-ml", fingerprint=facts[0], verdict="granted", share=1.0,
+                          basis="equivalence", decided_by="registrar:anna")
+    followed = module_of(decide(case(), policy(), [], [precedent], NOW))
+    assert (followed.fingerprint, followed.source_institution_id, followed.achievement_id) == facts
 
 
 def test_when_the_policy_requires_a_registrar_every_case_is_referred_with_the_proposed_outcome():
@@ -251,6 +264,14 @@ def test_without_eu_elements_the_credits_available_count_and_the_credential_name
     assert (read.learning_outcomes, read.workload_hours, read.level, read.field_of_study) == ([], None, None, None)
     bare = achievement_from_credential({"id": "urn:x", "credentialSubject": {"achievement": {"name": "N"}}}, "m")
     assert bare.credits is None
+
+
+def test_the_achievement_id_is_the_last_segment_of_its_iri_whatever_it_ends_with():
+    def read(iri):
+        return achievement_from_credential({"credentialSubject": {"achievement": {"id": iri, "name": "N"}}}, "m")
+
+    assert read("https://mooc.example/achievements/ML-101X/").achievement_id == "ML-101X"
+    assert read("urn:uuid:5f1c").achievement_id == "urn:uuid:5f1c"
 
 
 @pytest.mark.parametrize("credential", [{}, {"credentialSubject": "a string"},
@@ -564,3 +585,184 @@ def test_several_credentials_for_one_module_are_recognised_at_the_lowest_convert
     odd = policy(grading_table={"A": "excellent", "B": "good"})
     assert grade_as_recognised([("c1", "A"), ("c2", "B")], odd) == (
         None, "the converted grades excellent, good cannot be ordered")
+
+
+def test_a_credential_without_credits_or_workload_is_referred_as_is_a_module_too_small_to_state_in_ects():
+    assert decide(case(NO_FIGURES), policy(), [], [], NOW).reasons == (
+        "mod-ml: referred (a credential states neither credits nor workload)",)
+    # 0.1 AQF hours is 0.0 ECTS once rounded: no share of it can be computed.
+    tiny = programme(module(credits=CreditValue(value=0.1, framework="aqf-hours")))
+    assert decide(case(prog=tiny), policy(), [], [], NOW).outcome == "referred"
+    # One ECTS is a module like any other.
+    one = programme(module(credits=CreditValue(value=1, framework="ects")))
+    assert trace(decide(case(offered(ects=1), prog=one), policy(), [], [], NOW))["workload"][0] == "comparable"
+
+
+def test_the_workload_adds_the_credentials_figures_to_the_hundredth_and_names_each_rule():
+    uneven = replace(offered(ects=4.444), ects=(EctsConversion(ects=4.444, method="identity", rule="already ECTS"),))
+    _, evidence, _ = trace(decide(case(uneven), policy(), [], [], NOW))["workload"]
+    assert evidence.startswith("4.44 ECTS offered (already ECTS) for a module of 6 ECTS")
+    two = (replace(offered(ects=3), ects=(EctsConversion(ects=3, method="convention", rule="2 UK credits = 1 ECTS"),)),
+           replace(offered("urn:uuid:c2", ects=3), ects=(EctsConversion(ects=3, method="hours", rule="90 h"),)))
+    _, evidence, _ = trace(decide(case(*two), policy(), [], [], NOW))["workload"]
+    assert evidence.startswith("6 ECTS offered (2 UK credits = 1 ECTS; 90 h (no convention figure; used hours))")
+
+
+def test_coverage_at_the_threshold_is_comparable_and_at_the_edge_of_the_band_is_referred():
+    # One of the three outcomes covered: 0.333, exactly the threshold, then exactly the threshold less the band (0.2).
+    one_of_three = case(offered(learning_outcomes=[LearningOutcome(statement=OUTCOMES[0])], field_of_study="0411"))
+    at = trace(decide(one_of_three, policy(outcome_overlap_threshold=0.333), [], [], NOW))
+    assert (at["learning outcomes"][0], at["profile"][0]) == ("comparable", "comparable")
+    edge = decide(one_of_three, policy(outcome_overlap_threshold=0.533), [], [], NOW)
+    assert (edge.outcome, trace(edge)["learning outcomes"][0]) == ("referred", "not-assessed")
+
+
+def test_findings_name_every_quality_body_and_every_field_offered():
+    ekka = (QualityAssurance(body="EKKA", scope="institutional", valid_from=date(2020, 1, 1)),)
+    bodies = (offered(), replace(offered("urn:uuid:c2"), issuer_quality=ekka))
+    assert trace(decide(case(*bodies), policy(), [], [], NOW))["quality"][1] == (
+        "quality assured by EKKA, ENQA member agency")
+    fields = (offered(field_of_study="0411"), offered("urn:uuid:c2", field_of_study="0211"))
+    assert trace(decide(case(*fields), policy(), [], [], NOW))["profile"][1].startswith(
+        "fields 02, 04 and 06 differ, but")
+    uncovered = (offered(field_of_study="0411", learning_outcomes=[LearningOutcome(statement=OUTCOMES[0])]),
+                 offered("urn:uuid:c2", field_of_study="0211", learning_outcomes=[]))
+    assert trace(decide(case(*uncovered), policy(), [], [], NOW))["profile"][1] == (
+        "fields 02, 04 and 06 differ and the outcomes are not covered")
+
+
+def test_under_the_hours_method_a_convention_figure_is_the_named_fallback():
+    convention_only = replace(offered(), ects=(EctsConversion(ects=6, method="convention",
+                                                              rule="2 UK credits = 1 ECTS"),))
+    assert ects_of(convention_only, "hours") == (6, "2 UK credits = 1 ECTS (no hours figure; used convention)")
+
+
+def test_every_finding_names_its_module_and_the_credentials_it_rests_on():
+    decision = decide(case(offered(), offered("urn:uuid:c2")), policy(), [], [], NOW)
+    workload = finding(decision, "workload")
+    assert (workload.module_id, workload.credential_ids) == ("mod-ml", ["urn:uuid:c1", "urn:uuid:c2"])
+    # Two credentials for one module: no single achievement to serve as a precedent.
+    assert (module_of(decision).fingerprint, module_of(decision).source_institution_id) == (None, None)
+
+
+def test_a_grade_the_table_cannot_convert_is_a_finding_of_its_own():
+    decision = decide(case(replace(offered(), grade="very good")), policy(grading_table={"A": "5"}), [], [], NOW)
+    assert trace(decision)["grade as recognised"] == (
+        "not-assessed", "grade 'very good' of urn:uuid:c1 is not in the policy's grading_table",
+        "the grade as recognised: the policy's grading_table, or pass without one")
+
+
+def test_evidence_lists_every_credential_and_reason_it_names():
+    old = datetime(2019, 1, 1, tzinfo=UTC)
+    both_old = case(replace(offered(), awarded_at=old), replace(offered("urn:uuid:c2"), awarded_at=old))
+    assert trace(decide(both_old, policy(recency_years=5), [], [], NOW))["recency"][1] == (
+        "urn:uuid:c1 awarded 2019-01-01, urn:uuid:c2 awarded 2019-01-01 too old")
+    attended = case(offered(assessment_type=AssessmentType.PARTICIPATION_ONLY),
+                    offered("urn:uuid:c2", assessment_type=AssessmentType.PARTICIPATION_ONLY))
+    assert trace(decide(attended, policy(), [], [], NOW))["assessment"][1] == (
+        "urn:uuid:c1, urn:uuid:c2 certify participation only, not assessed learning")
+    unsure = replace(offered(), authenticity="unknown", authenticity_reasons=("list unreachable", "issuer offline"))
+    assert trace(decide(case(unsure), policy(), [], [], NOW))["authenticity"][1] == (
+        "status unknown: list unreachable; issuer offline")
+
+
+def test_one_failed_credential_refuses_the_module_before_any_element_is_assessed():
+    forged = replace(offered("urn:uuid:c2"), authenticity="invalid",
+                     authenticity_reasons=("signature does not verify",))
+    decision = decide(case(offered(), forged), policy(), [], [], NOW)
+    assert decision.outcome == "denied"
+    assert [f.element for f in decision.findings] == ["authenticity", "authenticity"]
+    assert module_of(decision).credential_ids == ("urn:uuid:c1", "urn:uuid:c2")
+
+
+def test_a_module_that_is_not_conditional_carries_no_conditions():
+    # Participation only (conditional) and a grade below the minimum (denied): the denial decides, without conditions.
+    weak = replace(offered(assessment_type=AssessmentType.PARTICIPATION_ONLY), grade="D")
+    decision = decide(case(weak), policy(min_grade="C"), [], [], NOW)
+    assert (decision.outcome, decision.conditions, module_of(decision).conditions) == ("denied", (), ())
+
+
+def test_a_share_of_the_module_is_recognised_to_a_tenth_of_a_credit():
+    uneven = replace(offered(ects=4.444), ects=(EctsConversion(ects=4.444, method="identity", rule="already ECTS"),))
+    assert module_of(decide(case(uneven), policy(), [], [], NOW)).credits == 4.4
+
+
+def test_an_agreement_recognises_its_own_credits_in_its_own_framework_and_still_meets_the_recency_rule():
+    uk = agreement(credits=CreditValue(value=10, framework="uk-cats"))
+    granted = module_of(decide(case(), policy(), [uk], [], NOW))
+    assert (granted.verdict, granted.credits, granted.framework) == ("granted", 10, "uk-cats")
+    low = module_of(decide(case(replace(offered(), grade="D")), policy(min_grade="C"), [uk], [], NOW))
+    assert (low.verdict, low.credits, low.framework) == ("denied", 0.0, "ects")
+    old = case(replace(offered(), awarded_at=datetime(2019, 1, 1, tzinfo=UTC)))
+    assert decide(old, policy(recency_years=5), [uk], [], NOW).outcome == "denied"
+
+
+# ------------------------------------------------------------------------------------------------ the transfer allowance
+
+STATS = [LearningOutcome(statement="Derive maximum likelihood estimators")]
+
+
+def two_modules(**kw):
+    """mod-ml and mod-stats, 6 ECTS each, each covered by its own credential."""
+    prog = programme(module(), module("mod-stats", title="Statistics", learning_outcomes=STATS))
+    return case(offered(), offered("urn:uuid:c2", learning_outcomes=STATS), prog=prog,
+                module_ids=("mod-ml", "mod-stats"), **kw)
+
+
+def allowance(decision, module_id="mod-ml"):
+    found = [f for f in module_of(decision, module_id).findings if f.element == "transfer allowance"]
+    return (found[0].finding, found[0].evidence, found[0].rule) if found else None
+
+
+def test_credits_within_the_allowance_are_recognised_and_the_finding_says_what_was_left():
+    decision = decide(case(recognised_before=10), policy(max_recognised_share=0.3), [], [], NOW)
+    assert decision.outcome == "granted"
+    assert allowance(decision) == ("passed", "10 already recognised, 26 of 36 left, 6 asked",
+                                   "at most 30% of 120 ects credits may come from recognition")
+    # Exactly what is left still fits.
+    exact = decide(case(recognised_before=30), policy(max_recognised_share=0.3), [], [], NOW)
+    assert (exact.outcome, allowance(exact)[0], module_of(exact).credits) == ("granted", "passed", 6)
+
+
+def test_the_allowance_is_the_programme_s_credits_times_the_share_to_the_hundredth():
+    decision = decide(case(), policy(max_recognised_share=0.33345), [], [], NOW)  # 120 x 0.33345 = 40.014
+    assert allowance(decision)[1] == "0 already recognised, 40.01 of 40.01 left, 6 asked"
+
+
+def test_each_recognised_module_uses_up_the_allowance_for_the_next_and_a_last_fraction_still_counts():
+    share = policy(max_recognised_share=0.3)  # 36 of 120
+    cut = decide(two_modules(recognised_before=27), share, [], [], NOW)  # 9 left: 6, then 3
+    assert [(m.module_id, m.verdict, m.credits) for m in cut.modules] == [
+        ("mod-ml", "granted", 6), ("mod-stats", "partial", 3.0)]
+    spent = decide(two_modules(recognised_before=33), share, [], [], NOW)  # 3 left: 3, then nothing
+    assert [(m.verdict, m.credits) for m in spent.modules] == [("partial", 3.0), ("denied", 0.0)]
+    assert module_of(decide(case(recognised_before=35.5), share, [], [], NOW)).credits == 0.5
+    # A module that is not recognised takes nothing from the allowance and the next is still assessed.
+    prog = programme(module("mod-stats", title="Statistics", learning_outcomes=STATS), module())
+    first_denied = decide(case(prog=prog, module_ids=("mod-stats", "mod-ml"), recognised_before=30), share, [], [],
+                          NOW)
+    assert [(m.module_id, m.verdict) for m in first_denied.modules] == [("mod-stats", "denied"), ("mod-ml", "granted")]
+    assert allowance(first_denied, "mod-stats") is None
+
+
+# ------------------------------------------------------------------------------------------------ the decision as a whole
+
+
+def test_a_module_s_reasons_are_joined_in_the_decision_s_reasons():
+    revoked = [replace(offered(c), authenticity="revoked", authenticity_reasons=("revoked by issuer",))
+               for c in ("urn:uuid:c1", "urn:uuid:c2")]
+    assert decide(case(*revoked), policy(), [], [], NOW).reasons == (
+        "mod-ml: denied (urn:uuid:c1 is revoked: revoked by issuer; urn:uuid:c2 is revoked: revoked by issuer)",)
+
+
+def test_a_decision_names_its_policy_version_and_a_registrar_policy_keeps_the_analysis():
+    assert decide(case(), policy(version=7), [], [], NOW).policy_version == 7
+    attended = case(offered(assessment_type=AssessmentType.PARTICIPATION_ONLY))
+    proposed = decide(attended, policy(version=7, automatic_decisions=False), [], [], NOW)
+    assert (proposed.outcome, proposed.proposed, proposed.policy_version) == ("referred", "conditional", 7)
+    assert proposed.conditions == ("pass the assessment of module mod-ml (Machine learning)",)
+    assert [m.verdict for m in proposed.modules] == ["conditional"]
+    # A case the analysis refers anyway is referred for its own reasons, not for the policy's.
+    unassured = decide(case(replace(offered(), issuer_quality=())), policy(automatic_decisions=False), [], [], NOW)
+    assert (unassured.outcome, unassured.proposed) == ("referred", None)
+    assert not any("requires a registrar" in reason for reason in unassured.reasons)

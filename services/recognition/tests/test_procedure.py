@@ -9,6 +9,7 @@ import pytest
 from recognition_factories import NOW, RECEIVER, agreement, case, module, offered, policy
 
 from creditflow.events import (
+    Actor,
     AssessmentType,
     CreditValue,
     RecognisedCredit,
@@ -177,6 +178,12 @@ def test_a_registrar_decides_a_referred_case_naming_themselves_and_keeping_the_a
         "registrar Anna (uni-tartu)", "granted", "first-instance", "case-1.d1", "case-1.d2")
     assert data.findings == referral.data.findings and data.reasons == ["checked by hand"]
     assert data.credential_ids == ["urn:uuid:c1"] and data.policy_version == 1
+    # The event names the person behind the request, from their token.
+    anna = Actor(person="anna@uni-tartu.example", institution_id=RECEIVER, roles=["registrar"])
+    _, [signed] = procedure.registrar_decision(state, registrar="registrar Anna (uni-tartu)", outcome="granted",
+                                               recognised=[credit()], reasons=["checked"], conditions=[], now=later,
+                                               actor=anna)
+    assert signed.actor == anna
 
 
 @pytest.mark.parametrize(("outcome", "recognised", "conditions", "status", "detail"), [

@@ -379,6 +379,9 @@ def test_a_recognised_module_meets_the_minimum_grade_by_its_grade_as_recognised(
     why = reasons(progress)
     assert why["low"] == "grade D below the minimum C"
     assert why["old"].startswith("the recognition decision states no grade as recognised")
+    # A credential held without a grade is not a recognition decided before grades: a registrar decides.
+    assert reasons(allocate(prog, [item("bare", "mod-ml", grade=None)], NOW))["bare"] == (
+        "grade None cannot be compared with the minimum C; a registrar decides")
 
 
 def test_pass_does_not_meet_the_minimum_when_the_programme_requires_recognised_credit_to_carry_a_grade():

@@ -90,6 +90,8 @@ def test_a_later_programme_version_does_not_undo_a_completed_qualification():
     known, kinds, _ = step(known, consent("learner-1"), [certificate(), stricter], COMPLETED + timedelta(days=1))
     assert kinds == []
     assert facts.progress(known, [certificate(), stricter], COMPLETED).complete
+    # What the what-if route measures against: the completed version, as of the completion.
+    assert facts.standing(known, [certificate(), stricter], COMPLETED + timedelta(days=1)) == (certificate(), COMPLETED)
 
     # A learner who had not completed (and did not enrol) is measured against the version in force.
     other = facts.LearnerFacts(learner_id="learner-2")
@@ -112,6 +114,23 @@ def test_a_revocation_years_later_still_invalidates_it_and_names_only_the_revoke
     assert (tracked.completed_with, tracked.completed_at, tracked.completed_version) == (None, None, None)
     # Once invalidated, the learner is measured now again: the remaining credential has aged out.
     assert not facts.progress(known, versions, YEARS_LATER).allocations
+
+
+def test_an_invalidated_learner_who_meets_the_version_in_force_completes_it_again_in_the_same_step():
+    known = completed("learner-1", [certificate()])
+    # Version 2 asks for ach-stats and ach-viz only; the learner holds ach-viz too.
+    looser = programme(version=2, effective_from=date(2025, 2, 1),
+                       total_credits=CreditValue(value=10, framework="ects"),
+                       requirements=[Requirement(requirement_id="any", kind="elective",
+                                                 options=["ach-stats", "ach-viz"], min_items=2)])
+    versions = [certificate(), looser]
+    known, _, _ = step(known, held("learner-1", "ach-viz"), versions, COMPLETED + timedelta(days=1))
+    revoked = CredentialRevoked(producer="mooc-x", learner_id="learner-1", data=CredentialRevokedData(
+        credential_id="urn:learner-1:ach-python", institution_id="mooc-x", reason="plagiarism"))
+    known, kinds, events = step(known, revoked, versions, COMPLETED + timedelta(days=2))
+    assert kinds == [["progress", "updated"], ["qualification", "invalidated"], ["qualification", "completed"]]
+    assert events[2].data.programme_version == 2
+    assert known.programmes["cert-ds"].completed_version == 2
 
 
 # ------------------------------------------------------------------------------------------------ the fold
