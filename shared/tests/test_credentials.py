@@ -208,9 +208,10 @@ def with_header(jws, **header):
 async def test_only_eddsa_vc_jose_and_es256_open_badges_jwts_are_accepted(keyring, header):
     private, kid = keyring.add("key-1")
     unsigned = f"{keys.b64url(json.dumps({**header, 'kid': kid}).encode())}.{keys.b64url(b'{}')}."
-    for jws in (with_header(jose.sign(credential(), private, kid), kid=kid, **header), unsigned):
+    for jws, presented in ((with_header(jose.sign(credential(), private, kid), kid=kid, **header), credential()),
+                           (unsigned, {})):
         result = await check_proof(jws, keyring.resolve)
-        assert result.status == "invalid"
+        assert (result.status, result.credential) == ("invalid", presented)
         assert result.reasons == [f"unsupported JWS alg {header.get('alg')!r} / typ {header['typ']!r}: creditflow "
                                   "accepts ES256 JWT (Open Badges 3.0) and EdDSA vc+jwt (VC-JOSE)"]
 
@@ -249,11 +250,14 @@ async def test_a_malformed_data_integrity_proof_is_invalid_naming_it(keyring, pr
     assert len(result.reasons) == 1 and result.reasons[0].startswith("proof")
 
 
-@pytest.mark.parametrize("jws", ["a.b", "not base64!.e30.", "e30.e30.e30.e30"])
-async def test_a_malformed_jws_is_invalid_with_the_reason(keyring, jws):
+@pytest.mark.parametrize(("jws", "reason"), [
+    ("a.b", "a compact JWS has three dot-separated parts"), ("not base64!.e30.", "undecodable JWS: "),
+    ("e30.e30.e30.e30", "a compact JWS has three dot-separated parts"),
+    ("WzFd.e30.", "JWS header and payload must be JSON objects")])
+async def test_a_malformed_jws_is_invalid_with_the_reason(keyring, jws, reason):
     result = await check_proof(jws, keyring.resolve)
     assert (result.status, result.credential, result.format) == ("invalid", None, None)
-    assert len(result.reasons) == 1 and result.reasons[0]
+    assert len(result.reasons) == 1 and result.reasons[0].startswith(reason)
 
 
 def ob_credential():
@@ -276,6 +280,7 @@ async def test_an_open_badges_jwt_whose_claims_disagree_with_its_credential_is_i
 
 @pytest.mark.parametrize(("valid_from", "retired_at", "status"), [
     (timedelta(seconds=0.5), None, "valid"),  # a key made within the iat second signed in that second
+    (timedelta(seconds=1) - timedelta(microseconds=1), None, "valid"),  # made in its last microsecond
     (timedelta(seconds=1), None, "invalid"),  # made after it
     (timedelta(days=-1), timedelta(seconds=1), "valid"),  # retired as the second ended
     (timedelta(days=-1), timedelta(seconds=0.5), "invalid"),  # retired within it: judged at the second's end
@@ -370,3 +375,57 @@ async def test_an_invalid_answer_still_says_what_was_presented_and_which_key_it_
 ])
 def test_a_verification_method_url_names_the_registrys_key_reference(method, reference):
     assert key_reference(method) == reference
+
+
+async def test_a_jws_naming_no_key_is_refused_naming_no_key(keyring):
+    private, kid = keyring.add("key-1")
+    result = await check_proof(with_header(jose.sign(credential(), private, kid), alg="EdDSA", typ="vc+jwt"),
+                               keyring.resolve)
+    assert (result.status, result.reasons) == ("invalid", ["key '' is not registered to any institution"])
+
+
+async def test_a_vc_jose_credential_without_a_valid_from_is_refused_naming_it(keyring):
+    private, kid = keyring.add("key-1")
+    undated = {k: v for k, v in credential().items() if k != "validFrom"}
+    result = await check_proof(jose.sign(undated, private, kid), keyring.resolve)
+    assert (result.status, result.reasons) == ("invalid", ["validFrom is missing or not a date-time"])
+
+
+def es256_token(claims, private, kid):
+    return jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
+
+
+async def test_an_open_badges_jwt_without_a_credential_or_with_a_text_iat_is_invalid_naming_the_claim(keyring):
+    p256 = keys.generate_p256()
+    kid = f"{ISSUER}#es256-key-1"
+    keyring.keys[kid] = RegisteredKey(kid, "uni-tartu", ISSUER, p256.public_key(), T0)
+    claims = ob_jwt.claims(ob_credential(), T0 + timedelta(days=1))
+    no_vc = {**claims, "vc": "urn:uuid:c1"}
+    result = await check_proof(es256_token(no_vc, p256, kid), keyring.resolve)
+    assert (result.status, result.reasons) == ("invalid", ["vc: the JWT must carry the credential in its vc claim"])
+    assert result.credential == no_vc  # what was presented, as it was
+    text_iat = {**claims, "iat": (T0 + timedelta(days=1)).isoformat()}
+    result = await check_proof(es256_token(text_iat, p256, kid), keyring.resolve)
+    assert (result.status, result.reasons) == ("invalid", ["iat is missing or not a date-time"])
+
+
+async def test_a_credential_with_several_subjects_embeds_nothing_and_verifies(keyring):
+    private, kid = keyring.add("key-1")
+    several = {**credential(), "credentialSubject": [{"id": "learner-1"}, {"id": "learner-2"}]}
+    assert (await verify(jose.sign(several, private, kid), keyring.resolve, None, NOW)).status == "valid"
+
+
+async def test_a_status_list_failing_several_checks_names_each_and_one_without_a_url_is_unknown(keyring):
+    private, kid = keyring.add("key-1")
+    url = ISSUER + "/status/revocation"
+    early = {**jose.parse(status_credential(private, kid))[1], "issuer": "https://issuer.example/other",
+             "validFrom": (T0 - timedelta(days=1)).isoformat()}
+    result = await verify(jose.sign(credential(), private, kid), keyring.resolve,
+                          serving(jose.sign(early, private, kid)), NOW)
+    assert (result.status, result.reasons) == ("unknown", [
+        f"status list {url} does not verify: issuer 'https://issuer.example/other' is not the holder of key {kid}; "
+        f"key {kid} was not valid for uni-tartu at validFrom {(T0 - timedelta(days=1)).isoformat()}"])
+    entry = {k: v for k, v in credential()["credentialStatus"].items() if k != "statusListCredential"}
+    result = await verify(jose.sign({**credential(), "credentialStatus": entry}, private, kid), keyring.resolve,
+                          serving(None), NOW)
+    assert (result.status, result.reasons) == ("unknown", ["status list  could not be fetched"])
