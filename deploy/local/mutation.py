@@ -107,6 +107,17 @@ EQUIVALENT: dict[str, str] = {
                                                                   "reasons)), so [] and list(reasons) are equal",
     **dict.fromkeys([f"creditflow.learner_record.domain.x_empty__mutmut_{n}" for n in (1, 3, 4)],
                     "an empty record holds nothing whose JSON form differs from its Python form"),
+    "creditflow.credentials.verify.x__judge__mutmut_3": "every resolver answers None for an empty reference (a "
+                                                        "registered kid is never empty): asking costs one lookup, "
+                                                        "changes no answer",
+    "creditflow.credentials.verify.x_verify__mutmut_32": "_instant reads every falsy validUntil (absent, '', 0) as "
+                                                         "no date-time too: str() of it is no ISO date",
+    **dict.fromkeys([f"creditflow.credentials.data_integrity.x__root_cause__mutmut_{n}" for n in (3, 8, 9)],
+                    "the pyld the project installs chains causes through __cause__ only; its cause attribute is "
+                    "always None"),
+    "creditflow.credentials.data_integrity.x_canonical__mutmut_21": "every root cause (pyld's JsonLdError, the "
+                                                                    "loader's UnknownContext) carries its message "
+                                                                    "as args[0]",
 }
 
 # Functions of a listed module that are not pure: HTTP adapters, exercised by the integration and end-to-end tests
