@@ -3,6 +3,7 @@ hashes and signature, for the plain and the `employ` example (Data Integrity EdD
 
 import hashlib
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -125,3 +126,48 @@ def test_a_proof_value_that_is_not_base58_btc_is_refused(value, message):
         data_integrity.signature_valid({"id": "urn:x", "proof": {**PROOF, "proofValue": value}},
                                        Ed25519PrivateKey.generate().public_key())
     assert str(refused.value).startswith(message) and len(str(refused.value)) > len("proof.proofValue: ")
+
+
+def test_a_document_that_is_not_json_ld_is_refused_with_pylds_own_words():
+    with pytest.raises(data_integrity.CanonicalisationError) as refused:
+        data_integrity.canonical({"@context": 5, "name": "x"})
+    assert str(refused.value) == "Invalid JSON-LD syntax; @context must be an object."
+
+
+NAME = {"@context": {"name": "https://schema.org/name"}}
+
+
+def fresh_context() -> str:
+    """A context URL no call in this process resolved before: pyld caches a context by URL for the whole process
+    (and the mutation run forks each mutant from a process that already ran these tests), so only a new URL shows
+    which loader a step used."""
+    return f"https://creditflow.invalid/{uuid.uuid4()}/v1"
+
+
+def test_hashing_resolves_the_documents_contexts_with_the_loader_given():
+    url = fresh_context()
+    document = {"@context": [url], "name": "Ada"}
+    options = {"@context": contexts.VC2, "type": "DataIntegrityProof", "created": "2026-01-01T00:00:00Z"}
+    loader = data_integrity.static_loader({url: NAME})
+    combined = data_integrity.hash_data(document, options, loader)
+    assert combined == (hashlib.sha256(data_integrity.canonical(options).encode()).digest()
+                        + hashlib.sha256(data_integrity.canonical(document, loader).encode()).digest())
+
+
+def test_signing_and_verifying_resolve_contexts_with_the_loader_given_and_the_proof_covers_the_rdf():
+    private, signing, verifying = Ed25519PrivateKey.generate(), fresh_context(), fresh_context()
+    signed = data_integrity.sign({"@context": [signing], "name": "Ada"}, private, "https://i.test/keys/key-1",
+                                 datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
+                                 data_integrity.static_loader({signing: NAME}))
+    # The same statements under another context URL: the signature is over the canonical RDF, not the JSON.
+    moved = {**signed, "@context": [verifying]}
+    assert data_integrity.signature_valid(moved, private.public_key(), data_integrity.static_loader({verifying: NAME}))
+
+
+def test_a_proof_set_holds_the_one_proof_in_a_list():
+    private = Ed25519PrivateKey.generate()
+    unsigned = {"@context": [contexts.VC2], "id": "urn:x", "type": ["VerifiableCredential"]}
+    created = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+    single = data_integrity.sign(unsigned, private, "https://i.test/keys/key-1", created)
+    assert data_integrity.sign(unsigned, private, "https://i.test/keys/key-1", created, proof_set=True) == {
+        **unsigned, "proof": [single["proof"]]}
