@@ -217,6 +217,9 @@ def report(modules: list[str]) -> int:
 
 
 def main() -> int:
+    if {"-h", "--help"} & set(sys.argv[1:]):  # not a run: an unknown flag is otherwise ignored, running every module
+        print(__doc__)
+        return 0
     chosen = [a for a in sys.argv[1:] if not a.startswith("--")] or list(MODULES)  # a subset of MODULES, by path
     unknown = set(chosen) - set(MODULES)
     if unknown:
