@@ -395,6 +395,14 @@ def _java_cmd(cfg: StackConfig, home: Path, *args: str) -> list[str]:
     ]
 
 
+def _cluster_id() -> str:
+    """A KRaft cluster id: a UUID in URL-safe base64. One starting with "-" is drawn again, as Kafka's own
+    Uuid.randomUuid does, for the storage tool would read it as an option (1 in 64: it failed test sessions so)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
+
+
 def start_kafka(cfg: StackConfig) -> bool:
     """Start the broker unless it already answers, or, on a cluster, every node whose process is not running (a lost
     node rejoins this way); return True when this call started one."""
@@ -413,7 +421,7 @@ def start_kafka(cfg: StackConfig) -> bool:
     id_file = cfg.state_dir / "kafka" / "cluster-id"
     id_file.parent.mkdir(parents=True, exist_ok=True)
     if not id_file.exists():
-        id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        id_file.write_text(_cluster_id())
     cluster_id = id_file.read_text().strip()
     for node, name in down:
         home = cfg.state_dir / name
