@@ -24,7 +24,7 @@ from creditflow.runtime.settings import KafkaLogin
 ACCREDITED = [{"body": "EKKA", "scope": "institutional", "valid_from": "2020-01-01"}]
 
 
-async def eventually(probe, what: str, timeout_s: float = 20.0):
+async def eventually(probe, what: str, timeout_s: float = 60.0):
     """The first truthy result of `probe()`, polled until `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -135,7 +135,7 @@ class Driver:
         assert response.status_code in (200, 201), response.text
         return response.json()
 
-    async def record(self, learner_id: str, registrar: dict[str, str], until, timeout_s: float = 15.0) -> dict[str, Any]:
+    async def record(self, learner_id: str, registrar: dict[str, str], until, timeout_s: float = 60.0) -> dict[str, Any]:
         """The learner's record as the registrar sees it, once `until(record)` holds."""
         deadline = time.monotonic() + timeout_s
         while True:
