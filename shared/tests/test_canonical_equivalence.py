@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,8 @@ ACCEPTED_AS_PYLD_DOES = {
     "relative type": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["../Thing"]},
     "blank node id": {"@context": AWARD_CONTEXT, "id": "_:b0", "name": "x"},
     "keyword-like key": {"@context": AWARD_CONTEXT, "id": "urn:x", "@ignoreMe": "x", "name": "y"},
+    "a type as a property": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["Achievement"], "Achievement": {
+        "type": ["Profile"], "name": "x", "Achievement": {"achievementType": "y", "Profile": {"name": "z"}}}},
     "value with language": {"@context": AWARD_CONTEXT, "id": "urn:x", "name": {"@value": "x", "@language": "EN-gb"}},
     "typed value": {"@context": AWARD_CONTEXT, "id": "urn:x", "validFrom": {"@value": "x", "@type": "xsd:date"}},
     "json literal": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["VerifiableCredential"],
@@ -217,6 +220,24 @@ def test_a_context_import_is_answered_as_pyld_answers_it():
     assert_same_as_pyld(document)
 
 
+def test_a_context_one_loader_cannot_resolve_is_refused_after_another_loader_resolved_it():
+    """pyld shares a context it loaded by URL between loaders only when the loader tagged it static; a scoped
+    context that needs an untagged one is refused with a loader that lacks it, even after another loader had it."""
+    outer, inner = f"https://creditflow.invalid/{uuid.uuid4()}/outer", f"https://creditflow.invalid/{uuid.uuid4()}/in"
+    nested = {"@context": {"@version": 1.1, "T": {"@id": "https://example.org/T", "@context": {
+        "p": {"@id": "https://example.org/p", "@context": inner}}}}}
+    lacking = data_integrity.static_loader({outer: nested})
+
+    def having(url: str, options: dict | None = None) -> dict[str, Any]:
+        if url == inner:
+            return {"contextUrl": None, "documentUrl": url, "document": {"@context": {"q": "https://example.org/q"}}}
+        return lacking(url, options)
+
+    document = {"@context": outer, "@id": "urn:x", "@type": "T", "p": {"q": "x"}}
+    assert assert_same_as_pyld(document, having) == "canonical"
+    assert assert_same_as_pyld(document, lacking) == "refused"
+
+
 def test_a_second_award_reuses_every_scoped_context_the_first_one_processed():
     """The property the speed comes from, so that the equivalence above is not shown on a path never taken."""
     data_integrity.canonical(award(FULL))
@@ -236,13 +257,13 @@ def keys_of(document: Any) -> set[str]:
     return {k for v in document for k in keys_of(v)} if isinstance(document, list) else set()
 
 
-TERMS = sorted(keys_of(list(creditflow_documents().values())) | {
-    "id", "type", "@id", "@type", "@value", "@language", "@list", "@set", "@graph", "@index", "@reverse", "@included",
-    "@nest", "@json", "ex:p", "https://example.org/p", "undefinedTerm"})
 TYPES = ["VerifiableCredential", "OpenBadgeCredential", "AchievementCredential", "EndorsementCredential",
          "ClrCredential", "ClrSubject", "Achievement", "AchievementSubject", "Profile", "Address", "Result",
          "ResultDescription", "Alignment", "Evidence", "Association", "IdentityObject", "Criteria", "EndorsementSubject",
          "DataIntegrityProof", "BitstringStatusListEntry", "Multikey", "Unknown", "ex:T", "https://example.org/T", "@json"]
+TERMS = sorted(keys_of(list(creditflow_documents().values())) | set(TYPES) | {
+    "id", "type", "@id", "@type", "@value", "@language", "@list", "@set", "@graph", "@index", "@reverse", "@included",
+    "@nest", "ex:p", "https://example.org/p", "undefinedTerm"})  # a type as a key: its scoped context as a property's
 IRIS = ["urn:uuid:1", "https://example.org/a#b", "relative/path", "_:b1", "did:example:123", "mailto:ada@example.org",
         "http://[::1]/x", "https://example.org/ spaced", "ex:curie", "", "#frag", "//host/p"]
 SCALARS = st.one_of(

@@ -81,9 +81,8 @@ class _ScopedContextMemo(jsonld.JsonLdProcessor):
     scoped context inside a resolved context that pyld caches for the process, or part of the deep copy pyld makes
     of each input document, which no caller can reach. What this cannot vouch for goes to pyld untouched: an active
     context pyld has not frozen (a context being built), a local context that is not a plain object (a URL, a
-    list, null), one that uses `@import` (pyld merges it into the imported context's cached document), and every
-    call during context processing (`cycles` given). An error is never remembered.
-    """
+    list, null), one that uses `@import` (pyld merges it into the imported context's cached document); the calls
+    pyld makes while it builds a context are of the first kind. An error is never remembered."""
 
     LIMIT = 256  # entries (each holds an active context, tens of KB); an award and its CLR need about 20
 
@@ -93,8 +92,7 @@ class _ScopedContextMemo(jsonld.JsonLdProcessor):
 
     def _process_context(self, active_ctx, local_ctx, options, override_protected=False, propagate=True,
                          validate_scoped=True, cycles=None):
-        if (cycles is not None or type(active_ctx) is not frozendict or type(local_ctx) is not dict
-                or "@import" in local_ctx):
+        if type(active_ctx) is not frozendict or type(local_ctx) is not dict or "@import" in local_ctx:
             return super()._process_context(active_ctx, local_ctx, options, override_protected, propagate,
                                             validate_scoped, cycles)
         loader = options.get("documentLoader")
