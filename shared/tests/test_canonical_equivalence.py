@@ -185,8 +185,10 @@ ACCEPTED_AS_PYLD_DOES = {
     "relative type": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["../Thing"]},
     "blank node id": {"@context": AWARD_CONTEXT, "id": "_:b0", "name": "x"},
     "keyword-like key": {"@context": AWARD_CONTEXT, "id": "urn:x", "@ignoreMe": "x", "name": "y"},
+    # The same scoped context, of the same active context, as a type's (does not propagate into `creator`) and as a
+    # property's (does).
     "a type as a property": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["Achievement"], "Achievement": {
-        "type": ["Profile"], "name": "x", "Achievement": {"achievementType": "y", "Profile": {"name": "z"}}}},
+        "id": "urn:y", "creator": {"achievementType": "z", "name": "q"}}},
     "value with language": {"@context": AWARD_CONTEXT, "id": "urn:x", "name": {"@value": "x", "@language": "EN-gb"}},
     "typed value": {"@context": AWARD_CONTEXT, "id": "urn:x", "validFrom": {"@value": "x", "@type": "xsd:date"}},
     "json literal": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["VerifiableCredential"],
@@ -221,8 +223,9 @@ def test_a_context_import_is_answered_as_pyld_answers_it():
 
 
 def test_a_context_one_loader_cannot_resolve_is_refused_after_another_loader_resolved_it():
-    """pyld shares a context it loaded by URL between loaders only when the loader tagged it static; a scoped
-    context that needs an untagged one is refused with a loader that lacks it, even after another loader had it."""
+    """pyld shares a context it loaded by URL between loaders only when the loader tagged it static; a type-scoped
+    context whose own scoped context needs an untagged one is refused with a loader that lacks it (pyld checks
+    scoped contexts when it processes the context holding them), even after another loader had it."""
     outer, inner = f"https://creditflow.invalid/{uuid.uuid4()}/outer", f"https://creditflow.invalid/{uuid.uuid4()}/in"
     nested = {"@context": {"@version": 1.1, "T": {"@id": "https://example.org/T", "@context": {
         "p": {"@id": "https://example.org/p", "@context": inner}}}}}
@@ -233,7 +236,7 @@ def test_a_context_one_loader_cannot_resolve_is_refused_after_another_loader_res
             return {"contextUrl": None, "documentUrl": url, "document": {"@context": {"q": "https://example.org/q"}}}
         return lacking(url, options)
 
-    document = {"@context": outer, "@id": "urn:x", "@type": "T", "p": {"q": "x"}}
+    document = {"@context": outer, "@id": "urn:x", "@type": "T"}
     assert assert_same_as_pyld(document, having) == "canonical"
     assert assert_same_as_pyld(document, lacking) == "refused"
 
