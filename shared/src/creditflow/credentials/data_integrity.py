@@ -84,7 +84,7 @@ class _ScopedContextMemo(jsonld.JsonLdProcessor):
     list, null), one that uses `@import` (pyld merges it into the imported context's cached document); the calls
     pyld makes while it builds a context are of the first kind. An error is never remembered."""
 
-    LIMIT = 256  # entries (each holds an active context, tens of KB); an award and its CLR need about 20
+    LIMIT = 256  # entries (each holds an active context, tens of KB); all the shapes creditflow signs need 37
 
     def __init__(self) -> None:
         super().__init__()
