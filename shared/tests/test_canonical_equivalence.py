@@ -309,7 +309,7 @@ def objects(document: Any, path: tuple = ()) -> list[tuple]:
 BASES = list(creditflow_documents().values())
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(base=st.sampled_from(BASES), data=st.data())
 def test_variations_of_creditflows_credentials_are_canonicalised_as_pyld_does(base, data):
     document = copy.deepcopy(base)
