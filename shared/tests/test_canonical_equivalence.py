@@ -1,11 +1,11 @@
 """creditflow's canonicaliser gives pyld's canonical N-Quads byte for byte, and refuses what pyld refuses with pyld's
 words, for every credential shape creditflow signs or verifies and for hypothesis-made variations of them.
 
-`data_integrity.canonical` remembers the active contexts that scoped contexts yield across documents; the reference
-here is `jsonld.normalize` itself, a fresh pyld processor per call. Each document is canonicalised twice by creditflow,
-and the examples run one after another in one process, so a remembered context is reused across documents the way the
-services reuse it. pyld 3.3 has no safe mode: an undefined term or a relative IRI is not refused by either, and the
-refusal cases below are what pyld itself raises on.
+`data_integrity.canonical` remembers the active contexts that scoped contexts yield, and IRI expansions, across
+documents; the reference here is `jsonld.normalize` itself, a fresh pyld processor per call. Each document is
+canonicalised twice by creditflow, and the examples run one after another in one process, so what is remembered is
+reused across documents the way the services reuse it. pyld 3.3 has no safe mode: an undefined term or a relative
+IRI is not refused by either, and the refusal cases below are what pyld itself raises on.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from creditflow.learner_record.domain import clr_credential
 
 VECTORS = Path(__file__).parent / "vectors" / "eddsa-rdfc-2022"
 VECTOR_LOADER = data_integrity.static_loader({
-    "https://www.w3.org/ns/credentials/examples/v2": json.loads((VECTORS / "credentials-examples-v2.jsonld").read_text()),
+    "https://www.w3.org/ns/credentials/examples/v2":
+        json.loads((VECTORS / "credentials-examples-v2.jsonld").read_text()),
     "https://w3id.org/citizenship/v4rc1": json.loads((VECTORS / "employ" / "citizenship-v4rc1.jsonld").read_text()),
 })
 PUBLIC_URL = "https://issuer.example"
@@ -138,7 +139,8 @@ def creditflow_documents() -> dict[str, dict[str, Any]]:
         "proof options": data_integrity.proof_options(full, METHOD, AT),
         "status list": credential.status_list_credential(public_url=PUBLIC_URL, institution=INSTITUTION,
                                                          encoded_list="uH4sIAAAAAAAA", valid_from=AT),
-        "multikey": data_integrity.multikey_document(METHOD, ISSUER, "z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"),
+        "multikey": data_integrity.multikey_document(METHOD, ISSUER,
+                                                     "z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"),
     }
     for name in ("award as issued", "clr signed"):
         unsecured, options = verified_parts(documents[name])
@@ -168,15 +170,16 @@ REFUSED = {
     "type not a string": {"@context": AWARD_CONTEXT, "type": [5]},
     "value object with a stray key": {"@context": AWARD_CONTEXT, "name": {"@value": "x", "name": "y"}},
     "language not a string": {"@context": AWARD_CONTEXT, "name": {"@value": "x", "@language": 5}},
-    "scoped context not an object": {"@context": {"@version": 1.1, "t": {"@id": "https://example.org/t", "@context": 5}},
-                                     "t": {"a": 1}},
+    "scoped context not an object": {"@context": {"@version": 1.1, "t": {"@id": "https://example.org/t",
+                                                                         "@context": 5}}, "t": {"a": 1}},
 }
 ACCEPTED_AS_PYLD_DOES = {
     # pyld 3.3 lets a node's own context redefine a protected term and drops what it cannot map: both paths alike.
     "protected term redefined in a node": {"@context": AWARD_CONTEXT, "id": "urn:x", "issuer": {
         "@context": {"name": "https://example.org/name"}, "type": ["Profile"], "name": "x"}},
-    "protected term redefined under a type": {"@context": AWARD_CONTEXT, "credentialSubject": {"type": [
-        "AchievementSubject"], "achievement": {"@context": {"type": "https://example.org/t"}, "type": ["Achievement"]}}},
+    "protected term redefined under a type": {"@context": AWARD_CONTEXT, "credentialSubject": {
+        "type": ["AchievementSubject"],
+        "achievement": {"@context": {"type": "https://example.org/t"}, "type": ["Achievement"]}}},
     "json literal holding json-ld keywords": {"@context": {"@version": 1.1, "j": {"@id": "https://example.org/j",
                                                                                  "@type": "@json"}}, "j": {"@id": 5}},
     "undefined term under @vocab": {"@context": AWARD_CONTEXT, "noContextDefinesMe": "x"},
@@ -241,14 +244,15 @@ def test_a_context_one_loader_cannot_resolve_is_refused_after_another_loader_res
     assert assert_same_as_pyld(document, lacking) == "refused"
 
 
-def test_a_second_award_reuses_every_scoped_context_the_first_one_processed():
+def test_a_second_award_reuses_every_scoped_context_and_iri_the_first_one_processed():
     """The property the speed comes from, so that the equivalence above is not shown on a path never taken."""
+    processor = data_integrity._PROCESSOR
     data_integrity.canonical(award(FULL))
-    remembered = dict(data_integrity._PROCESSOR._memo)
+    remembered = dict(processor._memo), dict(processor._iris)
     second = award(FULL)
     second["credentialSubject"]["result"][0]["value"] = "B"
     data_integrity.canonical(second)
-    assert remembered and data_integrity._PROCESSOR._memo == remembered
+    assert all(remembered) and (processor._memo, processor._iris) == remembered
 
 
 # Hypothesis: variations of the credentials, placed anywhere in them, that exercise what canonicalisation depends on:
@@ -262,8 +266,9 @@ def keys_of(document: Any) -> set[str]:
 
 TYPES = ["VerifiableCredential", "OpenBadgeCredential", "AchievementCredential", "EndorsementCredential",
          "ClrCredential", "ClrSubject", "Achievement", "AchievementSubject", "Profile", "Address", "Result",
-         "ResultDescription", "Alignment", "Evidence", "Association", "IdentityObject", "Criteria", "EndorsementSubject",
-         "DataIntegrityProof", "BitstringStatusListEntry", "Multikey", "Unknown", "ex:T", "https://example.org/T", "@json"]
+         "ResultDescription", "Alignment", "Evidence", "Association", "IdentityObject", "Criteria",
+         "EndorsementSubject", "DataIntegrityProof", "BitstringStatusListEntry", "Multikey", "Unknown", "ex:T",
+         "https://example.org/T", "@json"]
 TERMS = sorted(keys_of(list(creditflow_documents().values())) | set(TYPES) | {
     "id", "type", "@id", "@type", "@value", "@language", "@list", "@set", "@graph", "@index", "@reverse", "@included",
     "@nest", "ex:p", "https://example.org/p", "undefinedTerm"})  # a type as a key: its scoped context as a property's
