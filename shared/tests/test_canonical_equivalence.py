@@ -192,6 +192,9 @@ ACCEPTED_AS_PYLD_DOES = {
     # property's (does).
     "a type as a property": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["Achievement"], "Achievement": {
         "id": "urn:y", "creator": {"achievementType": "z", "name": "q"}}},
+    # The same string, in the same active context, as a type (a term) and as an id (a relative IRI).
+    "a term as an id": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["name"],
+                        "https://example.org/p": {"id": "name"}},
     "value with language": {"@context": AWARD_CONTEXT, "id": "urn:x", "name": {"@value": "x", "@language": "EN-gb"}},
     "typed value": {"@context": AWARD_CONTEXT, "id": "urn:x", "validFrom": {"@value": "x", "@type": "xsd:date"}},
     "json literal": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["VerifiableCredential"],
