@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run demo test chaos mutation bench bench-credentials bench-store up down status contract lock
+.PHONY: setup run demo test chaos scale mutation bench bench-credentials bench-store up down status contract lock
 
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
@@ -19,6 +19,9 @@ test: setup ## The whole suite on real servers, started for the session unless C
 
 chaos: setup ## The fault matrix against a three-broker cluster started for it; writes docs/reliability.md (not in make test)
 	@CREDITFLOW_CHAOS=1 CREDITFLOW_KAFKA_BROKERS=3 $(PY) -m pytest tests/chaos $(PYTEST_ARGS)
+
+scale: setup ## Only the scale-out measurement of make chaos (1, 2, 3 instances of learner-record and stacking); writes the Scale-out table of docs/benchmarks.md
+	@CREDITFLOW_CHAOS=1 CREDITFLOW_KAFKA_BROKERS=3 $(PY) -m pytest tests/chaos/test_scale.py $(PYTEST_ARGS)
 
 mutation: setup ## Mutation testing of the pure domain modules against their unit tests (not part of make test; see docs/testing.md)
 	@$(PY) deploy/local/mutation.py

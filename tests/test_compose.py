@@ -1,6 +1,8 @@
 """docker-compose.yml cannot run on machines without Docker; its structure is checked here instead: it is valid
 Compose, every long-running container has a healthcheck, start order follows health, data lives in named volumes,
-and the broker is the version the local stack runs; the cluster shape (docker-compose.cluster.yml over it) too."""
+and the broker is the version the local stack runs. The file holds two shapes as profiles: `single`, which the
+committed .env makes the default of plain `docker compose up`, and `cluster` (`docker compose --profile cluster up`),
+each selected here as Compose selects it."""
 
 import base64
 import json
@@ -9,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -17,10 +20,27 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 import stack  # noqa: E402
+from creditflow.runtime.settings import internal_routes  # noqa: E402
 
-COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-SERVICES = COMPOSE["services"]
+COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()
+COMPOSE = yaml.safe_load(COMPOSE_TEXT)  # YAML anchors and merge keys resolved, as Compose resolves them
 APP_SERVICES = ["issuer", "learner-record", "recognition", "stacking"]
+HTTP_PORTS = {name: __import__(f"creditflow.{name.replace('-', '_')}.app", fromlist=["HTTP_PORT"]).HTTP_PORT
+              for name in [*APP_SERVICES, "console"]}
+
+
+def shape(profiles: set[str]) -> dict:
+    """The services Compose starts with these profiles active: those with no profile, and those with one of them
+    (https://docs.docker.com/reference/compose-file/profiles/)."""
+    return {name: service for name, service in COMPOSE["services"].items()
+            if not service.get("profiles") or profiles & set(service["profiles"])}
+
+
+DOTENV = dict(line.split("=", 1) for line in (REPO / ".env").read_text().splitlines()
+              if line.strip() and not line.startswith("#"))
+# Plain `docker compose up`: the profiles COMPOSE_PROFILES of .env names. `--profile cluster` replaces them.
+SERVICES = shape(set(DOTENV["COMPOSE_PROFILES"].split(",")))
+CLUSTER_SERVICES = shape({"cluster"})
 
 
 # The Compose Specification's JSON Schema (Apache-2.0), vendored: these machines fetch nothing at test time.
@@ -125,8 +145,13 @@ def test_each_service_builds_its_own_folder_and_listens_on_its_default_port(name
     assert SERVICES[name]["environment"][f"CREDITFLOW_{name.upper().replace('-', '_')}_HTTP_HOST"] == "0.0.0.0"
 
 
+def _volumes(services: dict) -> set[str]:
+    return {v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if not v.startswith("./")}
+
+
 def test_data_and_keys_live_in_named_volumes():
-    assert set(COMPOSE["volumes"]) == {"kafka-data", "mongodb-data", "issuer-keys", "platform-key"}
+    assert _volumes(SERVICES) == {"kafka-data", "mongodb-data", "issuer-keys", "platform-key"}
+    assert _volumes(SERVICES) | _volumes(CLUSTER_SERVICES) <= set(COMPOSE["volumes"])
     assert SERVICES["issuer"]["environment"]["CREDITFLOW_ISSUER_KEY_DIR"].startswith("/var/lib/creditflow/")
     assert SERVICES["learner-record"]["environment"]["CREDITFLOW_LEARNER_RECORD_KEY_FILE"].startswith(
         "/var/lib/creditflow/")
@@ -157,96 +182,39 @@ def test_the_kafka_entry_point_turns_the_environment_into_a_sasl_broker_config(t
     assert (config / "server.properties").stat().st_mode & 0o077 == 0
 
 
-# The cluster shape: docker-compose.cluster.yml laid over docker-compose.yml, merged here as Compose merges files
-# (mappings key by key, `ports` appended, `volumes` keyed by their target, `command`, `entrypoint` and a healthcheck's
-# `test` replaced, `!reset` removing a key, `!override` replacing a value, `extends` merging the named service first).
+# The cluster shape: `docker compose --profile cluster up`.
 
-class _Override:
-    def __init__(self, value):
-        self.value = value
-
-
-_RESET = object()
-
-
-class _ComposeLoader(yaml.SafeLoader):
-    pass
-
-
-_ComposeLoader.add_constructor("!reset", lambda loader, node: _RESET)
-_ComposeLoader.add_constructor("!override", lambda loader, node: _Override(
-    loader.construct_mapping(node, deep=True) if isinstance(node, yaml.MappingNode)
-    else loader.construct_sequence(node, deep=True)))
-
-
-def _volume_target(volume: str) -> str:
-    return volume.split(":")[1]
-
-
-def _merge(base, over, key: str = ""):
-    if isinstance(over, _Override):
-        return over.value
-    if isinstance(base, dict) and isinstance(over, dict):
-        merged = dict(base)
-        for name, value in over.items():
-            if value is _RESET:
-                merged.pop(name, None)
-            else:
-                merged[name] = _merge(base[name], value, name) if name in base else _plain(value)
-        return merged
-    if isinstance(base, list) and isinstance(over, list) and key not in ("command", "entrypoint", "test"):
-        if key == "volumes":
-            targets = {_volume_target(v) for v in over}
-            return [v for v in base if _volume_target(v) not in targets] + over
-        return base + [item for item in over if item not in base]
-    return _plain(over)
-
-
-def _plain(value):
-    """A value with no base to merge into: its `!override` markers are just values, its `!reset` keys gone."""
-    if isinstance(value, _Override):
-        return _plain(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not _RESET}
-    return value
-
-
-def _cluster_model(override_text: str) -> dict:
-    override = yaml.load(override_text, Loader=_ComposeLoader)
-    services = {}
-    for name, service in override["services"].items():
-        if "extends" in service:
-            extends = service["extends"]
-            base = yaml.safe_load((REPO / extends["file"]).read_text())["services"][extends["service"]]
-            service = _merge(base, {k: v for k, v in service.items() if k != "extends"})
-        services[name] = service
-    top = {k: v for k, v in override.items() if not k.startswith("x-")}
-    return _merge(COMPOSE, {**top, "services": services})
-
-
-CLUSTER_TEXT = (REPO / "docker-compose.cluster.yml").read_text()
-CLUSTER = _cluster_model(CLUSTER_TEXT)
-CLUSTER_SERVICES = CLUSTER["services"]
-KAFKA_NODES = ["kafka", "kafka-2", "kafka-3"]
-MONGO_MEMBERS = ["mongodb", "mongodb-2", "mongodb-3"]
-INSTANCES = {name: [name, f"{name}-2"] for name in APP_SERVICES}
+SINGLE_NAMES = ["kafka", "mongodb", "kafka-setup", *APP_SERVICES, "console"]
+KAFKA_NODES = ["kafka-1", "kafka-2", "kafka-3"]
+MONGO_MEMBERS = ["mongodb-1", "mongodb-2", "mongodb-3"]
+INSTANCES = {name: [f"{name}-1", f"{name}-2"] for name in APP_SERVICES}
 
 
 def _kafka_env(node: str) -> dict[str, str]:
     return {k: str(v) for k, v in CLUSTER_SERVICES[node]["environment"].items()}
 
 
-def test_the_cluster_shape_is_valid_against_the_compose_specification_schema():
-    VALIDATOR.validate(CLUSTER)
+def test_plain_compose_up_starts_the_single_node_as_before_and_the_cluster_profile_replaces_it():
+    assert DOTENV == {"COMPOSE_PROFILES": "single"}
+    assert sorted(SERVICES) == sorted(SINGLE_NAMES)
+    assert SERVICES["kafka"]["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@localhost:9093"
+    # Every service belongs to exactly one shape, so neither starts beside the other (two quorums, two owners of a
+    # published port).
+    assert all(len(s.get("profiles", [])) == 1 for s in COMPOSE["services"].values())
+    assert not set(SERVICES) & set(CLUSTER_SERVICES)
+    assert set(SERVICES) | set(CLUSTER_SERVICES) == set(COMPOSE["services"])
+
+
+@pytest.mark.parametrize("services", [SERVICES, CLUSTER_SERVICES], ids=["single", "cluster"])
+def test_no_service_depends_on_one_its_profile_leaves_out(services):
+    """Compose refuses a model where a service depends on one no active profile enables."""
+    for name, service in services.items():
+        assert set(service.get("depends_on", {})) <= set(services), name
 
 
 def test_the_cluster_schema_check_catches_a_misspelt_key():
-    assert not VALIDATOR.is_valid(_cluster_model(CLUSTER_TEXT.replace("  proxy:\n    image:", "  proxy:\n    imgae:")))
-
-
-def test_plain_compose_up_stays_a_single_node():
-    assert not set(SERVICES) & {*KAFKA_NODES[1:], *MONGO_MEMBERS[1:], "proxy", *(f"{s}-2" for s in APP_SERVICES)}
-    assert SERVICES["kafka"]["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@localhost:9093"
+    broken = yaml.safe_load(COMPOSE_TEXT.replace("    image: nginx", "    imgae: nginx"))
+    assert not VALIDATOR.is_valid(broken)
 
 
 def test_three_kraft_nodes_form_one_quorum_each_advertising_its_own_name():
@@ -260,7 +228,7 @@ def test_three_kraft_nodes_form_one_quorum_each_advertising_its_own_name():
         assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     data = [next(v for v in CLUSTER_SERVICES[node]["volumes"] if v.endswith(":/var/lib/kafka/data"))
             for node in KAFKA_NODES]
-    assert len(set(data)) == 3, "each node keeps its own log directory"
+    assert len(set(data)) == 3 and "kafka-data:/var/lib/kafka/data" not in data, "each node its own log directory"
     assert [CLUSTER_SERVICES[node].get("ports", []) for node in KAFKA_NODES[1:]] == [[], []]
 
 
@@ -270,10 +238,11 @@ def test_every_topic_has_three_replicas_and_a_write_needs_two(node):
     assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "3"
     assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
-    setup = CLUSTER_SERVICES["kafka-setup"]["environment"]
+    setup = CLUSTER_SERVICES["kafka-setup-cluster"]["environment"]
     assert str(setup["CREDITFLOW_TOPIC_REPLICATION_FACTOR"]) == "3"
     assert str(setup["CREDITFLOW_LEARNER_PARTITIONS"]) == str(stack.CLUSTER_LEARNER_PARTITIONS)
     assert {f"{n}:9092" for n in KAFKA_NODES} == set(setup["CREDITFLOW_KAFKA_BOOTSTRAP"].split(","))
+    assert setup["CREDITFLOW_KAFKA_USERNAME"] == "creditflow-admin"
 
 
 @pytest.mark.parametrize("node", KAFKA_NODES)
@@ -299,7 +268,7 @@ def test_a_cluster_node_logs_in_to_the_other_controllers_as_the_admin_with_plain
     assert done.returncode == 0, done.stderr
     props = dict(line.split("=", 1) for line in (config / "server.properties").read_text().splitlines())
     assert props["node.id"] == "2" and props["min.insync.replicas"] == "2"
-    assert props["controller.quorum.voters"] == "1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"
+    assert props["controller.quorum.voters"] == "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"
     assert props["sasl.mechanism.controller.protocol"] == "PLAIN"
     assert props["listener.name.controller.plain.sasl.jaas.config"].endswith(
         'username="creditflow-admin" password="admin-secret" user_creditflow-admin="admin-secret";')
@@ -312,24 +281,29 @@ def test_mongodb_is_a_replica_set_of_three_members_every_service_connects_to():
         assert CLUSTER_SERVICES[member]["image"] == SERVICES["mongodb"]["image"]
         command = CLUSTER_SERVICES[member]["command"]
         assert command[command.index("--replSet") + 1] == "rs0"
-    assert len({next(v for v in CLUSTER_SERVICES[m]["volumes"] if v.endswith(":/data/db")) for m in MONGO_MEMBERS}) == 3
-    initiate = CLUSTER_SERVICES["mongodb"]["healthcheck"]["test"][-1]
+    volumes = {next(v for v in CLUSTER_SERVICES[m]["volumes"] if v.endswith(":/data/db")) for m in MONGO_MEMBERS}
+    assert len(volumes) == 3 and "mongodb-data:/data/db" not in volumes
+    initiate = CLUSTER_SERVICES["mongodb-1"]["healthcheck"]["test"][-1]
     assert sorted(re.findall(r"host: '([\w-]+):27017'", initiate)) == MONGO_MEMBERS
     assert all("initiate" not in " ".join(CLUSTER_SERVICES[m]["healthcheck"]["test"]) for m in MONGO_MEMBERS[1:])
     hosts = ",".join(f"{m}:27017" for m in MONGO_MEMBERS)
-    for name in [*(i for instances in INSTANCES.values() for i in instances)]:
+    for name in [i for instances in INSTANCES.values() for i in instances]:
         assert CLUSTER_SERVICES[name]["environment"]["CREDITFLOW_MONGODB_URL"] == f"mongodb://{hosts}/?replicaSet=rs0"
         assert CLUSTER_SERVICES[name]["environment"]["CREDITFLOW_KAFKA_BOOTSTRAP"] == ",".join(
             f"{n}:9092" for n in KAFKA_NODES)
+        assert CLUSTER_SERVICES[name]["depends_on"]["kafka-setup-cluster"]["condition"] == \
+            "service_completed_successfully"
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_two_instances_of_each_service_share_image_principal_and_database_behind_the_proxy(name):
     first, second = (CLUSTER_SERVICES[i] for i in INSTANCES[name])
-    assert first["build"] == second["build"] and first["secrets"] == second["secrets"]
+    assert first["build"] == second["build"] == SERVICES[name]["build"]
+    assert first["secrets"] == second["secrets"] == SERVICES[name]["secrets"]
     assert first["environment"] == second["environment"]
-    assert first["volumes"] == second["volumes"] if "volumes" in first else "volumes" not in second
-    assert "ports" not in first and "ports" not in second, "only the proxy is published"
+    assert first["environment"]["CREDITFLOW_KAFKA_USERNAME"] == SERVICES[name]["environment"]["CREDITFLOW_KAFKA_USERNAME"]
+    assert first.get("volumes") == second.get("volumes") == SERVICES[name].get("volumes")
+    assert not first.get("ports") and not second.get("ports"), "only the proxy is published"
     assert second["healthcheck"]["test"]
 
 
@@ -344,20 +318,59 @@ def test_the_proxy_publishes_each_service_port_and_spreads_it_over_every_instanc
     servers = dict(re.findall(r"listen\s+(\d+);\s*location / { proxy_pass http://([\w-]+); }", conf))
     upstreams = _upstreams(conf)
     for name in APP_SERVICES:
-        port = str(__import__(f"creditflow.{name.replace('-', '_')}.app", fromlist=["HTTP_PORT"]).HTTP_PORT)
+        port = str(HTTP_PORTS[name])
         assert servers[port] == name and f"{port}:{port}" in proxy["ports"]
         assert upstreams[name] == [f"{instance}:{port}" for instance in INSTANCES[name]]
         for instance in INSTANCES[name]:
             assert proxy["depends_on"][instance]["condition"] == "service_healthy"
-    assert {s for s in CLUSTER_SERVICES if s.rsplit("-", 1)[0] in APP_SERVICES or s in APP_SERVICES} == {
+    assert {s for s in CLUSTER_SERVICES if s.rsplit("-", 1)[0] in APP_SERVICES} == {
         i for instances in INSTANCES.values() for i in instances}, "an instance the proxy does not list"
-    console = CLUSTER_SERVICES["console"]["environment"]
-    assert all(url.startswith("http://proxy:") for key, url in console.items() if key.endswith("_URL"))
 
 
-@pytest.mark.parametrize("name", [*KAFKA_NODES, *MONGO_MEMBERS, "proxy", *(f"{s}-2" for s in APP_SERVICES)])
+@pytest.mark.parametrize("name", [*KAFKA_NODES, *MONGO_MEMBERS, "proxy", *(i for n in INSTANCES.values() for i in n),
+                                  "console-cluster"])
 def test_every_cluster_container_has_a_healthcheck_and_named_volumes(name):
     assert CLUSTER_SERVICES[name]["healthcheck"]["test"]
     for volume in CLUSTER_SERVICES[name].get("volumes", []):
         source = volume.split(":")[0]
-        assert source.startswith("./") or source in CLUSTER["volumes"]
+        assert source.startswith("./") or source in COMPOSE["volumes"]
+
+
+# URLs: what a service puts in what it signs is the host's (PUBLIC_URL: institutions and verifiers use it); what a
+# container calls is a compose service of its own shape (localhost in a container is that container).
+
+def _target(variable: str) -> str:
+    """CREDITFLOW_ISSUER_URL, CREDITFLOW_CONSOLE_ISSUER_URL, CREDITFLOW_ISSUER_PUBLIC_URL -> issuer"""
+    name = variable.removeprefix("CREDITFLOW_").removeprefix("CONSOLE_").removesuffix("_URL").removesuffix("_PUBLIC")
+    return name.lower().replace("_", "-")
+
+
+@pytest.mark.parametrize("services", [SERVICES, CLUSTER_SERVICES], ids=["single", "cluster"])
+def test_service_to_service_urls_name_a_compose_service_and_public_urls_the_hosts(services):
+    front = "proxy" if "proxy" in services else None  # the cluster's services are reached through the proxy
+    checked = 0
+    for name, service in services.items():
+        for variable, url in service.get("environment", {}).items():
+            if not variable.endswith("_URL") or variable == "CREDITFLOW_MONGODB_URL":
+                continue
+            target, parts = _target(variable), urlsplit(url)
+            publisher = front or target
+            if variable.endswith("_PUBLIC_URL"):
+                assert (parts.hostname, parts.port) == ("localhost", HTTP_PORTS[target]), (name, variable)
+                assert f"{parts.port}:{parts.port}" in services[publisher]["ports"], (name, variable)
+            else:
+                assert (parts.hostname, parts.port) == (publisher, HTTP_PORTS[target]), (name, variable)
+            checked += 1
+    assert checked >= 20  # four per service, four of the console
+
+
+@pytest.mark.parametrize("services", [SERVICES, CLUSTER_SERVICES], ids=["single", "cluster"])
+def test_every_public_url_a_service_fetches_from_is_routed_inside_compose(services):
+    """The issuer's /verify fetches learner-record's CLR key, recognition fetches the issuer's status lists: both by
+    the public URL written in the credential, which must be routed to a compose service."""
+    for name in [n for n in services if n.rsplit("-", 1)[0] in APP_SERVICES or n in APP_SERVICES]:
+        env = {k: str(v) for k, v in services[name]["environment"].items()}
+        routes = internal_routes(env)
+        public = {env[k].rstrip("/") for k in env if k.endswith("_PUBLIC_URL")}
+        assert public and set(routes) == public, name
+        assert all(urlsplit(url).hostname in services for url in routes.values()), name

@@ -37,7 +37,7 @@ NOT_RUN = {
         "needs a credential the institution signed with its own key; tests/test_kafka_console.py runs this path",
     ("docs/testing.md", "export CREDITFLOW_TEST_KAFKA_PORT="): "runs the test suite itself",
     ("docs/operations.md", "deploy/docker/make-secrets.sh"):
-        "needs a Docker engine, which these machines lack; tests/test_compose.py checks both compose files",
+        "needs a Docker engine, which these machines lack; tests/test_compose.py checks both profiles of the file",
 }
 # Example ids the docs use, made unique per run and file (uni-tartu -> uni-tartu-<run><n>).
 IDS = ("uni-tartu", "taltech", "learner-ada", "learner-bo", "learner-cy", "case-1", "cert-ds")

@@ -25,7 +25,7 @@ umask 077
   done
   jaas="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"creditflow-admin\" password=\"$admin_password\";"
   printf 'listener.name.client.scram-sha-512.sasl.jaas.config=%s\n' "$jaas"
-  # Several controllers (docker-compose.cluster.yml) log in to each other with PLAIN, the admin alone declared here:
+  # Several controllers (the cluster profile of docker-compose.yml) log in to each other with PLAIN, the admin alone declared here:
   # SCRAM users live in the metadata log, which they can read only once they have elected a leader. One node keeps
   # SCRAM on its controller listener too.
   if [ "${KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL:-}" = PLAIN ]; then

@@ -13,14 +13,14 @@ for principal in creditflow-admin svc-issuer svc-learner-record svc-recognition 
   [ -f "kafka-$principal.password" ] || openssl rand -base64 32 | tr -d '/+=\n' > "kafka-$principal.password"
 done
 
-# One certificate for every broker: its names cover the single node and the three of docker-compose.cluster.yml
-# (secrets made before the cluster file existed name `kafka` only: delete kafka-broker.pem to make them again).
+# One certificate for every broker: its names cover the single node and the three of the cluster profile (secrets
+# made before that profile existed lack `kafka-1`: delete kafka-broker.pem to make them again).
 if [ ! -f kafka-broker.pem ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 -subj "/CN=creditflow CA" \
     -keyout ca-key.pem -out kafka-ca.pem 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kafka" \
     -keyout broker-key.pem -out broker.csr 2>/dev/null
-  printf 'subjectAltName=DNS:kafka,DNS:kafka-2,DNS:kafka-3,DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > broker.ext
+  printf 'subjectAltName=DNS:kafka,DNS:kafka-1,DNS:kafka-2,DNS:kafka-3,DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > broker.ext
   openssl x509 -req -in broker.csr -CA kafka-ca.pem -CAkey ca-key.pem -CAcreateserial -days 825 \
     -extfile broker.ext -out broker-cert.pem 2>/dev/null
   # Kafka reads a PEM keystore as the PKCS#8 key followed by the certificate chain.

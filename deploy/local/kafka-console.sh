@@ -6,6 +6,10 @@
 #       --command-config client.properties
 #   deploy/local/kafka-console.sh consumer --bootstrap-server 127.0.0.1:9092 --topic creditflow.inbound.uni-tartu \
 #       --group creditflow.inst-uni-tartu.check --from-beginning --command-config client.properties
+#   deploy/local/kafka-console.sh topics --bootstrap-server 127.0.0.1:9092 --describe --under-replicated-partitions \
+#       --command-config admin.properties
+#   deploy/local/kafka-console.sh quorum --bootstrap-server 127.0.0.1:9092 --command-config admin.properties \
+#       describe --status
 #
 # client.properties:
 #   security.protocol=SASL_PLAINTEXT            (SASL_SSL over TLS, with ssl.truststore.type=PEM and
@@ -22,7 +26,11 @@ libs="$cache/kafka-$kafka_version-$(sha256sum "$repo/deploy/local/kafka-pom.xml"
 case "${1:-}" in
   producer) main=org.apache.kafka.tools.ConsoleProducer ;;
   consumer) main=org.apache.kafka.tools.consumer.ConsoleConsumer ;;
-  *) echo "usage: $0 producer|consumer --bootstrap-server HOST:PORT --topic TOPIC --command-config FILE [...]" >&2
+  # For operators, as the admin: under-replicated partitions and partition leaders (kafka-topics.sh), the KRaft
+  # quorum's leader and lag (kafka-metadata-quorum.sh); docs/operations.md, "what to watch".
+  topics) main=org.apache.kafka.tools.TopicCommand ;;
+  quorum) main=org.apache.kafka.tools.MetadataQuorumCommand ;;
+  *) echo "usage: $0 producer|consumer|topics|quorum --bootstrap-server HOST:PORT --command-config FILE [...]" >&2
      exit 2 ;;
 esac
 shift

@@ -1,6 +1,8 @@
+import httpx
 import pytest
 
-from creditflow.runtime.settings import Settings
+from creditflow.runtime.http import routed_client
+from creditflow.runtime.settings import Settings, internal_routes
 
 
 def test_defaults_give_each_service_its_own_port_database_and_group():
@@ -43,3 +45,20 @@ def test_a_kafka_client_without_a_password_is_refused_before_it_connects():
 def test_an_unknown_security_protocol_is_named():
     with pytest.raises(SystemExit, match="CREDITFLOW_KAFKA_SECURITY_PROTOCOL"):
         Settings.from_env("issuer", 8101, env={"CREDITFLOW_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"})
+
+
+async def test_a_public_url_read_from_a_credential_is_fetched_where_this_process_reaches_that_service():
+    """In docker compose the issuer's public URL is the host's (http://localhost:8101); inside the recognition or
+    issuer container that address is the container itself, so status lists and the CLR key document are fetched from
+    the compose service the URL belongs to."""
+    routes = internal_routes({"CREDITFLOW_ISSUER_PUBLIC_URL": "http://localhost:8101/",
+                              "CREDITFLOW_ISSUER_URL": "http://issuer:8101",
+                              "CREDITFLOW_LEARNER_RECORD_PUBLIC_URL": "http://localhost:8102",  # no other address
+                              "CREDITFLOW_RECOGNITION_URL": "http://recognition:8103"})  # states no public URL
+    assert routes == {"http://localhost:8101": "http://issuer:8101"}
+    asked = []
+    answer = httpx.MockTransport(lambda request: asked.append(str(request.url)) or httpx.Response(200))
+    async with routed_client(routes, answer) as client:
+        for url in ("http://localhost:8101/status/uni-tartu/1", "http://localhost:81012/x", "https://uni.example/k"):
+            await client.get(url)
+    assert asked == ["http://issuer:8101/status/uni-tartu/1", "http://localhost:81012/x", "https://uni.example/k"]

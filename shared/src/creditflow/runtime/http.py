@@ -4,8 +4,9 @@ correlation ids, health endpoints."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
+import httpx
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -113,3 +114,25 @@ def install_http_conventions(app: FastAPI, max_body_bytes: int = 1 << 20) -> Non
             response = await call_next(request)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
+
+
+class _Routed(httpx.AsyncBaseTransport):
+    def __init__(self, routes: Mapping[str, str], inner: httpx.AsyncBaseTransport) -> None:
+        self.routes, self.inner = routes, inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        for public, internal in self.routes.items():
+            if url == public or url.startswith(public + "/"):
+                request.url = httpx.URL(internal + url[len(public):])
+                break
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def routed_client(routes: Mapping[str, str], inner: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """A client for URLs read from credentials (key documents, status lists): a URL under one of the public base URLs
+    of `routes` (settings.internal_routes) is fetched from where this process reaches that service; any other as is."""
+    return httpx.AsyncClient(transport=_Routed(routes, inner or httpx.AsyncHTTPTransport()))

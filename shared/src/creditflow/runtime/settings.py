@@ -114,6 +114,20 @@ def service_url(service: str, env: Mapping[str, str]) -> str:
     return (env.get(prefix + "URL") or env.get(prefix + "PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/")
 
 
+def internal_routes(env: Mapping[str, str]) -> dict[str, str]:
+    """Public base URL -> the URL this process reaches that service at, for each service that states a public URL
+    (CREDITFLOW_<SERVICE>_PUBLIC_URL: the issuer and learner-record put it in what they sign) and is reached from here
+    at another (CREDITFLOW_<SERVICE>_URL). In docker compose the public URL is the host's (http://localhost:8101),
+    which inside a container is that container itself; the service is reached by its compose name instead."""
+    routes = {}
+    for service in SERVICE_HTTP_PORTS:
+        prefix = "CREDITFLOW_" + service.upper().replace("-", "_") + "_"
+        public, internal = ((env.get(prefix + suffix) or "").rstrip("/") for suffix in ("PUBLIC_URL", "URL"))
+        if public and internal and public != internal:
+            routes[public] = internal
+    return routes
+
+
 def kafka_login_from_env(env: Mapping[str, str], default_username: str) -> dict[str, Any]:
     """The CREDITFLOW_KAFKA_* variables of a login, unvalidated; a password file wins over nothing but never over an
     explicit password, and is read here so the secret never has to sit in the environment."""

@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import httpx
 from creditflow.credentials import contexts, jose, keys, ob_jwt, status_list
 from creditflow.credentials.verify import (
     any_of,
@@ -26,7 +25,7 @@ from creditflow.events import (
 )
 from creditflow.events.values import CountryCode, ShortText, Text
 from creditflow.runtime.auth import actor_of, authenticated
-from creditflow.runtime.http import Problem
+from creditflow.runtime.http import Problem, routed_client
 from creditflow.runtime.identity import Principal
 from creditflow.runtime.mongo import CLAIMS, claimed
 from creditflow.runtime.outbox import flush
@@ -361,7 +360,7 @@ def router(runtime: Runtime, store: IssuerStore, options: Options, awarder: Awar
     @api.post("/verify", tags=["keys"], response_model=VerificationResult)
     async def verify_credential(body: Verify, request: Request) -> VerificationResult:
         """The shared verification function, as a service: valid, revoked, invalid (with reasons) or unknown."""
-        async with httpx.AsyncClient() as client:
+        async with routed_client(options.routes) as client:
             resolver = any_of(resolve_key, platform_key_resolver(options.platform_issuer_id, client)) \
                 if options.platform_issuer_id else resolve_key
             result = await verify(body.credential, resolver, http_status_fetcher(client), datetime.now(UTC))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from creditflow.runtime.service import Runtime, service_app
-from creditflow.runtime.settings import Settings
+from creditflow.runtime.settings import Settings, internal_routes
 from fastapi import FastAPI
 
 from . import api, credential, handlers
@@ -24,7 +24,7 @@ def options_from_env(settings: Settings) -> api.Options:
     key_dir = Path(os.environ.get("CREDITFLOW_ISSUER_KEY_DIR", ".state/issuer-keys"))
     platform_url = os.environ.get("CREDITFLOW_LEARNER_RECORD_PUBLIC_URL", "http://127.0.0.1:8102").rstrip("/")
     return api.Options(public_url=public_url.rstrip("/"), key_store=FileKeyStore(key_dir),
-                       platform_issuer_id=f"{platform_url}/platform")
+                       platform_issuer_id=f"{platform_url}/platform", routes=internal_routes(os.environ))
 
 
 def outboxes(store: IssuerStore) -> list:

@@ -4,7 +4,7 @@ institution, achievement and key, let the domain issue, store with the event pen
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -27,6 +27,8 @@ class Options:
     key_store: FileKeyStore
     # The learner-record platform's issuer id ({its public url}/platform): POST /verify trusts its key for CLRs.
     platform_issuer_id: str | None = None
+    # Where this process fetches what those public URLs name (runtime.settings.internal_routes).
+    routes: dict[str, str] = field(default_factory=dict)
 
 
 EARLIEST_AWARD = datetime(1900, 1, 1, tzinfo=UTC)

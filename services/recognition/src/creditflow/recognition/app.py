@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from creditflow.runtime.service import Runtime, service_app
-from creditflow.runtime.settings import Settings
+from creditflow.runtime.settings import Settings, internal_routes
 from fastapi import FastAPI
 
 from . import api, handlers
@@ -23,7 +23,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     def wire(app: FastAPI, runtime: Runtime) -> None:
         now = clock or runtime.operator_clock()
         store = RecognitionStore(runtime.db)
-        recognition = Recognition(store, runtime.broker, now)
+        recognition = Recognition(store, runtime.broker, now, internal_routes(os.environ))
         runtime.subscribe(handlers.LEARNER_TOPICS, handlers.on_learner_event(recognition))
         # The registry gets its own group, so a burst of programme or policy events never holds up learners' cases.
         runtime.subscribe(handlers.REGISTRY_TOPICS, handlers.on_registry_event(recognition),

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-import httpx
 from creditflow.academic import convert
 from creditflow.credentials.subjects import learner_id_of
 from creditflow.credentials.verify import http_status_fetcher, verify
+from creditflow.runtime.http import routed_client
 from creditflow.events import (
     Actor,
     CredentialAwardedData,
@@ -42,8 +42,11 @@ def default_policy(institution_id: str) -> RecognitionPolicyPublishedData:
 
 
 class Recognition:
-    def __init__(self, store: RecognitionStore, broker: KafkaBroker, clock: Clock = utc_now) -> None:
+    def __init__(self, store: RecognitionStore, broker: KafkaBroker, clock: Clock = utc_now,
+                 routes: dict[str, str] | None = None) -> None:
         self.store, self.broker, self.clock = store, broker, clock
+        # Where status lists under the issuer's public URL are fetched from (runtime.settings.internal_routes).
+        self.routes = routes or {}
         self.resolve_key = store.key_resolver()
 
     async def _step(self, case_id: str, step: Step) -> list[Event]:
@@ -132,7 +135,7 @@ class Recognition:
         ids join the case's credential_ids."""
         ids = []
         for index, secured in enumerate(event.data.external_credentials):
-            async with httpx.AsyncClient() as http:  # rare: only requests that bring outside credentials
+            async with routed_client(self.routes) as http:  # rare: only requests that bring outside credentials
                 result = await verify(secured, self.resolve_key, http_status_fetcher(http), self.clock())
             vc = result.credential or {}
             if not vc.get("id"):
