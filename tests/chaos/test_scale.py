@@ -14,7 +14,6 @@ import asyncio
 import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
