@@ -66,6 +66,7 @@ from creditflow.learner_record.replay import replay
 from creditflow.learner_record.store import RecordStore
 from creditflow.runtime.mongo import mongo_client
 from chaos_services import (
+    MALFORMED,
     from_now,
     http_awards,
     issuer_settings,
@@ -218,8 +219,7 @@ async def malformed_records(run: Run) -> None:
     """Records no consumer can take (not JSON; JSON that is no event; an event missing its data) beside the load:
     they go to the dead-letter topic and the partition flows on."""
     learner = sorted(run.learners)[0].encode()
-    await publish(run.servers, [(learner, b"{not json"), (learner, b'{"hello": "world"}'),
-                                (learner, b'{"event_type": "creditflow.issuer.credential.awarded.v1"}')])
+    await publish(run.servers, [(learner, value) for value in MALFORMED])
 
 
 SCENARIOS = {
@@ -326,9 +326,9 @@ SERVICE_SCENARIOS = {
     "kill -9 of a recognition instance under HTTP decision load": (recognition_under_load, kill_an_instance,
                                                                    RECOGNITION_LOAD),
     "kill -9 of a stacking instance mid-load": (stacking_under_load, kill_an_instance, STACKING_LOAD),
-    "oversized and malformed records on recognition's topics (rules, programmes, its institution's inbound)": (
+    "oversized and malformed records on the topics recognition reads (rules, programmes, inbound)": (
         recognition_under_load, poison_records, RECOGNITION_LOAD),
-    "oversized and malformed records on stacking's and the issuer's topics (programmes, inbound, inbound "
+    "oversized and malformed records on the topics stacking and the issuer read (programmes, inbound, inbound "
     "credentials)": (stacking_under_load, poison_records, STACKING_LOAD),
 }
 
