@@ -71,6 +71,9 @@ from kafka_helpers import institution_login, publish_as_owner, publish_inbound
 from kafka_waits import BOUND_S, start_after_end
 from recognition_factories import ACCREDITED, OUTCOMES, policy, programme
 
+# Columns that say how hard a fault hit, not what went wrong: records delivered again, HTTP requests sent again.
+RESENT = "HTTP requests sent again"
+DIAGNOSTIC = ("delivered more than once", RESENT)
 MALFORMED = (b"{not json", b'{"hello": "world"}', b'{"event_type": "creditflow.issuer.credential.awarded.v1"}')
 
 
@@ -176,19 +179,22 @@ def _recognition_award(learner: str, source: str, index: int) -> CredentialAward
 
 
 async def registrar_decisions(http: httpx.AsyncClient, urls: list[str], headers: dict[str, str], wanted: set[str],
-                              accepted: dict[str, tuple[str, str]]) -> None:
+                              accepted: dict[str, tuple[str, str]]) -> int:
     """Registrars working through the referred cases on both instances, eight at a time: each case decided once,
     granted or denied, with an idempotency key; a request that fails in transit or with a 5xx goes to the other
-    instance with the same key. `accepted` records each 2xx answer (case -> decision id, outcome)."""
-    slots, busy = asyncio.Semaphore(8), set()
+    instance with the same key. `accepted` records each 2xx answer (case -> decision id, outcome). Returns how many
+    requests were sent again (the kill's mark on the load)."""
+    slots, busy, resent = asyncio.Semaphore(8), set(), 0
 
     async def decide(index: int, case_id: str) -> None:
         outcome = ("granted", "denied")[index % 2]
         body = {"registrar": "Anna Tamm", "outcome": outcome, "reasons": ["checked by hand"],
                 "recognised": [{"module_id": "mod-ml"}] if outcome == "granted" else [],
                 "request_id": f"decide-{case_id}"}
+        nonlocal resent
         async with slots:
             for attempt in range(100):
+                resent += attempt == 1
                 try:
                     answer = await http.post(f"{urls[(index + attempt) % len(urls)]}/cases/{case_id}/decisions",
                                              headers=headers, json=body)
@@ -218,6 +224,7 @@ async def registrar_decisions(http: httpx.AsyncClient, urls: list[str], headers:
                         busy.add(item["case_id"])
                         decisions.create_task(decide(sorted(wanted).index(item["case_id"]), item["case_id"]))
                 await asyncio.sleep(0.3)
+    return resent
 
 
 async def recognition_under_load(servers, tmp_path, faults, learners: int = 40) -> dict[str, int]:
@@ -276,7 +283,7 @@ async def recognition_under_load(servers, tmp_path, faults, learners: int = 40) 
                     await asyncio.sleep(0.05)
             restores = [await fault(run) for fault in faults]
             await publish_inbound(login, receiver, *requests[half:])
-            await load
+            resent = await load
         for restore in restores:
             if restore is not None:
                 await restore()
@@ -296,6 +303,7 @@ async def recognition_under_load(servers, tmp_path, faults, learners: int = 40) 
             republished = {str(e.event_id) for e in events if isinstance(e, RecognitionRequested)}
             counts["accepted, not on the topic"] += len(asked - republished)
             counts["delivered more than once"] = sum(c["delivered"] for c in folded.values())
+            counts[RESENT] = resent
             return counts
 
         counts = await settled(count, _clean)
@@ -311,7 +319,7 @@ async def _known(*lookups: Awaitable[object]) -> bool:
 
 
 def _clean(counts: dict[str, int]) -> bool:
-    return not any(n for column, n in counts.items() if column != "delivered more than once")
+    return not any(n for column, n in counts.items() if column not in DIAGNOSTIC)
 
 
 # ------------------------------------------------------------------------------------------------------ stacking
@@ -328,16 +336,18 @@ def _certificate(programme_id: str, institution_id: str, options: dict[str, floa
 
 
 async def http_awards(http: httpx.AsyncClient, urls: list[str], headers: dict[str, str],
-                      requests: list[tuple[str, str, str]], accepted: dict[str, str]) -> None:
+                      requests: list[tuple[str, str, str]], accepted: dict[str, str]) -> int:
     """A registrar system's load: each award (learner, request id, achievement) POSTed to the instances in turn,
     eight at a time. A request that fails in transit or with a 5xx (an instance killed under it) is sent again with
     the same request id to the next instance, as a client should; `accepted` records every 2xx answer (request id ->
-    credential id)."""
-    slots = asyncio.Semaphore(8)
+    credential id). Returns how many requests were sent again."""
+    slots, resent = asyncio.Semaphore(8), 0
 
     async def one(index: int, learner: str, request_id: str, achievement_id: str) -> None:
+        nonlocal resent
         async with slots:
             for attempt in range(100):
+                resent += attempt == 1
                 url = urls[(index + attempt) % len(urls)]
                 try:
                     answer = await http.post(f"{url}/awards", headers=headers, json={
@@ -352,6 +362,7 @@ async def http_awards(http: httpx.AsyncClient, urls: list[str], headers: dict[st
             raise AssertionError(f"{request_id} never accepted")
 
     await asyncio.gather(*(one(i, *request) for i, request in enumerate(requests)))
+    return resent
 
 
 async def issuing_institution(http: httpx.AsyncClient, url: str, servers, institution_id: str,
@@ -427,7 +438,8 @@ async def stacking_under_load(servers, tmp_path, faults, learners: int = 30) -> 
             accepted: dict[str, str] = {}
             half = len(names) // 2
             await publish_inbound(login, institution_id, *enrolments[:half])
-            await http_awards(http, [url], integration, [a for a in awards if a[0] in names[:half]], accepted)
+            resent = await http_awards(http, [url], integration, [a for a in awards if a[0] in names[:half]],
+                                       accepted)
 
             async def measuring() -> bool:
                 return await store.learners.count_documents({}) >= half // 2
@@ -435,7 +447,8 @@ async def stacking_under_load(servers, tmp_path, faults, learners: int = 30) -> 
             assert await until(measuring), "stacking measures nobody"
             restores = [await fault(run) for fault in faults]
             await publish_inbound(login, institution_id, *enrolments[half:])
-            await http_awards(http, [url], integration, [a for a in awards if a[0] in names[half:]], accepted)
+            resent += await http_awards(http, [url], integration, [a for a in awards if a[0] in names[half:]],
+                                        accepted)
         for restore in restores:
             if restore is not None:
                 await restore()
@@ -468,6 +481,7 @@ async def stacking_under_load(servers, tmp_path, faults, learners: int = 30) -> 
             counts["accepted, not in the issuer's store"] = len((set(accepted.values()) | on_topic) - stored)
             counts["issued twice"] += sum(1 for n in awarded_by.values() if n > 1)
             counts["delivered more than once"] = sum(1 for n in deliveries.values() if n > 1)
+            counts[RESENT] = resent
             return counts
 
         counts = await settled(count, _clean)
