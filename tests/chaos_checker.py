@@ -1,7 +1,9 @@
 """The fault matrix's parts (issue #17), shared by the short subset in `make test` (tests/test_chaos_subset.py) and
-the full matrix of `make chaos` (tests/chaos/): learner-record processes started and killed at will, a load
-generator that keeps its own record of every write the broker accepted, and a checker that folds the credentials
-topic from offset 0 and compares it with the projection and with that record."""
+the full matrix of `make chaos` (tests/chaos/): service processes started and killed at will, a load generator that
+keeps its own record of every write the broker (or an HTTP API) accepted, and a checker that folds the topics from
+offset 0 and compares them with the projections and with that record: learner records (`compare`), recognition
+cases (`fold_cases`, `compare_cases`) and stacking progress with the qualifications it completes
+(`expected_credits`, `compare_progress`). The folds and comparisons are pure (tests/test_chaos_checker.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,18 @@ from dataclasses import dataclass, field
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from contract_factories import achievement, awarded
-from creditflow.events import DEAD_LETTER_TOPIC, CredentialAwarded, decode, encode
+from creditflow.events import (
+    DEAD_LETTER_TOPIC,
+    CredentialAwarded,
+    Event,
+    QualificationCompleted,
+    QualificationInvalidated,
+    RecognitionDecided,
+    RecognitionRequested,
+    StackingProgressUpdated,
+    decode,
+    encode,
+)
 from creditflow.events.permissions import writer_of
 from creditflow.events.topics import CREDENTIALS
 from creditflow.learner_record import handlers
@@ -28,6 +41,9 @@ from creditflow.runtime.mongo import mongo_client
 from kafka_waits import BOUND_S, _partitions, start_after_end, until_written, written
 
 BATCH = 20  # small batches: a kill lands between the write of one and the commit of another
+# Under the broker's 1 MiB limit with the key and record overhead, over it once the dlq.* headers are added
+# (tests/security/test_poison_pill.py).
+JUST_UNDER_LIMIT = (1 << 20) - 160
 
 
 @dataclass
@@ -107,16 +123,41 @@ async def publish(servers, values: list[tuple[bytes, bytes]]) -> None:
         await producer.stop()
 
 
+async def as_admin(servers, records: list[tuple[str, bytes, bytes]]) -> None:
+    """Records injected as the admin principal (any topic), in the order given, each acknowledged by all replicas."""
+    producer = AIOKafkaProducer(**servers.admin.aiokafka(), acks="all")
+    await producer.start()
+    try:
+        for topic, key, value in records:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
 async def topic_fold(servers, learners: set[str]) -> tuple[dict[str, dict[str, dict]], Counter, Counter]:
     """The expected state, folded from offset 0 of the topic to its current end: per learner, each credential's
     award; how often each event id was delivered (a count above 1 is a duplicate the consumer must absorb); and per
     credential, how many distinct events awarded it (above 1: issued twice, not delivered twice)."""
-    partitions = await _partitions(servers.admin, [CREDENTIALS.name])
-    consumer = AIOKafkaConsumer(**servers.admin.aiokafka(), group_id=None, enable_auto_commit=False)
-    await consumer.start()
     expected: dict[str, dict[str, dict]] = {learner: {} for learner in learners}
     deliveries: Counter = Counter()
     awarded_by: dict[str, set[str]] = {}
+    # Malformed records (never accepted as writes) are left out: the consumer dead-letters them.
+    for event in await topic_events(servers, [CREDENTIALS.name], learners):
+        if not isinstance(event, CredentialAwarded):
+            continue  # revocations a fault injected: that fault's own check looks at them
+        deliveries[str(event.event_id)] += 1
+        awarded_by.setdefault(event.data.credential_id, set()).add(str(event.event_id))
+        expected[event.learner_id][event.data.credential_id] = event.data.model_dump(mode="json")
+    return expected, deliveries, Counter({credential: len(ids) for credential, ids in awarded_by.items()})
+
+
+async def topic_events(servers, topics: list[str], keys: set[str]) -> list[Event]:
+    """Every event with one of these keys on the topics, from offset 0 to their current end, each partition in its
+    order (a key's events keep theirs); records that are no event (a fault's poison) are left out."""
+    partitions = await _partitions(servers.admin, topics)
+    consumer = AIOKafkaConsumer(**servers.admin.aiokafka(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    found: list[tuple[tuple[str, int, int], Event]] = []
     try:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -125,27 +166,21 @@ async def topic_fold(servers, learners: set[str]) -> tuple[dict[str, dict[str, d
             while any([await consumer.position(p) < ends[p] for p in partitions]):
                 for partition, records in (await consumer.getmany(timeout_ms=500)).items():
                     for record in records:
-                        if record.offset >= ends[partition] or record.key is None or \
-                                record.key.decode() not in learners:
+                        if record.offset >= ends[partition] or record.key is None or record.key.decode() not in keys:
                             continue
                         try:
-                            event = decode(record.value)
+                            found.append(((record.topic, record.partition, record.offset), decode(record.value)))
                         except ValueError:
-                            continue  # a malformed record: never accepted as a write, dead-lettered by the consumer
-                        if not isinstance(event, CredentialAwarded):
-                            continue  # revocations a fault injected: that fault's own check looks at them
-                        deliveries[str(event.event_id)] += 1
-                        awarded_by.setdefault(event.data.credential_id, set()).add(str(event.event_id))
-                        expected[event.learner_id][event.data.credential_id] = event.data.model_dump(mode="json")
+                            continue
     finally:
         await consumer.stop()
-    return expected, deliveries, Counter({credential: len(ids) for credential, ids in awarded_by.items()})
+    return [event for _, event in sorted(found, key=lambda f: f[0])]
 
 
-async def caught_up(servers, group_id: str) -> None:
-    """Wait until the group committed the end the credentials topic has now: every record on it was handled (or
+async def caught_up(servers, group_id: str, topics: tuple[str, ...] = (CREDENTIALS.name,)) -> None:
+    """Wait until the group committed the end the topics have now: every record on them was handled (or
     dead-lettered). The bound allows for the rebalance after a kill -9 (the dead member's session must lapse)."""
-    partitions = await _partitions(servers.admin, [CREDENTIALS.name])
+    partitions = await _partitions(servers.admin, topics)
     consumer = AIOKafkaConsumer(**servers.admin.aiokafka(), group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -260,17 +295,25 @@ async def run_scenario(servers, tmp_path, faults: list[Fault], *, learners: int 
             counts |= await check()
         return counts
     finally:
-        processes.stop_all()
-        await client.drop_database(settings.mongodb_database)
-        await client.close()
+        await tear_down(client, [settings.mongodb_database], processes)
 
 
-async def reference_letters(servers, key: str, group_id: str, wanted: set[str]) -> set[str]:
-    """The source topics of the reference letters the group (or its registry group) dead-lettered for this key, once
-    all of `wanted` are there or the bound passed."""
+async def tear_down(client, databases: list[str], *processes: Instances) -> None:
+    """A run's end, whatever happened: its processes stopped, its databases dropped."""
+    for instances in processes:
+        instances.stop_all()
+    for database in databases:
+        await client.drop_database(database)
+    await client.close()
+
+
+async def reference_letters(servers, key: str, group_id: str, wanted: set[str], reference: bool = True) -> set[str]:
+    """The source topics of the reference letters (with `reference=False`: of the letters carrying the record itself)
+    the group (or one of its extra groups, `<group_id>.registry`, ...) dead-lettered for this key, once all of
+    `wanted` are there or the bound passed."""
     def topics(records) -> set[str]:
         return {dict(r.headers)["dlq.source.topic"].decode() for r in records
-                if dict(r.headers).get("dlq.reference") == b"true"
+                if (dict(r.headers).get("dlq.reference") == b"true") == reference
                 and dict(r.headers).get("dlq.consumer.group", b"").decode().startswith(group_id)}
 
     try:
@@ -302,3 +345,101 @@ async def add_an_instance(run: Run) -> None:
 async def duplicate_delivery(run: Run) -> None:
     """A quarter of the records published again, byte for byte (what a producer retry without idempotence does)."""
     await publish(run.servers, run.values[::4])
+
+
+# ------------------------------------------------------------------------------- recognition cases, stacking progress
+
+def fold_cases(events: list[Event]) -> dict[str, dict]:
+    """Per case on the recognitions topic: the distinct requests that opened it, and its decisions in topic order,
+    each decision event once however often it was delivered (`delivered` counts the extra deliveries)."""
+    cases: dict[str, dict] = {}
+    for event in events:
+        if not isinstance(event, RecognitionRequested | RecognitionDecided):
+            continue
+        case = cases.setdefault(event.data.case_id, {"requests": set(), "decisions": {}, "delivered": 0})
+        if isinstance(event, RecognitionRequested):
+            case["requests"].add(str(event.event_id))
+        elif str(event.event_id) in case["decisions"]:
+            case["delivered"] += 1
+        else:
+            case["decisions"][str(event.event_id)] = (event.data.decision_id, event.data.outcome,
+                                                      event.data.decided_by)
+    return {case_id: {"requests": len(c["requests"]), "decisions": list(c["decisions"].values()),
+                      "delivered": c["delivered"]} for case_id, c in cases.items()}
+
+
+def compare_cases(folded: dict[str, dict], rules: dict[str, str], accepted: dict[str, tuple[str, str]],
+                  projected: dict[str, list[tuple[str, str, str]] | None]) -> dict[str, int]:
+    """Every request decided exactly once per its rules. `rules[case]` is what the analysis must decide ("granted":
+    one automatic decision; "referred": a referral, then the one decision a registrar made over HTTP); `accepted[case]`
+    is the (decision_id, outcome) of that registrar's 2xx answer; `projected[case]` the case's decisions as the
+    recognition store holds them (None: no case). Lost: a request with no case, or a case missing a decision its rules
+    call for; duplicated: a decision beyond those (or a request twice); wrong: a decision other than the rules (or
+    the accepted answer) say, or a case whose stored decisions differ from the topic's."""
+    counts = dict.fromkeys(["lost", "duplicated", "wrong", "accepted, not on the topic", "on the topic, never accepted",
+                            "accepted, not in the case"], 0)
+    for case_id, rule in rules.items():
+        case = folded.get(case_id, {"requests": 0, "decisions": [], "delivered": 0})
+        decisions, wanted = case["decisions"], 1 if rule == "granted" else 2
+        decision_ids = [d[0] for d in decisions]
+        counts["lost"] += case["requests"] == 0 or projected.get(case_id) is None or len(decisions) < wanted
+        counts["duplicated"] += max(0, case["requests"] - 1) + max(0, len(decisions) - wanted) \
+            + len(decision_ids) - len(set(decision_ids))
+        automatic = [d for d in decisions if d[2] == "automatic"]
+        by_registrar = [d for d in decisions if d[2] != "automatic"]
+        counts["wrong"] += bool(decisions and decisions[0][1:] != (rule, "automatic")) or (
+            rule == "granted" and bool(by_registrar)) or (rule == "referred" and len(automatic) > 1) or (
+            projected.get(case_id) is not None and projected[case_id] != decisions)
+        if rule != "referred":
+            continue
+        answer = accepted.get(case_id)
+        on_topic = {d[0]: d[1] for d in by_registrar}
+        if answer is None:
+            counts["on the topic, never accepted"] += len(on_topic)
+            continue
+        counts["accepted, not on the topic"] += answer[0] not in on_topic
+        counts["on the topic, never accepted"] += len(set(on_topic) - {answer[0]})
+        counts["accepted, not in the case"] += answer[0] not in [d[0] for d in projected.get(case_id) or []]
+        counts["wrong"] += answer[0] in on_topic and on_topic[answer[0]] != answer[1]
+    return counts
+
+
+def expected_credits(awards: dict[str, dict[str, dict]], required: dict[str, float]) -> dict[str, float]:
+    """Per learner, the credits a programme of required achievements (achievement_id -> credits) counts from the
+    awards folded from the credentials topic: each required achievement once, however many credentials of it."""
+    return {learner: sum(credits for achievement_id, credits in required.items()
+                         if any(a["achievement"]["achievement_id"] == achievement_id for a in held.values()))
+            for learner, held in awards.items()}
+
+
+def compare_progress(expected: dict[str, float], required: float, published: dict[str, list[Event]],
+                     projected: dict[str, dict | None], qualifications: dict[str, int]) -> dict[str, int]:
+    """Stacking progress against the fold. `expected[learner]` is what the credentials topic says the learner counts
+    (complete at `required`); `published[learner]` the learner's progress-topic events for the programme in topic
+    order; `projected[learner]` what stacking stores for the programme (its `Tracked`: published progress,
+    completed_with; None if nothing); `qualifications[learner]` how many distinct qualification credentials the
+    issuer awarded the learner. Lost: a learner who completed with no completion or qualification credential;
+    duplicated: a completion twice, or a credential counted twice in an allocation; wrong: progress (on the topic or
+    stored) that is not the fold, a completion (or qualification) of a learner who did not complete, an
+    invalidation; issued twice: a qualification awarded more than once."""
+    counts = dict.fromkeys(["lost", "duplicated", "wrong", "issued twice"], 0)
+    for learner, credits in expected.items():
+        complete = credits >= required
+        events = published.get(learner, [])
+        updates = [e.data for e in events if isinstance(e, StackingProgressUpdated)]
+        completions = {str(e.event_id) for e in events if isinstance(e, QualificationCompleted)}
+        tracked = projected.get(learner) or {}
+        stored = tracked.get("published") or {}
+        issued = qualifications.get(learner, 0)
+        last = updates[-1] if updates else None
+        counts["lost"] += complete and (not completions or not issued)
+        counts["duplicated"] += max(0, len(completions) - 1) + sum(
+            len(ids) - len(set(ids)) for ids in [[a.credential_id for a in u.allocations] for u in updates[-1:]]
+            + [[a["credential_id"] for a in stored.get("allocations", [])]])
+        counts["wrong"] += (credits > 0 and (last is None or last.credits_counted != credits
+                                            or stored.get("credits_counted") != credits)) or (
+            not complete and (bool(completions) or issued > 0 or tracked.get("completed_with") is not None)) or (
+            complete and tracked.get("completed_with") is None) or any(
+            isinstance(e, QualificationInvalidated) for e in events)
+        counts["issued twice"] += max(0, issued - 1)
+    return counts

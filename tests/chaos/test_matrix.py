@@ -1,7 +1,8 @@
 """`make chaos`: the fault matrix of issue #17 against a three-broker cluster (replication factor 3,
 min.insync.replicas=2) started for the session, two learner-record processes per scenario, each scenario a bounded
-load of awards with its faults injected while the group consumes. Every row must be 0 lost, 0 duplicated, 0 wrong,
-and every accepted write on the topic; the table measured is written to docs/reliability.md.
+load of awards with its faults injected while the group consumes; then the issuer, recognition and stacking under
+their own loads (tests/chaos_services.py). Every row must be 0 lost, 0 duplicated, 0 wrong, and every accepted write
+on the topic and in the projections; the table measured is written to docs/reliability.md.
 
 Not part of `make test` (it needs the cluster and minutes): it runs only with CREDITFLOW_CHAOS=1, as `make chaos`
 sets."""
@@ -20,10 +21,11 @@ from pathlib import Path
 import pytest
 import stack
 import httpx
-from aiokafka import AIOKafkaProducer
 from chaos_checker import (
     CLEAN,
+    JUST_UNDER_LIMIT,
     Instances,
+    as_admin,
     Run,
     free_port,
     add_an_instance,
@@ -37,6 +39,7 @@ from chaos_checker import (
     publish,
     reference_letters,
     run_scenario,
+    tear_down,
     topic_fold,
 )
 from creditflow.events import (
@@ -58,22 +61,29 @@ from creditflow.events import (
 )
 from creditflow.events.topics import CREDENTIALS, topic_of
 from creditflow.learner_record import domain as lr_domain
-from creditflow.issuer import handlers as issuer_handlers
 from creditflow.learner_record.handlers import LEARNER_TOPICS, REGISTRY_TOPICS
 from creditflow.learner_record.replay import replay
 from creditflow.learner_record.store import RecordStore
 from creditflow.runtime.mongo import mongo_client
+from chaos_services import (
+    DIAGNOSTIC,
+    MALFORMED,
+    RESENT,
+    from_now,
+    http_awards,
+    issuer_settings,
+    issuing_institution,
+    poison_records,
+    recognition_under_load,
+    stacking_under_load,
+)
 from e2e_driver import achievement_body
-from kafka_waits import BOUND_S, start_after_end
-
-# Under the broker's 1 MiB limit with the key and record overhead, over it once the dlq.* headers are added
-# (tests/security/test_poison_pill.py).
-JUST_UNDER_LIMIT = (1 << 20) - 160
+from kafka_waits import BOUND_S
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900),
               pytest.mark.skipif(os.environ.get("CREDITFLOW_CHAOS") != "1", reason="make chaos runs the matrix")]
 REPORT = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
-ROWS: list[tuple[str, int, dict[str, int], float]] = []
+ROWS: list[tuple[str, str, dict[str, int], float]] = []
 
 
 def _kill(cfg, name: str) -> None:
@@ -121,17 +131,6 @@ async def oversized_records(run: Run) -> None:
         return {"oversized, no reference letter": len(topics - found)}
 
     run.checks.append(letters)
-
-
-async def as_admin(servers, records: list[tuple[str, bytes, bytes]]) -> None:
-    """Records injected as the admin principal (any topic), in the order given, each acknowledged by all replicas."""
-    producer = AIOKafkaProducer(**servers.admin.aiokafka(), acks="all")
-    await producer.start()
-    try:
-        for topic, key, value in records:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 async def out_of_order_across_topics(run: Run) -> None:
@@ -222,8 +221,7 @@ async def malformed_records(run: Run) -> None:
     """Records no consumer can take (not JSON; JSON that is no event; an event missing its data) beside the load:
     they go to the dead-letter topic and the partition flows on."""
     learner = sorted(run.learners)[0].encode()
-    await publish(run.servers, [(learner, b"{not json"), (learner, b'{"hello": "world"}'),
-                                (learner, b'{"event_type": "creditflow.issuer.credential.awarded.v1"}')])
+    await publish(run.servers, [(learner, value) for value in MALFORMED])
 
 
 SCENARIOS = {
@@ -253,37 +251,11 @@ async def test_scenario_loses_duplicates_and_corrupts_nothing(name, servers, tmp
     faults, load = SCENARIOS[name]
     began = time.monotonic()
     counts = await run_scenario(servers, tmp_path, faults, **load)
-    ROWS.append((name, 40 * load.get("awards_each", 10), counts, time.monotonic() - began))
+    ROWS.append((name, f"{40 * load.get('awards_each', 10):,} awards", counts, time.monotonic() - began))
     assert clean(counts) and not any(counts[c] for c in counts if c not in CLEAN and c != "delivered more than once"), counts
 
 
 # ------------------------------------------------------------------------- faults under load through the HTTP APIs
-
-async def http_awards(http: httpx.AsyncClient, urls: list[str], headers: dict[str, str],
-                      requests: list[tuple[str, str]], accepted: dict[str, str]) -> None:
-    """A registrar system's load: each award POSTed to the instances in turn, eight at a time. A request that fails
-    in transit or with a 5xx (an instance killed under it) is sent again with the same request id to the next
-    instance, as a client should; `accepted` records every 2xx answer (request id -> credential id)."""
-    slots = asyncio.Semaphore(8)
-
-    async def one(index: int, learner: str, request_id: str) -> None:
-        async with slots:
-            for attempt in range(100):
-                url = urls[(index + attempt) % len(urls)]
-                try:
-                    answer = await http.post(f"{url}/awards", headers=headers, json={
-                        "request_id": request_id, "learner_id": learner, "achievement_id": "ach-ml-intro"})
-                except httpx.TransportError:
-                    continue
-                if answer.status_code in (200, 201):
-                    accepted[request_id] = answer.json()["credential_id"]
-                    return
-                assert answer.status_code >= 500, answer.text  # a refusal is a bug of this load, not a fault
-                await asyncio.sleep(0.1)
-            raise AssertionError(f"{request_id} never accepted")
-
-    await asyncio.gather(*(one(i, learner, request_id) for i, (learner, request_id) in enumerate(requests)))
-
 
 async def issuer_killed_under_http_load(servers, tmp_path, learners: int = 20, awards_each: int = 10
                                         ) -> dict[str, int]:
@@ -292,12 +264,8 @@ async def issuer_killed_under_http_load(servers, tmp_path, learners: int = 20, a
     credentials topic once (its event may be delivered twice: the outbox relay of the survivor publishes what the
     killed one had stored but not published), in the issuer's store, and in the learner's record."""
     run_id, records_settings = await new_group(servers, "chaoshttp")
-    issuer = servers.settings("issuer", mongodb_database=f"t{run_id}_issuer",
-                              group_id=f"creditflow.issuer.chaos{run_id}")
-    for topics, group in ((issuer_handlers.TOPICS, issuer.group_id),
-                          (issuer_handlers.QUALIFICATION_TOPICS, f"{issuer.group_id}.qualifications"),
-                          (issuer_handlers.PROGRAMME_TOPICS, f"{issuer.group_id}.programmes")):
-        await start_after_end(servers.admin, topics, group)
+    issuer, groups = issuer_settings(servers, run_id)
+    await from_now(servers, groups)
     survivor_port = free_port()  # every instance signs with the same public URL: the one that stays up
     issuers = Instances(servers, tmp_path, issuer, extra_env=lambda port: {
         "CREDITFLOW_ISSUER_KEY_DIR": str(tmp_path / "issuer-keys"),
@@ -312,21 +280,16 @@ async def issuer_killed_under_http_load(servers, tmp_path, learners: int = 20, a
         urls = [f"http://127.0.0.1:{p.port}" for p in (doomed, survivor)]
         institution_id = f"chaos-{run_id}"
         async with httpx.AsyncClient(timeout=30) as http:
-            registered = await http.post(f"{urls[1]}/institutions", headers=servers.identity.bearer(), json={
-                "institution_id": institution_id, "name": "University of Tartu", "country": "EE",
-                "credit_frameworks": ["ects"], "quality_assurance": []})
-            assert registered.status_code == 201, registered.text
-            integration = servers.identity.bearer(institution_id, "issuer-integration")
-            published = await http.post(f"{urls[1]}/achievements", headers=integration,
-                                        json=achievement_body(institution_id))
-            assert published.status_code == 201, published.text
-            requests = [(learner, f"{learner}-{n}") for n in range(awards_each) for learner in sorted(names)]
+            integration = await issuing_institution(http, urls[1], servers, institution_id,
+                                                    [achievement_body(institution_id)])
+            requests = [(learner, f"{learner}-{n}", "ach-ml-intro") for n in range(awards_each)
+                        for learner in sorted(names)]
             load = asyncio.create_task(http_awards(http, urls, integration, requests, accepted))
             async with asyncio.timeout(BOUND_S * 4):
                 while len(accepted) < len(requests) // 4:
                     await asyncio.sleep(0.02)
             issuers.kill(doomed)
-            await load
+            resent = await load
         wanted = set(accepted.values())
         async with asyncio.timeout(BOUND_S * 4):  # the survivor's relay takes the killed one's claims once they lapse
             while True:
@@ -343,13 +306,10 @@ async def issuer_killed_under_http_load(servers, tmp_path, learners: int = 20, a
         counts["accepted, not in the issuer's store"] = len(wanted - stored)
         counts["issued twice"] = sum(1 for n in awarded_by.values() if n > 1)
         counts["delivered more than once"] = sum(1 for n in deliveries.values() if n > 1)
+        counts[RESENT] = resent
         return counts
     finally:
-        issuers.stop_all()
-        records.stop_all()
-        for database in (records_settings.mongodb_database, issuer.mongodb_database):
-            await client.drop_database(database)
-        await client.close()
+        await tear_down(client, [records_settings.mongodb_database, issuer.mongodb_database], issuers, records)
 
 
 HTTP_SCENARIOS = {"kill -9 of an issuer instance under HTTP award load": issuer_killed_under_http_load}
@@ -359,20 +319,43 @@ HTTP_SCENARIOS = {"kill -9 of an issuer instance under HTTP award load": issuer_
 async def test_http_scenario_loses_duplicates_and_corrupts_nothing(name, servers, tmp_path):
     began = time.monotonic()
     counts = await HTTP_SCENARIOS[name](servers, tmp_path)
-    ROWS.append((name, 200, counts, time.monotonic() - began))
+    ROWS.append((name, "200 awards over HTTP", counts, time.monotonic() - began))
     assert clean(counts) and counts["accepted, not in the issuer's store"] == counts["issued twice"] == 0, counts
 
 
+RECOGNITION_LOAD = "40 awards, 40 requests, 20 decisions over HTTP"
+STACKING_LOAD = "30 enrolments, 80 awards over HTTP, 20 completions"
+SERVICE_SCENARIOS = {
+    "kill -9 of a recognition instance under HTTP decision load": (recognition_under_load, kill_an_instance,
+                                                                   RECOGNITION_LOAD),
+    "kill -9 of a stacking instance mid-load": (stacking_under_load, kill_an_instance, STACKING_LOAD),
+    "oversized and malformed records on the topics recognition reads (rules, programmes, inbound)": (
+        recognition_under_load, poison_records, RECOGNITION_LOAD),
+    "oversized and malformed records on the topics stacking and the issuer read (programmes, inbound, inbound "
+    "credentials)": (stacking_under_load, poison_records, STACKING_LOAD),
+}
+
+
+@pytest.mark.parametrize("name", list(SERVICE_SCENARIOS))
+async def test_recognition_and_stacking_scenario_loses_duplicates_and_corrupts_nothing(name, servers, tmp_path):
+    scenario, fault, load = SERVICE_SCENARIOS[name]
+    began = time.monotonic()
+    counts = await scenario(servers, tmp_path, [fault])
+    ROWS.append((name, load, counts, time.monotonic() - began))
+    assert not any(n for column, n in counts.items() if column not in DIAGNOSTIC), counts
+
+
 EXTRA = ["oversized, no reference letter", "out of order, record differs from the in-order fold",
-         "accepted, not in the issuer's store", "issued twice"]
+         "accepted, not in the issuer's store", "issued twice", "accepted, not in the case",
+         "oversized or malformed, not dead-lettered", "partition stopped after the poison"]
 
 
 def write_report(cfg) -> None:
-    columns = [*CLEAN, *EXTRA, "delivered more than once"]
-    lines = ["| scenario | awards | " + " | ".join(columns) + " | seconds |",
+    columns = [*CLEAN, *EXTRA, *DIAGNOSTIC]
+    lines = ["| scenario | load | " + " | ".join(columns) + " | seconds |",
              "|---|---|" + "---|" * len(columns) + "---|"]
-    for name, awards, counts, seconds in ROWS:
-        lines.append(f"| {name} | {awards:,} | " + " | ".join(str(counts.get(c, "–")) for c in columns)
+    for name, load, counts, seconds in ROWS:
+        lines.append(f"| {name} | {load} | " + " | ".join(str(counts.get(c, "–")) for c in columns)
                      + f" | {seconds:.0f} |")
     REPORT.write_text(f"""# Reliability: the fault matrix, measured
 
@@ -385,7 +368,9 @@ then restores what it broke. The checker waits until the group committed the top
 offset 0 and compares it with the projection: **lost** (a credential on the topic missing from the learner's
 record), **duplicated** (an entry twice in a record), **wrong** (an entry whose achievement or institution differs
 from the award), and the load generator's own record of every write the broker acknowledged against the topic.
-"delivered more than once" counts event ids the consumers saw twice (duplicate delivery working as intended).
+"delivered more than once" counts event ids the consumers saw twice (duplicate delivery working as intended), and
+"HTTP requests sent again" the requests of an HTTP load that failed in transit or with a 5xx and went to the other
+instance (a kill that hit requests in flight); neither is a fault.
 
 Scenarios with their own checks ("–" where a column does not apply):
 
@@ -405,12 +390,37 @@ Scenarios with their own checks ("–" where a column does not apply):
   generator's record is every 2xx answer's credential id: each must be on the credentials topic, awarded by exactly
   one event (**issued twice** otherwise), in the issuer's store and in the learner's record (one learner-record
   process beside them).
+- **kill -9 of a recognition instance under HTTP decision load** (tests/chaos_services.py): two recognition
+  processes (one database, one group); a receiving institution publishes 40 recognition requests on its inbound topic,
+  half now and half after the fault, each offering a credential of its own achievement (no precedent carries from one
+  case to another): those of an accredited provider must be decided automatically (granted), those of an
+  unaccredited one referred, then decided by a registrar. Registrars work through the queue on both instances, eight
+  decisions at a time, each with an idempotency key (`request_id`); the first instance is killed -9 once a few are
+  accepted, and a decision that fails in transit or with a 5xx is sent again with the same key to the other
+  instance. The checker folds the recognitions topic: **lost** (a request with no case, or a decision its rules call
+  for missing), **duplicated** (a second decision, or request), **wrong** (a decision other than the rules or the
+  accepted answer say, or a case whose stored decisions differ from the topic's), every accepted HTTP decision on the
+  topic and in the case (**accepted, not in the case**), every accepted request republished on the topic.
+- **kill -9 of a stacking instance mid-load**: two stacking processes and one issuer; a programme of three required
+  achievements that the issuer awards automatically on completion, 30 enrolments on the institution's inbound topic,
+  awards over the issuer's API (two learners in three get all three achievements), the first stacking instance
+  killed -9 halfway. The checker folds the credentials topic into the credits each learner must count and compares
+  it with the last progress on the progress topic and with stacking's store (**wrong** otherwise), counts
+  completions (**lost** if a learner who completed has none or no qualification credential, **duplicated** if one
+  has two, or if an allocation counts a credential twice) and qualification credentials (**issued twice**), and
+  every accepted award and qualification in the issuer's store.
+- **oversized and malformed records on the topics only the other services read**: the same two loads, with a
+  record just under 1 MiB and three malformed records on each of recognition's topics (recognition rules,
+  programmes, its institution's inbound topic) and on stacking's and the issuer's (programmes, the institution's
+  inbound topic, the legacy inbound credentials topic) instead of a kill. Each group reading the topic must
+  dead-letter the oversized record as a reference and the malformed ones as they are (**not dead-lettered**
+  otherwise), and a valid record published after them on the same partition must be applied (**partition
+  stopped** otherwise): a programme or policy keyed like the poison, and the requests or enrolments of the learner
+  the poison was keyed to.
 
 {chr(10).join(lines)}
 
-Every row must read 0 in every column but the last. Not in the matrix yet (issue #17): kill -9 of recognition and
-stacking instances under load (recognition takes registrar decisions over HTTP, stacking has no HTTP write: its load
-is Kafka events), and oversized records on the topics only the other services read. Except for the issuer row, the
-load is published to the credentials topic as the issuer's principal, and the accepted writes are the broker's
+Every row must read 0 in every column but the last two. Except for the issuer, recognition and stacking rows, the load
+is published to the credentials topic as the issuer's principal, and the accepted writes are the broker's
 acknowledgements.
 """)

@@ -234,6 +234,21 @@ def test_a_registrar_decides_only_referred_or_appealed_cases():
     assert refused.value.detail == ("case case-1 is decided: a registrar decides only referred or appealed cases")
 
 
+def test_a_registrar_decision_sent_again_with_its_request_id_is_the_decision_made_not_a_second_one():
+    state, _ = referred()
+    state, [first] = procedure.registrar_decision(state, registrar="registrar Anna (uni-tartu)", outcome="denied",
+                                                  recognised=[], reasons=["no"], conditions=[], now=NOW,
+                                                  request_id="r-1")
+    again, events = procedure.registrar_decision(state, registrar="registrar Anna (uni-tartu)", outcome="denied",
+                                                 recognised=[], reasons=["no"], conditions=[], now=NOW,
+                                                 request_id="r-1")
+    assert (again, events) == (state, [])
+    assert state.latest.request_id == "r-1" and state.latest.data == first.data
+    with pytest.raises(CaseError):  # another request is a second decision: refused, the case is decided
+        procedure.registrar_decision(state, registrar="registrar Anna (uni-tartu)", outcome="denied", recognised=[],
+                                     reasons=["no"], conditions=[], now=NOW, request_id="r-2")
+
+
 # ------------------------------------------------------------------------------------------------ appeals
 
 

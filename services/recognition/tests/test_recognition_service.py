@@ -170,7 +170,8 @@ async def test_a_referred_case_waits_in_the_queue_until_a_registrar_decides_and_
     stranger = await harness.registrar("uni-elsewhere")
     assert (await harness.http.get(f"/cases/{asked.data.case_id}", headers=stranger)).status_code == 404
     body = {"registrar": "Anna Tamm", "outcome": "granted", "recognised": [{"module_id": "mod-ml"}],
-            "reasons": ["the provider's quality was checked by hand: accredited by a recognised foreign agency"]}
+            "reasons": ["the provider's quality was checked by hand: accredited by a recognised foreign agency"],
+            "request_id": "anna-1"}
     assert (await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body,
                                     headers=stranger)).status_code == 404
     reviewer = harness.identity.bearer(RECEIVER, "reviewer")
@@ -180,7 +181,12 @@ async def test_a_referred_case_waits_in_the_queue_until_a_registrar_decides_and_
     assert decided.status_code == 201, decided.text
     assert decided.json()["decided_by"] == f"registrar Anna Tamm ({RECEIVER})"
     assert decided.json()["supersedes"] == f"{asked.data.case_id}.d1"
-    again = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=registrar)
+    # Sent again with its idempotency key (a client that lost the answer): the decision it made, not a second one.
+    retried = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json=body, headers=registrar)
+    assert retried.status_code == 201 and retried.json() == decided.json()
+    assert len((await harness.recognition.store.case(asked.data.case_id)).decisions) == 2  # the referral, this one
+    again = await harness.http.post(f"/cases/{asked.data.case_id}/decisions", json={**body, "request_id": "anna-2"},
+                                    headers=registrar)
     assert again.status_code == 409 and "decided" in again.json()["detail"]
 
     # The same achievement for the same module, another learner: the registrar's decision is followed and cited.

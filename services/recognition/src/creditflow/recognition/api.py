@@ -45,6 +45,9 @@ class RegistrarDecision(BaseModel):
     recognised: list[RecognisedModule] = Field(default_factory=list)
     reasons: list[Text] = Field(min_length=1, description="Every decision states its reasons.")
     conditions: list[Text] = Field(default_factory=list)
+    request_id: Identifier | None = Field(
+        default=None, description="An idempotency key: the same decision sent again with it (after a timeout, to "
+        "another instance) answers the decision it made instead of refusing a decided case.")
 
 
 def _item(state: CaseState) -> QueueItem:
@@ -93,10 +96,10 @@ def router(recognition: Recognition) -> APIRouter:
             state = await recognition.registrar_decides(
                 case_id, institution_id, registrar=body.registrar, outcome=body.outcome,
                 recognised=[r.model_dump() for r in body.recognised], reasons=body.reasons,
-                conditions=body.conditions, actor=actor_of(caller))
+                conditions=body.conditions, actor=actor_of(caller), request_id=body.request_id)
         except CaseError as exc:
             raise Problem(exc.status, "Decision refused", exc.detail) from exc
-        return state.latest.data
+        return next(d for d in reversed(state.decisions) if body.request_id in (None, d.request_id)).data
 
     @api.get("/rules")
     async def rules(institution_id: Registrar) -> dict[str, Any]:

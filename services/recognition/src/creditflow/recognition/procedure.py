@@ -62,6 +62,7 @@ class DecisionRecord(BaseModel):
     data: RecognitionDecidedData
     at: datetime
     appealed: bool = False
+    request_id: str | None = None  # a registrar's idempotency key: the same request again is this decision
 
 
 class CaseState(BaseModel):
@@ -145,9 +146,11 @@ def complete_file(state: CaseState, missing: list[str], now: datetime) -> tuple[
 
 
 def _decided(state: CaseState, data: RecognitionDecidedData, now: datetime, status: Status, cause: str | None,
-             bases: list[ModuleBasis] | None = None, actor: Actor | None = None) -> tuple[CaseState, list[Event]]:
+             bases: list[ModuleBasis] | None = None, actor: Actor | None = None,
+             request_id: str | None = None) -> tuple[CaseState, list[Event]]:
     event = RecognitionDecided(**_envelope(state, f"decision-{data.decision_id}", now, cause), actor=actor, data=data)
-    update = {"decisions": [*state.decisions, DecisionRecord(data=data, at=now)], "status": status}
+    record = DecisionRecord(data=data, at=now, request_id=request_id)
+    update = {"decisions": [*state.decisions, record], "status": status}
     if bases is not None:
         update["bases"] = bases
     return state.model_copy(update=update), [event]
@@ -182,9 +185,13 @@ def record_decision(state: CaseState, decision: Decision, now: datetime,
 
 
 def registrar_decision(state: CaseState, *, registrar: str, outcome: str, recognised: list[RecognisedCredit],
-                       reasons: list[str], conditions: list[str], now: datetime,
-                       actor: Actor | None = None) -> tuple[CaseState, list[Event]]:
-    """A registrar decides a referred case, or reviews an appealed decision; `actor` is who did, from their token."""
+                       reasons: list[str], conditions: list[str], now: datetime, actor: Actor | None = None,
+                       request_id: str | None = None) -> tuple[CaseState, list[Event]]:
+    """A registrar decides a referred case, or reviews an appealed decision; `actor` is who did, from their token.
+    A decision whose `request_id` the case already holds was made: a client that lost the answer (a timeout, an
+    instance gone) sends it again, to any instance, and must not be refused as deciding a decided case."""
+    if request_id is not None and any(d.request_id == request_id for d in state.decisions):
+        return state, []
     if state.status not in ("awaiting-registrar", "appealed"):
         raise CaseError(409, f"case {state.case_id} is {state.status}: a registrar decides only referred or "
                              "appealed cases")
@@ -210,7 +217,7 @@ def registrar_decision(state: CaseState, *, registrar: str, outcome: str, recogn
         stage="review" if review else "first-instance", credential_ids=state.credential_ids,
         policy_version=latest.data.policy_version,
     )
-    return _decided(state, data, now, "decided", None, actor=actor)
+    return _decided(state, data, now, "decided", None, actor=actor, request_id=request_id)
 
 
 def appeal(state: CaseState, event: RecognitionAppealed, now: datetime) -> tuple[CaseState, list[Event]]:

@@ -244,7 +244,7 @@ class Recognition:
 
     async def registrar_decides(self, case_id: str, institution_id: str, *, registrar: str, outcome: str,
                                 recognised: list[dict], reasons: list[str], conditions: list[str],
-                                actor: Actor | None = None) -> CaseState:
+                                actor: Actor | None = None, request_id: str | None = None) -> CaseState:
         state = await self.store.case(case_id)
         if state is None or state.institution_id != institution_id:
             raise CaseError(404, f"no case {case_id} at {institution_id}")
@@ -275,7 +275,7 @@ class Recognition:
         decided_by = f"registrar {registrar} ({institution_id})"
         await self._step(case_id, lambda s: procedure.registrar_decision(
             s, registrar=decided_by, outcome=outcome, recognised=credits, reasons=reasons, conditions=conditions,
-            now=self.clock(), actor=actor))
+            now=self.clock(), actor=actor, request_id=request_id))
         state = await self.store.case(case_id)
         await self.store.add_precedents(institution_id, procedure.precedents_from(
             state, {m: modules[m].credits.value for m in state.module_ids if m in modules}))
