@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 import stack
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 from chaos_checker import (
     CLEAN,
     JUST_UNDER_LIMIT,
@@ -59,6 +61,7 @@ from creditflow.events import (
     decode,
     encode,
 )
+from creditflow.events.permissions import inbound_topic
 from creditflow.events.topics import CREDENTIALS, topic_of
 from creditflow.learner_record import domain as lr_domain
 from creditflow.learner_record.handlers import LEARNER_TOPICS, REGISTRY_TOPICS
@@ -78,6 +81,7 @@ from chaos_services import (
     stacking_under_load,
 )
 from e2e_driver import achievement_body
+from kafka_helpers import institution_login
 from kafka_waits import BOUND_S
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900),
@@ -343,6 +347,20 @@ async def test_recognition_and_stacking_scenario_loses_duplicates_and_corrupts_n
     counts = await scenario(servers, tmp_path, [fault])
     ROWS.append((name, load, counts, time.monotonic() - began))
     assert not any(n for column, n in counts.items() if column not in DIAGNOSTIC), counts
+
+
+async def test_an_institution_created_on_the_cluster_gets_an_inbound_topic_with_its_replication(servers):
+    """`creditflow kafka-principal create` runs long after the stack made its topics: the inbound topic it makes must
+    be replicated as the cluster is (3), not left on one broker, or losing that broker stops the institution."""
+    institution_id = f"uni-{uuid.uuid4().hex[:8]}"
+    await institution_login(servers, institution_id)
+    admin = AIOKafkaAdminClient(**servers.admin.aiokafka())
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([inbound_topic(institution_id)])
+    finally:
+        await admin.close()
+    assert {len(p["replicas"]) for p in described["partitions"]} == {servers.stack.replication_factor} == {3}
 
 
 EXTRA = ["oversized, no reference letter", "out of order, record differs from the in-order fold",

@@ -65,6 +65,12 @@ def stored_password(secrets_dir: Path, principal: str) -> str:
     return path.read_text().strip()
 
 
+# An institution's inbound topic is created whenever an institution is (CLI, apply, demo), long after the stack set its
+# topics up: the broker's default.replication.factor (3 on the cluster, with min.insync.replicas 2) is the one
+# number that knows the cluster's shape; a hard-coded 1 left every inbound topic on one broker of three.
+BROKER_DEFAULT = -1
+
+
 class KafkaAdmin:
     def __init__(self, login: KafkaLogin) -> None:
         self._login = login
@@ -122,7 +128,7 @@ class KafkaAdmin:
             ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY))
         return {_grant(b) for b in found.result(timeout=TIMEOUT_S)}
 
-    def create_topic(self, name: str, partitions: int = 3, replication_factor: int = 1) -> None:
+    def create_topic(self, name: str, partitions: int = 3, replication_factor: int = BROKER_DEFAULT) -> None:
         futures = self._client.create_topics([NewTopic(name, partitions, replication_factor, config=dict(KEEP_FOREVER))])
         try:
             self._wait(futures)
@@ -142,7 +148,7 @@ class KafkaAdmin:
             self.grant(g for g in wanted if g.principal == principal)
         self.grant(wanted)
 
-    def create_institution(self, institution_id: str, password: str, replication_factor: int = 1) -> None:
+    def create_institution(self, institution_id: str, password: str, replication_factor: int = BROKER_DEFAULT) -> None:
         """The institution's principal, its inbound topic and ACLs to write (and read back) that topic only."""
         self.create_topic(inbound_topic(institution_id), replication_factor=replication_factor)
         self.upsert_users({institution_principal(institution_id): password})
