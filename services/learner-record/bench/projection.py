@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
-import re
 import signal
 import shutil
 import subprocess
@@ -41,8 +39,8 @@ from pymongo import AsyncMongoClient, UpdateOne
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "deploy" / "local"))
-import stack  # noqa: E402
+sys.path.insert(0, str(REPO / "shared" / "bench"))
+from benchlib import GET_TIMEOUT_S, HEY_VERSION, cpu_seconds, hey, hey_report, machine, rss_mib, stack  # noqa: E402
 
 from creditflow.credentials import contexts, data_integrity, keys  # noqa: E402
 from creditflow.credentials.subjects import learner_id_of, learner_subject_id  # noqa: E402
@@ -74,10 +72,7 @@ REGISTRATION = InstitutionRegistered(producer=INSTITUTION, data=InstitutionRegis
     institution_id=INSTITUTION, name="Benchmark University", country="FI", credit_frameworks=["ects"],
     issuer_id=ISSUER_ID, public_keys=[PublicKey(key_id="key-1", valid_from=datetime(2020, 1, 1, tzinfo=UTC),
                                                 public_key_multibase=keys.to_multibase(SIGNING_KEY.public_key()))]))
-TICKS = os.sysconf("SC_CLK_TCK")
-GET_TIMEOUT_S = 2.0  # a registrar GET slower than this counts as an error (a timeout)
 UNLOADED_S = 10
-HEY_VERSION = "0.1.4"
 
 
 def learner_ids(n_events: int, seed: int = 7) -> list[str]:
@@ -87,23 +82,35 @@ def learner_ids(n_events: int, seed: int = 7) -> list[str]:
     return [f"learner-{i:04d}" for i in rng.choices(range(LEARNERS), weights=weights, k=n_events)]
 
 
+ACHIEVEMENT = Achievement(
+    achievement_id="ach-bench", institution_id=INSTITUTION, title="Benchmark achievement",
+    learning_outcomes=[LearningOutcome(statement="Measure things carefully")], workload_hours=125,
+    credits=CreditValue(value=5, framework="ects"), level=Level(eqf=6), assessment_type="exam",
+    participation_form="online", quality_assurance_type="external accreditation",
+)
+
+
+def award(credential_id: str, learner: str, signed: dict | None, now: datetime,
+          event_id: uuid.UUID | None = None) -> bytes:
+    """One encoded CredentialAwarded of the bench institution's achievement, carrying `signed` (or no credential)."""
+    event = CredentialAwarded(producer=INSTITUTION, learner_id=learner, occurred_at=now, data=CredentialAwardedData(
+        credential_id=credential_id, institution_id=INSTITUTION, achievement=ACHIEVEMENT, awarded_at=now,
+        credential=signed), **({"event_id": event_id} if event_id else {}))
+    return encode(event)
+
+
+def sign(learner: str, now: datetime) -> dict:
+    return data_integrity.sign(credential(learner), SIGNING_KEY, f"{ISSUER_ID}/keys/key-1", now)
+
+
 def events(n: int) -> list[tuple[str, bytes]]:
-    achievement = Achievement(
-        achievement_id="ach-bench", institution_id=INSTITUTION, title="Benchmark achievement",
-        learning_outcomes=[LearningOutcome(statement="Measure things carefully")], workload_hours=125,
-        credits=CreditValue(value=5, framework="ects"), level=Level(eqf=6), assessment_type="exam",
-        participation_form="online", quality_assurance_type="external accreditation",
-    )
     now = datetime.now(UTC)
     out = []
     signed: dict[str, dict] = {}
     for index, learner in enumerate(tqdm(learner_ids(n), desc="signing and encoding", unit="event", file=sys.stderr)):
         if learner not in signed:
-            signed[learner] = data_integrity.sign(credential(learner), SIGNING_KEY, f"{ISSUER_ID}/keys/key-1", now)
-        event = CredentialAwarded(producer=INSTITUTION, learner_id=learner, occurred_at=now, data=CredentialAwardedData(
-            credential_id=f"urn:uuid:{uuid.UUID(int=index)}", institution_id=INSTITUTION, achievement=achievement,
-            awarded_at=now, credential=signed[learner]))
-        out.append((learner, encode(event)))
+            signed[learner] = sign(learner, now)
+        out.append((learner, award(f"urn:uuid:{uuid.UUID(int=index)}", learner, signed[learner], now)))
     return out
 
 
@@ -186,16 +193,6 @@ async def raw_baseline(login: KafkaLogin, mongodb_url: str, database: str, total
             "cpu_us_per_event": cpu / measured * 1e6, **halves(progress)}
 
 
-def rss_mib(pid: int) -> float:
-    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
 async def _committed(admin: AIOKafkaAdminClient, group: str) -> int:
     offsets = await admin.list_consumer_group_offsets(group)
     return sum(o.offset for tp, o in offsets.items() if tp.topic == CREDENTIALS.name and o.offset > 0)
@@ -248,14 +245,14 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
                     bar.update(now_done - done)
                     done = now_done
                     if done and not first:
-                        first, cpu0, started = done, _cpu_seconds(proc.pid), time.perf_counter()
+                        first, cpu0, started = done, cpu_seconds(proc.pid), time.perf_counter()
                     if first:
                         progress.append((time.perf_counter(), done))
                     if probe_rate and loaded is None and (await http.get(
                             url, headers={"Authorization": f"Bearer {token}"})).status_code == 200:
                         # Registrars start asking once the learner is there; until the ingest ends.
                         loaded = hey(cache, url, auth, "-n", "100000000", "-c", "2", "-q", str(probe_rate / 2))
-            elapsed, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid) - cpu0
+            elapsed, cpu = time.perf_counter() - started, cpu_seconds(proc.pid) - cpu0
             rss = rss_mib(proc.pid)
         if loaded is not None:
             loaded.send_signal(signal.SIGINT)  # hey stops and prints its report
@@ -284,42 +281,6 @@ def halves(progress: list[tuple[float, int]]) -> dict[str, float]:
     if tm in (t0, t1):
         return {}
     return {"first_half_per_s": (nm - n0) / (tm - t0), "second_half_per_s": (n1 - nm) / (t1 - tm)}
-
-
-def hey_binary(cache: Path) -> Path:
-    """rakyll/hey, the HTTP load generator, built from the Go module proxy into the cache on first use."""
-    binary = cache / f"hey-{HEY_VERSION}" / "hey"
-    if not binary.exists():
-        subprocess.run(["go", "install", f"github.com/rakyll/hey@v{HEY_VERSION}"], check=True,
-                       env={**os.environ, "GOBIN": str(binary.parent)})
-    return binary
-
-
-def hey(cache: Path, url: str, auth: str, *args: str) -> subprocess.Popen:
-    # -t: a request slower than GET_TIMEOUT_S is an error in hey's report, counted, and the run goes on.
-    return subprocess.Popen([str(hey_binary(cache)), "-t", str(int(GET_TIMEOUT_S)), "-H", auth, *args, url],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def hey_report(output: str) -> dict[str, float]:
-    """p50/p99 (ms), requests/s, answers by status and errors (timeouts included) from hey's summary."""
-    percentiles = {int(p): float(s) * 1000 for p, s in re.findall(r"(\d+)%+ in ([\d.]+) secs", output)}
-    statuses = {int(code): int(n) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", output)}
-    errors_section = output.split("Error distribution:", 1)[1] if "Error distribution:" in output else ""
-    errors = sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]", errors_section, re.MULTILINE))
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    return {"p50_ms": percentiles.get(50, float("nan")), "p99_ms": percentiles.get(99, float("nan")),
-            "requests_per_s": float(rate.group(1)) if rate else float("nan"),
-            "ok": statuses.get(200, 0), "other_status": sum(n for c, n in statuses.items() if c != 200),
-            "errors": errors}
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, " \
-           f"Kafka {stack.KAFKA_VERSION}, FerretDB {stack.FERRETDB_VERSION} (SQLite)"
 
 
 def hey_line(found: dict | None) -> str:
