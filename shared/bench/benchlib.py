@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,12 @@ RESULTS = REPO / ".state" / "bench-results"
 TICKS = os.sysconf("SC_CLK_TCK")
 GET_TIMEOUT_S = 2.0  # a registrar GET slower than this counts as an error (a timeout)
 HEY_VERSION = "0.1.4"
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """A SIGTERM ends the bench as Ctrl-C does, through its `finally` blocks: the servers and services it started
+    are stopped, not left running."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def load_average() -> str:

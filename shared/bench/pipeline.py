@@ -229,13 +229,15 @@ def summary(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--awards", type=int, default=1000, help="awards per concurrency level")
+    parser.add_argument("--awards", type=int, default=500, help="awards per concurrency level")
     parser.add_argument("--clients", type=lambda s: [int(c) for c in s.split(",")], default=[1, 16])
-    parser.add_argument("--kafka-port", type=int, default=29192)
-    parser.add_argument("--mongo-port", type=int, default=27317)
-    parser.add_argument("--http-port", type=int, default=18201, help="the issuer's; learner-record takes the next")
+    parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("CREDITFLOW_KAFKA_PORT", 29192)))
+    parser.add_argument("--mongo-port", type=int, default=int(os.environ.get("CREDITFLOW_MONGO_PORT", 27317)))
+    parser.add_argument("--http-port", type=int, default=int(os.environ.get("CREDITFLOW_BENCH_HTTP_PORT", 18201)),
+                        help="the issuer's; learner-record takes the next")
     parser.add_argument("--save", default="pipeline", help="name of the results file (.state/bench-results/)")
     args = parser.parse_args()
+    benchlib.stop_cleanly_on_sigterm()
     cfg = stack.StackConfig.from_env(state_dir=benchlib.REPO / ".state" / "bench-pipeline",
                                      kafka_port=args.kafka_port, mongo_port=args.mongo_port)
     if not (stack.kafka_ready(cfg) or stack.mongo_ready(cfg)):

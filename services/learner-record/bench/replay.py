@@ -34,7 +34,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from projection import INSTITUTION, REGISTRATION, award, learner_ids, sign  # noqa: E402
 
-from benchlib import REPO, load_average, machine, rss_mib, save, server_rss, stack  # noqa: E402
+from benchlib import (REPO, load_average, machine, rss_mib, save, server_rss, stack,  # noqa: E402
+                      stop_cleanly_on_sigterm)
 from creditflow.events.topics import CREDENTIALS  # noqa: E402
 from creditflow.learner_record.replay import replay  # noqa: E402
 from creditflow.learner_record.store import InstitutionDirectory, credentials_of  # noqa: E402
@@ -139,9 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--proofs", choices=["none", "signed"], default="none")
-    parser.add_argument("--kafka-port", type=int, default=29292)
-    parser.add_argument("--mongo-port", type=int, default=27417)
+    parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("CREDITFLOW_KAFKA_PORT", 29292)))
+    parser.add_argument("--mongo-port", type=int, default=int(os.environ.get("CREDITFLOW_MONGO_PORT", 27417)))
     args = parser.parse_args()
+    stop_cleanly_on_sigterm()
     cfg = stack.StackConfig.from_env(state_dir=REPO / ".state" / "bench-replay", kafka_port=args.kafka_port,
                                      mongo_port=args.mongo_port)
     if stack.kafka_ready(cfg) or stack.mongo_ready(cfg):
