@@ -290,7 +290,8 @@ def growth(progress: list[tuple[float, int, float]], window: int = FLAT_WINDOW) 
         return {}
     return {"window": window, "early_per_s": (early[1] - n0) / (early[0] - t0),
             "late_per_s": (n1 - late[1]) / (t1 - late[0]),
-            "early_cpu_us": (early[2] - c0) / (early[1] - n0) * 1e6, "late_cpu_us": (c1 - late[2]) / (n1 - late[1]) * 1e6}
+            "early_cpu_us": (early[2] - c0) / (early[1] - n0) * 1e6,
+            "late_cpu_us": (c1 - late[2]) / (n1 - late[1]) * 1e6}
 
 
 def probed_learner(n: int) -> str:
