@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import REPO, load, load_average, machine, now_utc  # noqa: E402
+from benchlib import REPO, load, load_average, machine, now_utc, save  # noqa: E402
 
 NOTES_MARKER = "<!-- notes: kept by make bench -->"
+SERVICES = ("issuer", "learner-record", "recognition", "stacking")
 
 
 def ms(value: float) -> str:
@@ -42,7 +43,7 @@ def growth_line(run: dict) -> str:
             f"**{run['late_cpu_us'] / run['early_cpu_us']:.2f}x** the CPU per event")
 
 
-def projection_section(p: dict) -> list[str]:
+def projection_section(p: dict, large: dict | None) -> list[str]:
     raw, again, batched, loaded, single = p["raw"], p["raw_again"], p["batched"], p["loaded"], p["single"]
     row = "| {} | {:,} | {:.1f} | {:,.0f} | {:,.0f} | {} |"
     vs_raw = [batched["events_per_s"] / r["events_per_s"] for r in (raw, again)]
@@ -78,6 +79,9 @@ def projection_section(p: dict) -> list[str]:
         f"ingest (2 clients, {p['get_rate']:g} requests/s asked; target p99 <= 25 ms); "
         f"{hey_line(loaded.get('unloaded'))} unloaded, right after the ingest (1 client, {p['unloaded_s']} s; "
         f"target p99 <= 10 ms); load {loaded['load']}",
+        *([f"- flatness at a larger size (`{large['command']}`, {large['measured']}; the busiest learner ends with "
+            f"{large['busiest']:,} credentials): projection {growth_line(large['batched'])}; load "
+            f"{large['batched']['load']}"] if large else []),
         "- resident memory after the batched run: " + ", ".join(
             f"{name} {mib:.0f} MiB" for name, mib in p["rss_mib"].items()),
         "",
@@ -140,7 +144,8 @@ def replay_section(replays: list[dict]) -> list[str]:
     return lines
 
 
-def targets(p: dict | None, q: dict | None, replays: list[dict], took_s: float | None) -> list[str]:
+def targets(p: dict | None, q: dict | None, replays: list[dict], took_s: float | None,
+            large: dict | None = None) -> list[str]:
     rows = []
 
     def add(target: str, measured: str, ok: bool | None) -> None:
@@ -153,7 +158,7 @@ def targets(p: dict | None, q: dict | None, replays: list[dict], took_s: float |
             f"{ratios[0]:.2f}x and {ratios[1]:.2f}x (load {b['load']})", min(ratios) >= 0.8)
         if "window" in b:
             grown = b["late_cpu_us"] / b["early_cpu_us"]
-            add("per-event cost at the full size within 1.2x of the cost at 10,000 (flat)",
+            add(f"per-event cost flat within 1.2x in the {p['events']:,}-event run",
                 f"CPU/event over the last {b['window']:,} of {p['events']:,} events / over the first "
                 f"{b['window']:,}: {grown:.2f}x", grown <= 1.2)
         add(">= 5,000 events/s through the projection", f"{b['events_per_s']:,.0f} events/s (load {b['load']})",
@@ -177,6 +182,13 @@ def targets(p: dict | None, q: dict | None, replays: list[dict], took_s: float |
             add(f"POST-to-visible p99 < 1 s, {level['clients']} client(s)",
                 f"p99 {ms(level['visible_p99_ms'])} ({level['visible']:,} of {level['accepted']:,} visible)",
                 level["visible_p99_ms"] < 1000 and level["visible"] == level["accepted"])
+    if large and "window" in large["batched"]:
+        b = large["batched"]
+        grown = b["late_cpu_us"] / b["early_cpu_us"]
+        add(f"per-event cost at {large['events']:,} events within 1.2x of the cost at 10,000 (flat)",
+            f"CPU/event over the last {b['window']:,} / over the first {b['window']:,} of a {large['events']:,}-event "
+            f"projection run: {grown:.2f}x ({b['late_cpu_us']:,.0f} / {b['early_cpu_us']:,.0f} µs; events/s "
+            f"{b['late_per_s']:,.0f} / {b['early_per_s']:,.0f}; load {b['load']})", grown <= 1.2)
     million = next((r for r in replays if r["events"] >= 1_000_000), None)
     largest = max(replays, key=lambda r: r["events"], default=None)
     if million:
@@ -185,12 +197,16 @@ def targets(p: dict | None, q: dict | None, replays: list[dict], took_s: float |
     elif largest:
         add("replay of 1,000,000 events < 2 min", f"1,000,000 not run; {largest['events']:,} events in "
             f"{largest['seconds']:.0f} s (proofs {largest['proofs']})", None)
-    memory = {**(q or {}).get("rss_mib", {}), **{k: v for k, v in (p or {}).get("rss_mib", {}).items()
-                                                 if k not in (q or {}).get("rss_mib", {})}}
-    services = {k: v for k, v in memory.items() if k in ("issuer", "learner-record", "recognition", "stacking")}
-    if services:
-        add("RSS of each service < 200 MiB", ", ".join(f"{k} {v:.0f} MiB" for k, v in memory.items()),
-            all(v < 200 for v in services.values()))
+    runs = [("after the pipeline run", q), (f"after the {p['events']:,}-event projection" if p else "", p),
+            (f"after the {large['events']:,}-event projection" if large else "", large)]
+    memory = [(when, name, mib) for when, found in runs if found for name, mib in (
+        found.get("rss_mib") or {"learner-record": found["batched"]["rss_mib"]}).items()]
+    for what, names in (("each creditflow service", SERVICES), ("FerretDB and Kafka (servers, not services)",
+                                                                   ("FerretDB", "Kafka (JVM)"))):
+        held = [(when, name, mib) for when, name, mib in memory if name in names]
+        if held:
+            add(f"RSS of {what} < 200 MiB", "; ".join(f"{name} {mib:.0f} MiB {when}" for when, name, mib in held),
+                all(mib < 200 for _, _, mib in held))
     if took_s is not None:
         add("`make bench` at its default size within 20 minutes", f"{took_s / 60:.1f} min", took_s <= 20 * 60)
     return ["## The issue's targets (#12)", "", "| target | measured | result |", "|---|---|---|", *rows, ""]
@@ -201,23 +217,28 @@ def main() -> None:
     parser.add_argument("--started", type=float, help="when `make bench` started (seconds since the epoch)")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
-    p, q = load("projection"), load("pipeline")
+    p, q, large = load("projection"), load("pipeline"), load("projection-flatness")
     replays = [r for r in (load("replay-none"), load("replay-signed")) if r]
-    took = time.time() - args.started if args.started else None
+    if args.started:  # kept, so the report can be written again (after `make bench-replay`) with it
+        save("make-bench", {"seconds": time.time() - args.started})
+    whole = load("make-bench") or {}
+    took = whole.get("seconds")
     text = "\n".join([
         "# Benchmarks",
         "",
-        f"Written by `make bench` on {now_utc()}: {machine()}. `make bench` ran "
-        + (f"{took / 60:.1f} minutes" if took else "for an unknown time")
-        + f"; load average at its end {load_average()}.",
+        f"Written by shared/bench/report.py (the last step of `make bench`) on {now_utc()}, load average "
+        f"{load_average()}, from the figures of the last runs, each below with its command, time and load. "
+        f"Machine: {machine()}. "
+        + (f"The last `make bench` ran {took / 60:.1f} minutes, ending {whole['measured']} (load {whole['load']})."
+           if took else "No `make bench` duration kept."),
         "",
         "**The machine is shared**: its 2 cores also run other sessions' suites and builds, so every figure carries "
         "the load average (1, 5 and 15 minutes, as `uptime` prints it) it was measured under. Absolute figures "
         "(events/s, ms) are noisy; ratios measured in the same run are what means something.",
         "",
-        *targets(p, q, replays, took),
+        *targets(p, q, replays, took, large),
         *(pipeline_section(q) if q else ["## The whole pipeline", "", "Not run.", ""]),
-        *(projection_section(p) if p else ["## Learner-record projection", "", "Not run.", ""]),
+        *(projection_section(p, large) if p else ["## Learner-record projection", "", "Not run.", ""]),
         *replay_section(replays),
     ])
     print(text)

@@ -318,6 +318,11 @@ async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> dict:
     print(f"generating {args.events:,} events ...", file=sys.stderr)
     produced_s = await produce(cfg.login("svc-issuer"), events(args.events))
     run = uuid.uuid4().hex[:6]
+    if args.flatness_only:
+        batched = await service_run(cfg, f"bench_batched_{run}", 500, args.events, args.http_port, 0, "batched",
+                                    probed_learner(args.events))
+        return {"events": args.events, "busiest": learner_ids(args.events).count("learner-0000"), "batched": batched,
+                "command": " ".join(["services/learner-record/bench/projection.py", *sys.argv[1:]])}
     raw = await raw_baseline(cfg.login(stack.ADMIN), cfg.mongodb_url, f"bench_raw_{run}", args.events)
     probed = probed_learner(args.events)
     batched = await service_run(cfg, f"bench_batched_{run}", 500, args.events, args.http_port, 0, "batched", probed)
@@ -348,6 +353,9 @@ def main() -> None:
     parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("CREDITFLOW_KAFKA_PORT", 29092)))
     parser.add_argument("--mongo-port", type=int, default=int(os.environ.get("CREDITFLOW_MONGO_PORT", 27217)))
     parser.add_argument("--http-port", type=int, default=int(os.environ.get("CREDITFLOW_BENCH_HTTP_PORT", 18102)))
+    parser.add_argument("--flatness-only", action="store_true",
+                        help="only the batched projection (at a size larger than make bench's): its cost per event "
+                             "over the first and the last 10,000 events")
     parser.add_argument("--save", default="projection", help="name of the results file (.state/bench-results/)")
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
