@@ -12,6 +12,9 @@
    rate measure p50/p99 latency.
 4. One-at-a-time: the same service with a batch size of 1, on the first M events.
 
+`--flatness-only` runs step 3 alone, without GETs (for a size larger than `make bench` can afford): its CPU per event
+over the first and the last 10,000 events says whether the cost per event stays flat as the records grow.
+
 Ratios are computed within this one run, so they compare like with like on this machine. The figures are kept in
 .state/bench-results/projection.json; shared/bench/report.py writes them into docs/benchmarks.md.
 """
