@@ -69,7 +69,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank) of `values`; NaN when there are none."""
+    """The p-th percentile of `values`: the value of rank round(p/100 * n + 0.5) (the nearest rank, or the one above
+    it: p99 of 500 is the 496th); NaN when there are none."""
     if not values:
         return float("nan")
     ordered = sorted(values)
