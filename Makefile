@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run demo test chaos scale mutation bench bench-credentials bench-store up down status contract lock
+.PHONY: setup run demo test chaos scale mutation bench bench-replay bench-credentials bench-store up down status contract lock
 
 setup: ## Idempotent: virtualenv, Kafka jars, FerretDB binary (cached; seconds when nothing changed)
 	@bash deploy/local/setup.sh
@@ -26,9 +26,16 @@ scale: setup ## Only the scale-out measurement of make chaos (1, 2, 3 instances 
 mutation: setup ## Mutation testing of the pure domain modules against their unit tests (not part of make test; see docs/testing.md)
 	@$(PY) deploy/local/mutation.py
 
-bench: setup ## Learner-record projection vs a raw baseline on a fresh broker; writes docs/benchmarks.md (EVENTS=10000)
-	@$(PY) services/learner-record/bench/projection.py --events $(or $(EVENTS),10000)
-	@$(PY) services/issuer/bench/credentials.py
+bench: setup ## The pipeline over HTTP (AWARDS=500 per level, 1 and 16 clients), the projection vs a raw baseline (EVENTS=10000), the cost of a proof; writes docs/benchmarks.md
+	@started=$$(date +%s) && \
+	$(PY) shared/bench/pipeline.py --awards $(or $(AWARDS),500) && \
+	$(PY) services/learner-record/bench/projection.py --events $(or $(EVENTS),10000) && \
+	$(PY) services/issuer/bench/credentials.py && \
+	$(PY) shared/bench/report.py --started $$started
+
+bench-replay: setup ## `creditflow replay` of REPLAY_EVENTS (1000000) awards without proofs, then SIGNED_EVENTS (2000) with signed credentials; `make bench` reports both
+	@$(PY) services/learner-record/bench/replay.py --events $(or $(REPLAY_EVENTS),1000000) --proofs none
+	@$(PY) services/learner-record/bench/replay.py --events $(or $(SIGNED_EVENTS),2000) --proofs signed
 
 bench-credentials: setup ## Cost of signing and verifying one award per format (Data Integrity, OB 3.0 JWT, VC-JOSE)
 	@$(PY) services/issuer/bench/credentials.py

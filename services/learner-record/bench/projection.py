@@ -1,6 +1,6 @@
 """`make bench`: the learner-record projection against a raw baseline, on the real broker and FerretDB.
 
-1. Produce N CredentialAwarded events (default 10,000) for 1,000 learners, Zipf-skewed, to a fresh broker. Each
+1. Produce N CredentialAwarded events (`--events`) for 1,000 learners, Zipf-skewed, to a fresh broker. Each
    carries a credential signed (Data Integrity, eddsa-rdfc-2022) by the bench institution, one per learner, since
    signing 100,000 would take longer than the run.
 2. Raw baseline, in this process: aiokafka getmany + orjson + the same proof verification per event as the service
@@ -12,8 +12,11 @@
    rate measure p50/p99 latency.
 4. One-at-a-time: the same service with a batch size of 1, on the first M events.
 
-Ratios are computed within this one run, so they compare like with like on this machine. Results go to
-docs/benchmarks.md.
+`--flatness-only` runs step 3 alone, without GETs (for a size larger than `make bench` can afford): its CPU per event
+over the first and the last 10,000 events says whether the cost per event stays flat as the records grow.
+
+Ratios are computed within this one run, so they compare like with like on this machine. The figures are kept in
+.state/bench-results/projection.json; shared/bench/report.py writes them into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
-import re
 import signal
 import shutil
 import subprocess
@@ -41,8 +42,9 @@ from pymongo import AsyncMongoClient, UpdateOne
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "deploy" / "local"))
-import stack  # noqa: E402
+sys.path.insert(0, str(REPO / "shared" / "bench"))
+from benchlib import (GET_TIMEOUT_S, HEY_VERSION, cpu_seconds, hey, hey_report, load_average, machine, rss_mib,
+                      save, server_rss, stack, stop_cleanly_on_sigterm)  # noqa: E402
 
 from creditflow.credentials import contexts, data_integrity, keys  # noqa: E402
 from creditflow.credentials.subjects import learner_id_of, learner_subject_id  # noqa: E402
@@ -66,7 +68,6 @@ from creditflow.runtime.settings import KafkaLogin  # noqa: E402
 from creditflow.runtime.topics import partitions_of  # noqa: E402
 
 LEARNERS = 1000
-NOTES_MARKER = "<!-- notes: kept by make bench -->"
 INSTITUTION = "uni-bench"
 ISSUER_ID = f"http://bench.test/institutions/{INSTITUTION}"
 SIGNING_KEY = keys.generate()
@@ -74,10 +75,8 @@ REGISTRATION = InstitutionRegistered(producer=INSTITUTION, data=InstitutionRegis
     institution_id=INSTITUTION, name="Benchmark University", country="FI", credit_frameworks=["ects"],
     issuer_id=ISSUER_ID, public_keys=[PublicKey(key_id="key-1", valid_from=datetime(2020, 1, 1, tzinfo=UTC),
                                                 public_key_multibase=keys.to_multibase(SIGNING_KEY.public_key()))]))
-TICKS = os.sysconf("SC_CLK_TCK")
-GET_TIMEOUT_S = 2.0  # a registrar GET slower than this counts as an error (a timeout)
 UNLOADED_S = 10
-HEY_VERSION = "0.1.4"
+FLAT_WINDOW = 10_000  # per-event cost of the first and of the last this many events: flat or not
 
 
 def learner_ids(n_events: int, seed: int = 7) -> list[str]:
@@ -87,23 +86,35 @@ def learner_ids(n_events: int, seed: int = 7) -> list[str]:
     return [f"learner-{i:04d}" for i in rng.choices(range(LEARNERS), weights=weights, k=n_events)]
 
 
+ACHIEVEMENT = Achievement(
+    achievement_id="ach-bench", institution_id=INSTITUTION, title="Benchmark achievement",
+    learning_outcomes=[LearningOutcome(statement="Measure things carefully")], workload_hours=125,
+    credits=CreditValue(value=5, framework="ects"), level=Level(eqf=6), assessment_type="exam",
+    participation_form="online", quality_assurance_type="external accreditation",
+)
+
+
+def award(credential_id: str, learner: str, signed: dict | None, now: datetime,
+          event_id: uuid.UUID | None = None) -> bytes:
+    """One encoded CredentialAwarded of the bench institution's achievement, carrying `signed` (or no credential)."""
+    event = CredentialAwarded(producer=INSTITUTION, learner_id=learner, occurred_at=now, data=CredentialAwardedData(
+        credential_id=credential_id, institution_id=INSTITUTION, achievement=ACHIEVEMENT, awarded_at=now,
+        credential=signed), **({"event_id": event_id} if event_id else {}))
+    return encode(event)
+
+
+def sign(learner: str, now: datetime) -> dict:
+    return data_integrity.sign(credential(learner), SIGNING_KEY, f"{ISSUER_ID}/keys/key-1", now)
+
+
 def events(n: int) -> list[tuple[str, bytes]]:
-    achievement = Achievement(
-        achievement_id="ach-bench", institution_id=INSTITUTION, title="Benchmark achievement",
-        learning_outcomes=[LearningOutcome(statement="Measure things carefully")], workload_hours=125,
-        credits=CreditValue(value=5, framework="ects"), level=Level(eqf=6), assessment_type="exam",
-        participation_form="online", quality_assurance_type="external accreditation",
-    )
     now = datetime.now(UTC)
     out = []
     signed: dict[str, dict] = {}
     for index, learner in enumerate(tqdm(learner_ids(n), desc="signing and encoding", unit="event", file=sys.stderr)):
         if learner not in signed:
-            signed[learner] = data_integrity.sign(credential(learner), SIGNING_KEY, f"{ISSUER_ID}/keys/key-1", now)
-        event = CredentialAwarded(producer=INSTITUTION, learner_id=learner, occurred_at=now, data=CredentialAwardedData(
-            credential_id=f"urn:uuid:{uuid.UUID(int=index)}", institution_id=INSTITUTION, achievement=achievement,
-            awarded_at=now, credential=signed[learner]))
-        out.append((learner, encode(event)))
+            signed[learner] = sign(learner, now)
+        out.append((learner, award(f"urn:uuid:{uuid.UUID(int=index)}", learner, signed[learner], now)))
     return out
 
 
@@ -175,25 +186,15 @@ async def raw_baseline(login: KafkaLogin, mongodb_url: str, database: str, total
                 await records.bulk_write(operations, ordered=False)
             if batch:
                 await consumer.commit()
-                if not first:  # measured from the first commit on, as the service: see service_run
+                if not first and seen < total:  # measured from the first commit on, as the service: see service_run
                     first, cpu, started = seen, time.process_time(), time.perf_counter()
-                progress.append((time.perf_counter(), seen))
+                progress.append((time.perf_counter(), seen, time.process_time()))
             bar.update(sum(len(m) for m in batch.values()))
     elapsed, cpu, measured = time.perf_counter() - started, time.process_time() - cpu, seen - first
     await consumer.stop()
     await client.close()
     return {"events": seen, "seconds": elapsed, "events_per_s": measured / elapsed,
-            "cpu_us_per_event": cpu / measured * 1e6, **halves(progress)}
-
-
-def rss_mib(pid: int) -> float:
-    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+            "cpu_us_per_event": cpu / measured * 1e6, **growth(progress), "load": load_average()}
 
 
 async def _committed(admin: AIOKafkaAdminClient, group: str) -> int:
@@ -242,20 +243,22 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
             loaded, progress = None, []
             with tqdm(total=limit, desc=f"projection ({label})", unit="event", file=sys.stderr) as bar:
                 done = first = 0
+                # A run smaller than one batch is measured from the service's start (a smoke run, not a figure).
+                cpu0, started = cpu_seconds(proc.pid), time.perf_counter()
                 while done < limit:
                     await asyncio.sleep(0.1 if not first else 0.5)
                     now_done = min(limit, await _committed(admin, group))
                     bar.update(now_done - done)
                     done = now_done
-                    if done and not first:
-                        first, cpu0, started = done, _cpu_seconds(proc.pid), time.perf_counter()
+                    if done and not first and done < limit:
+                        first, cpu0, started = done, cpu_seconds(proc.pid), time.perf_counter()
                     if first:
-                        progress.append((time.perf_counter(), done))
+                        progress.append((time.perf_counter(), done, cpu_seconds(proc.pid)))
                     if probe_rate and loaded is None and (await http.get(
                             url, headers={"Authorization": f"Bearer {token}"})).status_code == 200:
                         # Registrars start asking once the learner is there; until the ingest ends.
                         loaded = hey(cache, url, auth, "-n", "100000000", "-c", "2", "-q", str(probe_rate / 2))
-            elapsed, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid) - cpu0
+            elapsed, cpu = time.perf_counter() - started, cpu_seconds(proc.pid) - cpu0
             rss = rss_mib(proc.pid)
         if loaded is not None:
             loaded.send_signal(signal.SIGINT)  # hey stops and prints its report
@@ -273,60 +276,25 @@ async def service_run(servers: stack.StackConfig, database: str, batch_size: int
         proc.wait(timeout=30)
     return {**result, "events": limit, "seconds": elapsed, "events_per_s": (limit - first) / elapsed,
             "cpu_us_per_event": cpu / (limit - first) * 1e6, "rss_mib": rss, "verified": verified_count,
-            **halves(progress)}
+            **growth(progress), "load": load_average()}
 
 
-def halves(progress: list[tuple[float, int]]) -> dict[str, float]:
-    """Events/s over the first and the second half of the measured events: whether the cost per event stays flat
-    as the records grow."""
-    (t0, n0), (t1, n1) = progress[0], progress[-1]
-    tm, nm = next((t, n) for t, n in progress if n >= (n0 + n1) / 2)
-    if tm in (t0, t1):
+def growth(progress: list[tuple[float, int, float]], window: int = FLAT_WINDOW) -> dict[str, float]:
+    """Whether the cost per event stays flat as the records grow: CPU per event and events/s over the first `window`
+    measured events (what a run of that size costs) against the last `window` (at the run's full size); over the
+    two halves when the run holds fewer than two windows. `progress` holds (time, events done, CPU seconds)."""
+    if len(progress) < 3:
         return {}
-    return {"first_half_per_s": (nm - n0) / (tm - t0), "second_half_per_s": (n1 - nm) / (t1 - tm)}
-
-
-def hey_binary(cache: Path) -> Path:
-    """rakyll/hey, the HTTP load generator, built from the Go module proxy into the cache on first use."""
-    binary = cache / f"hey-{HEY_VERSION}" / "hey"
-    if not binary.exists():
-        subprocess.run(["go", "install", f"github.com/rakyll/hey@v{HEY_VERSION}"], check=True,
-                       env={**os.environ, "GOBIN": str(binary.parent)})
-    return binary
-
-
-def hey(cache: Path, url: str, auth: str, *args: str) -> subprocess.Popen:
-    # -t: a request slower than GET_TIMEOUT_S is an error in hey's report, counted, and the run goes on.
-    return subprocess.Popen([str(hey_binary(cache)), "-t", str(int(GET_TIMEOUT_S)), "-H", auth, *args, url],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def hey_report(output: str) -> dict[str, float]:
-    """p50/p99 (ms), requests/s, answers by status and errors (timeouts included) from hey's summary."""
-    percentiles = {int(p): float(s) * 1000 for p, s in re.findall(r"(\d+)%+ in ([\d.]+) secs", output)}
-    statuses = {int(code): int(n) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", output)}
-    errors_section = output.split("Error distribution:", 1)[1] if "Error distribution:" in output else ""
-    errors = sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]", errors_section, re.MULTILINE))
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    return {"p50_ms": percentiles.get(50, float("nan")), "p99_ms": percentiles.get(99, float("nan")),
-            "requests_per_s": float(rate.group(1)) if rate else float("nan"),
-            "ok": statuses.get(200, 0), "other_status": sum(n for c, n in statuses.items() if c != 200),
-            "errors": errors}
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, " \
-           f"Kafka {stack.KAFKA_VERSION}, FerretDB {stack.FERRETDB_VERSION} (SQLite)"
-
-
-def hey_line(found: dict | None) -> str:
-    if found is None:
-        return "not measured"
-    return (f"p50 {found['p50_ms']:.1f} ms, p99 {found['p99_ms']:.1f} ms, {found['requests_per_s']:.1f} requests/s, "
-            f"{found['ok']} answered 200, {found['other_status']} other statuses, {found['errors']} errors/timeouts")
+    (t0, n0, c0), (t1, n1, c1) = progress[0], progress[-1]
+    window = min(window, (n1 - n0) // 2)
+    early = next((p for p in progress if p[1] >= n0 + window), None)
+    late = next((p for p in reversed(progress) if p[1] <= n1 - window), None)
+    if early is None or late is None or early[0] == t0 or late[0] == t1:
+        return {}
+    return {"window": window, "early_per_s": (early[1] - n0) / (early[0] - t0),
+            "late_per_s": (n1 - late[1]) / (t1 - late[0]),
+            "early_cpu_us": (early[2] - c0) / (early[1] - n0) * 1e6,
+            "late_cpu_us": (c1 - late[2]) / (n1 - late[1]) * 1e6}
 
 
 def probed_learner(n: int) -> str:
@@ -337,60 +305,7 @@ def probed_learner(n: int) -> str:
     return min(counts, key=lambda learner: (abs(counts[learner] - 10), learner))
 
 
-def flatness(run: dict) -> str:
-    if "first_half_per_s" not in run:
-        return "not measured"
-    return (f"{run['first_half_per_s']:,.0f} events/s over the first half, {run['second_half_per_s']:,.0f} over the "
-            f"second ({run['second_half_per_s'] / run['first_half_per_s']:.2f}x)")
-
-
-def report(n: int, single_n: int, produced_s: float, raws: tuple[dict, dict], batched: dict, loaded: dict,
-           single: dict,
-           ferretdb_rss: float, kafka_rss: float, probed: str, get_rate: float) -> str:
-    raw, raw_again = raws
-    vs_raw = [batched["events_per_s"] / r["events_per_s"] for r in raws]
-    vs_single = batched["events_per_s"] / single["events_per_s"]
-    row = "| {} | {:,} | {:.1f} | {:,.0f} | {:,.0f} |"
-    return "\n".join([
-        "# Benchmarks",
-        "",
-        f"Measured by `make bench` on {datetime.now(UTC):%Y-%m-%d}: {machine()}.",
-        f"{n:,} CredentialAwarded events for 1,000 learners (Zipf 1.0: the busiest learner holds "
-        f"{learner_ids(n).count('learner-0000'):,} credentials), produced in {produced_s:.1f} s.",
-        "",
-        "## Learner-record projection",
-        "",
-        "| variant | events | seconds (first commit to last) | events/s | CPU µs/event |",
-        "|---|---|---|---|---|",
-        row.format("raw baseline (aiokafka getmany + orjson + proof verification + 1 bulk upsert per batch)", raw["events"],
-                   raw["seconds"], raw["events_per_s"], raw["cpu_us_per_event"]),
-        row.format("raw baseline, run again right after the projection", raw_again["events"],
-                   raw_again["seconds"], raw_again["events_per_s"], raw_again["cpu_us_per_event"]),
-        row.format("projection, batches of 500 (the service as it runs)", batched["events"], batched["seconds"],
-                   batched["events_per_s"], batched["cpu_us_per_event"]),
-        row.format(f"projection, batches of 500, registrar GETs at {get_rate:g}/s", loaded["events"],
-                   loaded["seconds"], loaded["events_per_s"], loaded["cpu_us_per_event"]),
-        row.format(f"projection, one event at a time (first {single_n:,} events)", single["events"],
-                   single["seconds"], single["events_per_s"], single["cpu_us_per_event"]),
-        "",
-        f"- projection / raw baseline: **{vs_raw[0]:.2f}x** against the run before it, **{vs_raw[1]:.2f}x** against "
-        f"the run after (target >= 0.8x); creditflow's own CPU beyond the baseline's: "
-        f"{batched['cpu_us_per_event'] - (raw['cpu_us_per_event'] + raw_again['cpu_us_per_event']) / 2:,.0f} "
-        f"µs/event (against the two runs' mean); "
-        f"{batched['verified']:,} of {n:,} credentials shown verified",
-        f"- per-event cost as records grow: projection {flatness(batched)}; raw baseline {flatness(raw)}",
-        f"- batched / one at a time: **{vs_single:.1f}x** (target >= 5x)",
-        f"- registrar `GET /learners/{probed}/record` ({learner_ids(n).count(probed)} achievements), measured with "
-        f"hey {HEY_VERSION} (timeout {GET_TIMEOUT_S:.0f} s): {hey_line(loaded.get('loaded'))} during batched "
-        f"ingest (2 clients, {get_rate:g} requests/s asked; target p99 <= 25 ms); "
-        f"{hey_line(loaded.get('unloaded'))} unloaded (1 client, {UNLOADED_S} s; target p99 <= 10 ms)",
-        f"- resident memory after the batched run: learner-record {batched['rss_mib']:.0f} MiB, FerretDB "
-        f"{ferretdb_rss:.0f} MiB, Kafka (JVM) {kafka_rss:.0f} MiB (target: each service < 200 MiB)",
-        "",
-    ])
-
-
-async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> str:
+async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> dict:
     await asyncio.to_thread(stack.provision, cfg)  # topics, service principals, ACLs (its own event loop)
     admin = AIOKafkaAdminClient(**cfg.login(stack.ADMIN).aiokafka())
     await admin.start()
@@ -406,6 +321,11 @@ async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> str:
     print(f"generating {args.events:,} events ...", file=sys.stderr)
     produced_s = await produce(cfg.login("svc-issuer"), events(args.events))
     run = uuid.uuid4().hex[:6]
+    if args.flatness_only:
+        batched = await service_run(cfg, f"bench_batched_{run}", 500, args.events, args.http_port, 0, "batched",
+                                    probed_learner(args.events))
+        return {"events": args.events, "busiest": learner_ids(args.events).count("learner-0000"), "batched": batched,
+                "command": " ".join(["services/learner-record/bench/projection.py", *sys.argv[1:]])}
     raw = await raw_baseline(cfg.login(stack.ADMIN), cfg.mongodb_url, f"bench_raw_{run}", args.events)
     probed = probed_learner(args.events)
     batched = await service_run(cfg, f"bench_batched_{run}", 500, args.events, args.http_port, 0, "batched", probed)
@@ -415,14 +335,16 @@ async def bench(cfg: stack.StackConfig, args: argparse.Namespace) -> str:
     loaded = await service_run(cfg, f"bench_loaded_{run}", 500, args.events, args.http_port, args.get_rate,
                                "batched-with-gets", probed)
     single_n = min(args.events, args.single_events)
-    ferretdb = cfg.pid_file("ferretdb")  # absent when the bench found a server already running
-    ferretdb_rss = rss_mib(int(ferretdb.read_text())) if ferretdb.exists() else float("nan")
-    kafka = cfg.pid_file("kafka")
-    kafka_rss = rss_mib(int(kafka.read_text())) if kafka.exists() else float("nan")
+    rss = {"learner-record": batched["rss_mib"], "FerretDB": server_rss(cfg, "ferretdb"),
+           "Kafka (JVM)": server_rss(cfg, "kafka")}
     single = await service_run(cfg, f"bench_single_{run}", 1, single_n, args.http_port, 0, "one-at-a-time", probed)
-    return report(args.events, single_n, produced_s, (raw, raw_again), batched, loaded, single, ferretdb_rss,
-                  kafka_rss, probed,
-                  args.get_rate)
+    who = learner_ids(args.events)
+    return {"events": args.events, "busiest": who.count("learner-0000"), "produced_s": produced_s,
+            "raw": raw, "raw_again": raw_again, "batched": batched, "loaded": loaded, "single": single,
+            "single_events": single_n, "probed": probed, "probed_holds": who.count(probed),
+            "get_rate": args.get_rate, "unloaded_s": UNLOADED_S, "get_timeout_s": GET_TIMEOUT_S,
+            "hey_version": HEY_VERSION, "rss_mib": rss, "machine": machine(),
+            "command": " ".join(["services/learner-record/bench/projection.py", *sys.argv[1:]])}
 
 
 def main() -> None:
@@ -431,11 +353,15 @@ def main() -> None:
     parser.add_argument("--single-events", type=int, default=1_000,
                         help="events for the one-at-a-time variant (its rate is what is compared)")
     parser.add_argument("--get-rate", type=float, default=10.0, help="registrar GETs per second during ingest")
-    parser.add_argument("--kafka-port", type=int, default=29092)
-    parser.add_argument("--mongo-port", type=int, default=27217)
-    parser.add_argument("--http-port", type=int, default=18102)
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("CREDITFLOW_KAFKA_PORT", 29092)))
+    parser.add_argument("--mongo-port", type=int, default=int(os.environ.get("CREDITFLOW_MONGO_PORT", 27217)))
+    parser.add_argument("--http-port", type=int, default=int(os.environ.get("CREDITFLOW_BENCH_HTTP_PORT", 18102)))
+    parser.add_argument("--flatness-only", action="store_true",
+                        help="only the batched projection (at a size larger than make bench's): its cost per event "
+                             "over the first and the last 10,000 events")
+    parser.add_argument("--save", default="projection", help="name of the results file (.state/bench-results/)")
     args = parser.parse_args()
+    stop_cleanly_on_sigterm()
     cfg = stack.StackConfig.from_env(state_dir=REPO / ".state" / "bench", kafka_port=args.kafka_port,
                                      mongo_port=args.mongo_port)
     if not (stack.kafka_ready(cfg) or stack.mongo_ready(cfg)):
@@ -443,16 +369,12 @@ def main() -> None:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     started = {"kafka": stack.start_kafka(cfg), "ferretdb": stack.start_ferretdb(cfg)}
     try:
-        text = asyncio.run(bench(cfg, args))
+        result = asyncio.run(bench(cfg, args))
     finally:
         for name, fresh in started.items():
             if fresh:
                 stack.stop_server(cfg, name)
-    print(text)
-    # Everything from the notes marker on is written by hand (analysis, limits) and survives a new run.
-    previous = args.output.read_text() if args.output.exists() else ""
-    notes = previous[previous.index(NOTES_MARKER):] if NOTES_MARKER in previous else ""
-    args.output.write_text(text + ("\n" + notes if notes else ""))
+    print(f"kept in {save(args.save, result)}; shared/bench/report.py writes docs/benchmarks.md", file=sys.stderr)
 
 
 if __name__ == "__main__":
