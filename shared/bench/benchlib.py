@@ -9,12 +9,15 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -22,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 import stack  # noqa: E402
 
+T = TypeVar("T")
 RESULTS = REPO / ".state" / "bench-results"
 TICKS = os.sysconf("SC_CLK_TCK")
 GET_TIMEOUT_S = 2.0  # a registrar GET slower than this counts as an error (a timeout)
@@ -98,6 +102,23 @@ async def wait_ready(port: int, proc: subprocess.Popen, log: Path, timeout_s: fl
                 pass
             await asyncio.sleep(0.2)
     raise SystemExit(f"the service on port {port} not ready after {timeout_s:.0f} s; see {log}")
+
+
+def on_fresh_servers(state: str, kafka_port: int, mongo_port: int, bench: Callable[[stack.StackConfig], Awaitable[T]]
+                     ) -> T:
+    """`bench(cfg)` on a Kafka broker and a FerretDB of its own (.state/<state>, emptied first). Servers already
+    answering on those ports are used as they are and left running; the ones started here stop afterwards."""
+    cfg = stack.StackConfig.from_env(state_dir=REPO / ".state" / state, kafka_port=kafka_port, mongo_port=mongo_port)
+    if not (stack.kafka_ready(cfg) or stack.mongo_ready(cfg)):
+        shutil.rmtree(cfg.state_dir, ignore_errors=True)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    started = {"kafka": stack.start_kafka(cfg), "ferretdb": stack.start_ferretdb(cfg)}
+    try:
+        return asyncio.run(bench(cfg))
+    finally:
+        for name, fresh in started.items():
+            if fresh:
+                stack.stop_server(cfg, name)
 
 
 def stop_service(proc: subprocess.Popen) -> None:

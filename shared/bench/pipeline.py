@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
 import time
 import uuid
@@ -238,18 +237,8 @@ def main() -> None:
     parser.add_argument("--save", default="pipeline", help="name of the results file (.state/bench-results/)")
     args = parser.parse_args()
     benchlib.stop_cleanly_on_sigterm()
-    cfg = stack.StackConfig.from_env(state_dir=benchlib.REPO / ".state" / "bench-pipeline",
-                                     kafka_port=args.kafka_port, mongo_port=args.mongo_port)
-    if not (stack.kafka_ready(cfg) or stack.mongo_ready(cfg)):
-        shutil.rmtree(cfg.state_dir, ignore_errors=True)  # a fresh broker and database for every run
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    started = {"kafka": stack.start_kafka(cfg), "ferretdb": stack.start_ferretdb(cfg)}
-    try:
-        result = asyncio.run(bench(cfg, args))
-    finally:
-        for name, fresh in started.items():
-            if fresh:
-                stack.stop_server(cfg, name)
+    result = benchlib.on_fresh_servers("bench-pipeline", args.kafka_port, args.mongo_port,
+                                       lambda cfg: bench(cfg, args))
     print(summary(result))
     benchlib.save(args.save, result)
 

@@ -26,7 +26,6 @@ import asyncio
 import os
 import random
 import signal
-import shutil
 import subprocess
 import sys
 import time
@@ -44,7 +43,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "shared" / "bench"))
 from benchlib import (GET_TIMEOUT_S, HEY_VERSION, cpu_seconds, hey, hey_report, load_average, machine, rss_mib,
-                      save, server_rss, stack, stop_cleanly_on_sigterm)  # noqa: E402
+                      on_fresh_servers, save, server_rss, stack, stop_cleanly_on_sigterm)  # noqa: E402
 
 from creditflow.credentials import contexts, data_integrity, keys  # noqa: E402
 from creditflow.credentials.subjects import learner_id_of, learner_subject_id  # noqa: E402
@@ -362,18 +361,7 @@ def main() -> None:
     parser.add_argument("--save", default="projection", help="name of the results file (.state/bench-results/)")
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
-    cfg = stack.StackConfig.from_env(state_dir=REPO / ".state" / "bench", kafka_port=args.kafka_port,
-                                     mongo_port=args.mongo_port)
-    if not (stack.kafka_ready(cfg) or stack.mongo_ready(cfg)):
-        shutil.rmtree(cfg.state_dir, ignore_errors=True)  # a fresh broker and database for every run
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    started = {"kafka": stack.start_kafka(cfg), "ferretdb": stack.start_ferretdb(cfg)}
-    try:
-        result = asyncio.run(bench(cfg, args))
-    finally:
-        for name, fresh in started.items():
-            if fresh:
-                stack.stop_server(cfg, name)
+    result = on_fresh_servers("bench", args.kafka_port, args.mongo_port, lambda cfg: bench(cfg, args))
     print(f"kept in {save(args.save, result)}; shared/bench/report.py writes docs/benchmarks.md", file=sys.stderr)
 
 

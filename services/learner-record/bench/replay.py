@@ -32,7 +32,7 @@ from pymongo import AsyncMongoClient
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from projection import INSTITUTION, REGISTRATION, award, learner_ids, sign  # noqa: E402
+from projection import REGISTRATION, award, learner_ids, sign  # noqa: E402
 
 from benchlib import (REPO, load_average, machine, rss_mib, save, server_rss, stack,  # noqa: E402
                       stop_cleanly_on_sigterm)
