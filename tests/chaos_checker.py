@@ -177,7 +177,8 @@ async def topic_events(servers, topics: list[str], keys: set[str]) -> list[Event
     return [event for _, event in sorted(found, key=lambda f: f[0])]
 
 
-async def caught_up(servers, group_id: str, topics: tuple[str, ...] = (CREDENTIALS.name,)) -> None:
+async def caught_up(servers, group_id: str, topics: tuple[str, ...] = (CREDENTIALS.name,),
+                    bound_s: float = BOUND_S * 4) -> None:
     """Wait until the group committed the end the topics have now: every record on them was handled (or
     dead-lettered). The bound allows for the rebalance after a kill -9 (the dead member's session must lapse)."""
     partitions = await _partitions(servers.admin, topics)
@@ -185,7 +186,7 @@ async def caught_up(servers, group_id: str, topics: tuple[str, ...] = (CREDENTIA
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)
-        async with asyncio.timeout(BOUND_S * 4):
+        async with asyncio.timeout(bound_s):
             while any([((await consumer.committed(p)) or 0) < ends[p] for p in partitions]):
                 await asyncio.sleep(0.2)
     finally:

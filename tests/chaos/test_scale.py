@@ -22,7 +22,6 @@ import httpx
 import pytest
 import stack
 import chaos_checker as chaos
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from creditflow.events import (
     CreditValue,
     LearnerEnrolled,
@@ -36,11 +35,14 @@ from creditflow.events.topics import CREDENTIALS, PROGRAMMES, PROGRESS
 from creditflow.learner_record.store import RecordStore
 from creditflow.runtime.mongo import mongo_client
 from creditflow.stacking import handlers as stacking_handlers
-from kafka_waits import BOUND_S, _partitions, start_after_end
+from kafka_waits import BOUND_S, start_after_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800),
               pytest.mark.skipif(os.environ.get("CREDITFLOW_CHAOS") != "1", reason="make chaos measures it")]
 BENCHMARKS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+# A single instance of each works through the whole load before the groups commit its end: minutes, not the matrix's
+# bound for one scenario.
+SETTLE_S = BOUND_S * 20
 LEARNERS, AWARDS_EACH = 100, 10  # 1,000 awards; 1,000 progress updates and 100 completions come out of stacking
 INSTITUTION = "uni-helsinki"  # the institution of the load's awards (contract_factories.achievement)
 MARK = "<!-- scale-out: written by make chaos (tests/chaos/test_scale.py) -->"
@@ -91,32 +93,6 @@ async def holding_partitions(servers, process, group: str) -> bool:
     return bool(held and int(held.group(1)) > 0)
 
 
-async def committed_ends(servers, group_id: str, topics: list[str]) -> None:
-    """Wait until the group committed the end each of `topics` has now (chaos_checker.caught_up, for any topics and
-    with room for a single instance to work through a whole load)."""
-    partitions = await _partitions(servers.admin, topics)
-    consumer = AIOKafkaConsumer(**servers.admin.aiokafka(), group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
-        async with asyncio.timeout(BOUND_S * 20):
-            while any([((await consumer.committed(p)) or 0) < ends[p] for p in partitions]):
-                await asyncio.sleep(0.2)
-    finally:
-        await consumer.stop()
-
-
-async def as_admin(servers, records: list[tuple[str, bytes, bytes]]) -> None:
-    """What an institution's inbound topic would bring (a programme, enrolments), straight onto the canonical
-    topics as the admin, acknowledged by all replicas."""
-    producer = AIOKafkaProducer(**servers.admin.aiokafka(), acks="all")
-    await producer.start()
-    try:
-        await asyncio.gather(*(producer.send_and_wait(topic, value, key=key) for topic, key, value in records))
-    finally:
-        await producer.stop()
-
-
 def programme(programme_id: str) -> ProgrammePublishedData:
     """Completed by the load's AWARDS_EACH awards of a learner (achievements ach-0 .. ach-N, 5 ECTS each): every
     award moves the learner's progress, the last completes it."""
@@ -156,15 +132,16 @@ async def measure(servers, tmp_path, count: int) -> Measured:
         async with asyncio.timeout(BOUND_S * 4):  # both groups have settled: every process holds partitions
             while not all([await holding_partitions(servers, p, group.settings.group_id) for group, p in started]):
                 await asyncio.sleep(0.5)
-        await as_admin(servers, [(PROGRAMMES.name, programme_id.encode(),
+        await chaos.as_admin(servers, [(PROGRAMMES.name, programme_id.encode(),
                                   encode(ProgrammePublished(producer=INSTITUTION, data=programme(programme_id))))])
-        await committed_ends(servers, f"{stacking.group_id}.registry", [PROGRAMMES.name])
-        await as_admin(servers, [(PROGRESS.name, learner.encode(), encode(LearnerEnrolled(
+        await chaos.caught_up(servers, f"{stacking.group_id}.registry", (PROGRAMMES.name,), SETTLE_S)
+        await chaos.as_admin(servers, [(PROGRESS.name, learner.encode(), encode(LearnerEnrolled(
             producer=INSTITUTION, learner_id=learner, data=LearnerEnrolledData(
                 programme_id=programme_id, institution_id=INSTITUTION, started_on=date(2026, 1, 1)))))
             for learner in sorted(names)])
-        await committed_ends(servers, stacking.group_id, [PROGRESS.name])  # its 0-credit progress is published
-        await committed_ends(servers, records.group_id, [PROGRESS.name])
+        # each enrolment's 0-credit progress: published by stacking, projected by learner-record
+        await chaos.caught_up(servers, stacking.group_id, (PROGRESS.name,), SETTLE_S)
+        await chaos.caught_up(servers, records.group_id, (PROGRESS.name,), SETTLE_S)
         cfg = servers.stack
         window = Window({"FerretDB": [stack._read_pid(cfg, "ferretdb")],
                          "Kafka brokers": [stack._read_pid(cfg, n) for n in cfg.kafka_nodes],
@@ -173,8 +150,8 @@ async def measure(servers, tmp_path, count: int) -> Measured:
                          "load generator and waits (pytest)": [os.getpid()]})
         window.start()
         await chaos.publish(servers, values)
-        await committed_ends(servers, stacking.group_id, [CREDENTIALS.name])
-        await committed_ends(servers, records.group_id, [CREDENTIALS.name, PROGRESS.name])
+        await chaos.caught_up(servers, stacking.group_id, (CREDENTIALS.name,), SETTLE_S)
+        await chaos.caught_up(servers, records.group_id, (CREDENTIALS.name, PROGRESS.name), SETTLE_S)
         window.stop()
         expected, _, _ = await chaos.topic_fold(servers, names)
         store = RecordStore(client[records.mongodb_database])
