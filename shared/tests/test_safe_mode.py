@@ -90,7 +90,7 @@ REFUSED = {
                              'safe mode: {"id": "urn:y"} expands to nothing'),
     "null value": ({**NODE, "name": {"@value": None}}, 'safe mode: {"@value": null} expands to nothing'),
     "only a language": ({**NODE, "name": {"@language": "en"}}, 'safe mode: {"@language": "en"} expands to nothing'),
-    "blank node property": ({**NODE, "_:p": "x"}, "safe mode: property '_:p' expands to the blank node"),
+    "blank node property": ({**NODE, "_:p": "x"}, "safe mode: a property expands to the blank node '_:p'"),
     "term like a keyword": ({**NODE, "@context": [*CONTEXT, {"@term": "https://example.org/t"}]},
                             "safe mode: context term '@term' looks like a keyword"),
     "iri like a keyword": ({**NODE, "@context": [*CONTEXT, {"t": {"@id": "@thing"}}]},

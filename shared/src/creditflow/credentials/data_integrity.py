@@ -150,31 +150,34 @@ class _SafeModeProcessor(_RememberingProcessor):
     where pyld drops or rewrites; what passes them is canonicalised by pyld unchanged, so a document is either
     canonicalised exactly as pyld does or refused (shared/tests/test_canonical_equivalence.py).
 
-    jsonld.js codes and where pyld meets them: `invalid property` and `blank node predicate` (a key that expands to
-    no absolute IRI or keyword, or to a blank node) in `_expand_object`; `relative @id/@type/@vocab reference` and
+    jsonld.js codes and where pyld meets them: `invalid property` (a key that expands to no absolute IRI or keyword)
+    in pyld's own `on_property_dropped` hook; `blank node predicate` (a key that expands to a blank node, which RDF
+    conversion drops) in what `_expand` returns; `relative @id/@type/@vocab reference` and
     `relative object reference` (pyld resolves them against its default base `http://example.org/base/`) in
     `_expand_iri` with a base; `empty object`, `free-floating scalar`, `null @value value` and `object with only
     @id/@value/@list/@language` (what `_expand` turns into nothing); `reserved term`, `reserved @id value` and
     `reserved @reverse value` (a context entry pyld ignores) in `_process_context`; `invalid @language value` and
     `rdfDirection not set` (a language tag that is not BCP 47, a base direction RDF conversion drops) in
     `_object_to_rdf`. The RDF conversion's relative subject, predicate and graph references cannot remain: every
-    IRI that reaches it passed `_expand_iri` or `_expand_object`.
+    IRI that reaches it passed `_expand_iri` or the dropped-property hook.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_property_dropped = _dropped
 
     def _expand_object(self, active_ctx, active_property, expanded_active_property, element, expanded_parent,
                        options, *args, **kwargs):
-        for key in element:
-            if key == "@context":
-                continue
-            expanded = self._expand_iri(active_ctx, key, vocab=True)
-            if not isinstance(expanded, str) or not (_is_absolute_iri(expanded) or _is_keyword(expanded)):
-                raise SafeModeError(f"safe mode: property {key!r} is not defined by any context (it expands to "
-                                    f"{_shown(expanded)}, not an absolute IRI), so the proof would not cover it")
-            if expanded.startswith("_:"):
-                raise SafeModeError(f"safe mode: property {key!r} expands to the blank node {expanded!r}, which RDF "
-                                    "cannot have as a predicate, so the proof would not cover it")
-        super()._expand_object(active_ctx, active_property, expanded_active_property, element, expanded_parent,
-                               options, *args, **kwargs)
+        try:
+            super()._expand_object(active_ctx, active_property, expanded_active_property, element, expanded_parent,
+                                   options, *args, **kwargs)
+        except _Dropped as dropped:
+            # pyld tells what a key expanded to, not the key: the first key of this object that expands so is it.
+            key = next(k for k in sorted(element) if k != "@context"
+                       and self._expand_iri(active_ctx, k, vocab=True) == dropped.expanded)
+            raise SafeModeError(f"safe mode: property {key!r} is not defined by any context (it expands to "
+                                f"{_shown(dropped.expanded)}, not an absolute IRI), so the proof would not cover "
+                                "it") from None
 
     def _expand(self, active_ctx, active_property, element, options, *args, **kwargs):
         expanded = super()._expand(active_ctx, active_property, element, options, *args, **kwargs)
@@ -182,16 +185,23 @@ class _SafeModeProcessor(_RememberingProcessor):
             raise SafeModeError(f"safe mode: {_shown(element)} expands to nothing (an empty object, a value no "
                                 "property holds, a null @value, or an object with only @id, @value, @list or "
                                 "@language where no property holds it), so the proof would not cover it")
+        if isinstance(expanded, dict):
+            for predicate in expanded:
+                if predicate.startswith("_:"):
+                    raise SafeModeError(f"safe mode: a property expands to the blank node {predicate!r}, which RDF "
+                                        "cannot have as a predicate, so the proof would not cover it")
         return expanded
 
     def _expand_iri(self, active_ctx, value, base=None, vocab=False, local_ctx=None, defined=None):
-        expanded = super()._expand_iri(active_ctx, value, base, vocab, local_ctx, defined)
-        if base is not None and isinstance(value, str):
-            unresolved = super()._expand_iri(active_ctx, value, None, vocab, local_ctx, defined)
-            if not isinstance(unresolved, str) or not (_is_absolute_iri(unresolved) or _is_keyword(unresolved)):
-                raise SafeModeError(f"safe mode: {value!r} is a relative IRI reference, which pyld would resolve "
-                                    f"against a base the document does not have; an id, a type and an IRI value "
-                                    "must be absolute IRIs or blank node identifiers")
+        if base is None or not isinstance(value, str):
+            return super()._expand_iri(active_ctx, value, base, vocab, local_ctx, defined)
+        # pyld resolves against the base only what expands to no absolute IRI without it, which safe mode refuses:
+        # what passes is the same with the base or without.
+        expanded = super()._expand_iri(active_ctx, value, None, vocab, local_ctx, defined)
+        if not isinstance(expanded, str) or not (_is_absolute_iri(expanded) or _is_keyword(expanded)):
+            raise SafeModeError(f"safe mode: {value!r} is a relative IRI reference, which pyld would resolve "
+                                "against a base the document does not have; an id, a type and an IRI value "
+                                "must be absolute IRIs or blank node identifiers")
         return expanded
 
     def _process_context(self, active_ctx, local_ctx, options, *args, **kwargs):
@@ -209,6 +219,18 @@ class _SafeModeProcessor(_RememberingProcessor):
             if isinstance(language, str) and not re.match(_BCP47, language):
                 raise SafeModeError(f"safe mode: language {language!r} of {_shown(item)} is not a BCP 47 tag")
         return super()._object_to_rdf(item, issuer, triples, options)
+
+
+class _Dropped(Exception):
+    def __init__(self, expanded: str | None) -> None:
+        super().__init__(expanded)
+        self.expanded = expanded
+
+
+def _dropped(expanded: str | None) -> None:
+    """pyld's handler for a key it drops because it expands to no absolute IRI or keyword (jsonld.js: `invalid
+    property`)."""
+    raise _Dropped(expanded)
 
 
 _BCP47 = r"^[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*$"  # the check of jsonld.js and pyld (REGEX_BCP47)
