@@ -4,7 +4,8 @@ One stacked scenario (two awards complete a programme, the issuer awards the qua
 exports a CLR with associations), plus an award dated before its key existed and the OB 3.0 JWT form. Then:
 - the 1EdTech JSON Schemas (tests/schemas, with PROVENANCE.md) validate every award, the qualification and the CLR;
 - every credential expands with pyld against the bundled contexts with no dropped or undefined term, and jsonld.js
-  expands it in safe mode;
+  expands it in safe mode; jsonld.js canonize in safe mode refuses what creditflow's safe mode refuses and gives
+  creditflow's N-Quads for every shape it signs (no stack needed);
 - Digital Bazaar's @digitalbazaar/vc + eddsa-rdfc-2022 cryptosuite verify every Data Integrity proof, dereferencing
   the verification methods and issuer profiles the services serve; the `jose` npm package verifies the JWT;
 - creditflow's own POST /verify agrees; a one-character change fails each verifier.
