@@ -4,7 +4,8 @@ One stacked scenario (two awards complete a programme, the issuer awards the qua
 exports a CLR with associations), plus an award dated before its key existed and the OB 3.0 JWT form. Then:
 - the 1EdTech JSON Schemas (tests/schemas, with PROVENANCE.md) validate every award, the qualification and the CLR;
 - every credential expands with pyld against the bundled contexts with no dropped or undefined term, and jsonld.js
-  expands it in safe mode;
+  expands it in safe mode; jsonld.js canonize in safe mode refuses what creditflow's safe mode refuses and gives
+  creditflow's N-Quads for every shape it signs (no stack needed);
 - Digital Bazaar's @digitalbazaar/vc + eddsa-rdfc-2022 cryptosuite verify every Data Integrity proof, dereferencing
   the verification methods and issuer profiles the services serve; the `jose` npm package verifies the JWT;
 - creditflow's own POST /verify agrees; a one-character change fails each verifier.
@@ -238,6 +239,40 @@ def test_every_credential_expands_in_jsonld_js_safe_mode(issued):
     results = node({"expand": [*documents, undefined]})["expand"]
     assert [r["error"] for r in results[:-1]] == [None] * len(documents)
     assert results[-1]["ok"] is False and "notATerm" in results[-1]["error"]
+
+
+SAFE_MODE_CODES = {
+    "empty object", "free-floating scalar", "invalid @language value", "invalid property", "null @id value",
+    "null @value value", "object with only @id", "object with only @language", "object with only @list",
+    "object with only @value", "relative @id reference", "relative @type reference", "relative @vocab reference",
+    "reserved @id value", "reserved @reverse value", "reserved term", "blank node predicate",
+    "relative graph reference", "relative object reference", "relative predicate reference",
+    "relative subject reference", "rdfDirection not set"}
+
+
+def test_jsonld_js_in_safe_mode_refuses_what_creditflow_refuses_and_gives_the_same_bytes_for_the_rest():
+    """creditflow's safe mode against the reference one (jsonld.js canonize with `safe: true`, no running stack):
+    every document creditflow refuses in safe mode jsonld.js refuses too, every shape creditflow signs it
+    canonicalises to the same N-Quads, and what pyld takes in safe mode it takes."""
+    from test_canonical_equivalence import ACCEPTED_AS_PYLD_DOES, REFUSED_IN_SAFE_MODE, creditflow_documents
+    from test_safe_mode import ALTERED, REFUSED, issued_award
+
+    altered = []
+    for alter, _ in ALTERED.values():
+        award = issued_award()
+        alter(award)
+        altered.append(award)
+    refused = [*altered, *(document for document, _ in REFUSED.values()), *REFUSED_IN_SAFE_MODE.values()]
+    for document in refused:
+        with pytest.raises(data_integrity.SafeModeError):
+            data_integrity.canonical(document)
+    shapes = list(creditflow_documents().values())
+    accepted = list(ACCEPTED_AS_PYLD_DOES.values())
+    results = node({"canonize": [*refused, *shapes, *accepted]})["canonize"]
+    # Each for a condition of safe mode (jsonld.js lib/events.js), not for another error.
+    assert {r["error"] for r in results[:len(refused)]} <= SAFE_MODE_CODES, results[:len(refused)]
+    assert [r["nquads"] for r in results[len(refused):][:len(shapes)]] == [data_integrity.canonical(s) for s in shapes]
+    assert [r["error"] for r in results[len(refused) + len(shapes):]] == [None] * len(accepted)
 
 
 def test_the_served_creditflow_context_is_the_bundled_one(issued):

@@ -4,8 +4,10 @@ words, for every credential shape creditflow signs or verifies and for hypothesi
 `data_integrity.canonical` remembers the active contexts that scoped contexts yield, and IRI expansions, across
 documents; the reference here is `jsonld.normalize` itself, a fresh pyld processor per call. Each document is
 canonicalised twice by creditflow, and the examples run one after another in one process, so what is remembered is
-reused across documents the way the services reuse it. pyld 3.3 has no safe mode: an undefined term or a relative
-IRI is not refused by either, and the refusal cases below are what pyld itself raises on.
+reused across documents the way the services reuse it. creditflow canonicalises in JSON-LD safe mode, which pyld 3.3
+lacks: the byte-for-byte comparison is of the remembering processor without safe mode; in safe mode each document
+must then give the same bytes, or be refused with a safe-mode reason (what pyld would drop or rewrite; which ones and
+why: shared/tests/test_safe_mode.py). The refusal cases below are what pyld itself raises on.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -58,19 +62,37 @@ def pyld(document: Any, loader: data_integrity.DocumentLoader) -> tuple[str, str
 def creditflow(document: Any, loader: data_integrity.DocumentLoader) -> tuple[str, str]:
     try:
         return "canonical", data_integrity.canonical(document, loader)
+    except data_integrity.SafeModeError as exc:
+        return "refused in safe mode", str(exc)
     except data_integrity.CanonicalisationError as exc:
         return "refused", str(exc)
     except Exception as exc:
         return "refused", f"{type(exc).__name__}: {exc}"
 
 
+# One for the whole session, as the services have one: what it remembers is reused across documents.
+UNSAFE = data_integrity._RememberingProcessor()
+
+
+@contextmanager
+def without_safe_mode():
+    with mock.patch.object(data_integrity, "_PROCESSOR", UNSAFE):
+        yield
+
+
 def assert_same_as_pyld(document: Any, loader: data_integrity.DocumentLoader = data_integrity.LOADER) -> str:
+    """"canonical" or "refused" as pyld answers, or "refused in safe mode" where pyld canonicalises (or refuses
+    later, for another reason)."""
     expected = pyld(document, loader)
     unchanged = copy.deepcopy(document)
-    assert creditflow(document, loader) == expected
-    assert creditflow(document, loader) == expected  # again, from what the first call remembered
+    with without_safe_mode():
+        assert creditflow(document, loader) == expected
+        assert creditflow(document, loader) == expected  # again, from what the first call remembered
+    safe = creditflow(document, loader)
+    assert safe == expected or (safe[0] == "refused in safe mode" and safe[1].startswith("safe mode: ")), safe
+    assert creditflow(document, loader) == safe
     assert document == unchanged
-    return expected[0]
+    return safe[0]
 
 
 def award(achievement: Achievement, grade: str | None = "A", built_from: list[str] | None = None) -> dict[str, Any]:
@@ -149,17 +171,18 @@ def creditflow_documents() -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("name", "document"), creditflow_documents().items())
-def test_every_credential_shape_creditflow_signs_is_canonicalised_as_pyld_does(name, document):
+def test_every_credential_shape_creditflow_signs_is_canonicalised_as_pyld_does_in_safe_mode(name, document):
     assert assert_same_as_pyld(document) == "canonical"
 
 
 @pytest.mark.parametrize("folder", [VECTORS, VECTORS / "employ"], ids=["alumni", "employ"])
 @pytest.mark.parametrize("name", ["unsigned.json", "proofConfigDataInt.json", "signedDataInt.json"])
-def test_the_w3c_vectors_are_canonicalised_as_pyld_does(folder, name):
+def test_the_w3c_vectors_are_canonicalised_as_pyld_does_in_safe_mode(folder, name):
     assert assert_same_as_pyld(json.loads((folder / name).read_text()), VECTOR_LOADER) == "canonical"
 
 
 AWARD_CONTEXT = credential.AWARD_CONTEXT
+VC = {"@context": AWARD_CONTEXT, "type": ["VerifiableCredential", "OpenBadgeCredential"]}  # defines issuer, ...
 REFUSED = {
     "context not an object": {"@context": 5, "name": "x"},
     "context not bundled": {"@context": ["https://example.org/ctx"], "name": "x"},
@@ -170,33 +193,24 @@ REFUSED = {
     "type not a string": {"@context": AWARD_CONTEXT, "type": [5]},
     "value object with a stray key": {"@context": AWARD_CONTEXT, "name": {"@value": "x", "name": "y"}},
     "language not a string": {"@context": AWARD_CONTEXT, "name": {"@value": "x", "@language": 5}},
+    "protected term redefined in a node": {**VC, "id": "urn:x", "issuer": {
+        "@context": {"name": "https://example.org/name"}, "type": ["Profile"], "name": "x"}},
+    "protected term redefined under a type": {**VC, "credentialSubject": {
+        "type": ["AchievementSubject"],
+        "achievement": {"@context": {"type": "https://example.org/t"}, "type": ["Achievement"]}}},
     "scoped context not an object": {"@context": {"@version": 1.1, "t": {"@id": "https://example.org/t",
                                                                          "@context": 5}}, "t": {"a": 1}},
 }
 ACCEPTED_AS_PYLD_DOES = {
-    # pyld 3.3 lets a node's own context redefine a protected term and drops what it cannot map: both paths alike.
-    "protected term redefined in a node": {"@context": AWARD_CONTEXT, "id": "urn:x", "issuer": {
-        "@context": {"name": "https://example.org/name"}, "type": ["Profile"], "name": "x"}},
-    "protected term redefined under a type": {"@context": AWARD_CONTEXT, "credentialSubject": {
-        "type": ["AchievementSubject"],
-        "achievement": {"@context": {"type": "https://example.org/t"}, "type": ["Achievement"]}}},
     "json literal holding json-ld keywords": {"@context": {"@version": 1.1, "j": {"@id": "https://example.org/j",
                                                                                  "@type": "@json"}}, "j": {"@id": 5}},
-    "undefined term under @vocab": {"@context": AWARD_CONTEXT, "noContextDefinesMe": "x"},
-    "undefined term without @vocab": {"@context": [contexts.CLR2], "id": "urn:x", "noContextDefinesMe": "x"},
-    "relative id": {"@context": AWARD_CONTEXT, "id": "learner-ada", "name": "x"},
-    "relative type": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["../Thing"]},
     "blank node id": {"@context": AWARD_CONTEXT, "id": "_:b0", "name": "x"},
-    "keyword-like key": {"@context": AWARD_CONTEXT, "id": "urn:x", "@ignoreMe": "x", "name": "y"},
     # The same scoped context, of the same active context, as a type's (does not propagate into `creator`) and as a
     # property's (does).
     "a type as a property": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["Achievement"], "Achievement": {
         "id": "urn:y", "creator": {"achievementType": "z", "name": "q"}}},
-    # The same string, in the same active context, as a type (a term) and as an id (a relative IRI).
-    "a term as an id": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["name"],
-                        "https://example.org/p": {"id": "name"}},
     "value with language": {"@context": AWARD_CONTEXT, "id": "urn:x", "name": {"@value": "x", "@language": "EN-gb"}},
-    "typed value": {"@context": AWARD_CONTEXT, "id": "urn:x", "validFrom": {"@value": "x", "@type": "xsd:date"}},
+    "typed value": {**VC, "id": "urn:x", "validFrom": {"@value": "x", "@type": "xsd:date"}},
     "json literal": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["VerifiableCredential"],
                      "credentialSchema": {"id": "urn:s", "type": "JsonSchema", "jsonSchema": {"b": [1.5, None, "é"],
                                                                                               "a": True}}},
@@ -204,6 +218,24 @@ ACCEPTED_AS_PYLD_DOES = {
         "T": {"@id": "https://ex.org/T", "@context": {"p": {"@id": "https://ex.org/p", "@type": "@id"}}},
         "q": {"@id": "https://ex.org/q", "@context": {"p": {"@id": "https://ex.org/p2"}}}}],
         "type": "T", "p": "rel", "q": {"p": "lit", "type": "T", "r": {"p": "again"}}},
+}
+# pyld drops or rewrites these (creditflow without safe mode does the same, byte for byte); safe mode refuses them.
+REFUSED_IN_SAFE_MODE = {
+    # Without a credential type, no context defines `issuer` or `credentialSubject` (pyld drops them, and with them
+    # the protected terms their own contexts redefine).
+    "protected term redefined in an undefined node": {"@context": AWARD_CONTEXT, "id": "urn:x", "issuer": {
+        "@context": {"name": "https://example.org/name"}, "type": ["Profile"], "name": "x"}},
+    "protected term redefined under an undefined type": {"@context": AWARD_CONTEXT, "credentialSubject": {
+        "type": ["AchievementSubject"],
+        "achievement": {"@context": {"type": "https://example.org/t"}, "type": ["Achievement"]}}},
+    "undefined term": {"@context": AWARD_CONTEXT, "noContextDefinesMe": "x"},
+    "undefined term, another context": {"@context": [contexts.CLR2], "id": "urn:x", "noContextDefinesMe": "x"},
+    "relative id": {"@context": AWARD_CONTEXT, "id": "learner-ada", "name": "x"},
+    "relative type": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["../Thing"]},
+    "keyword-like key": {"@context": AWARD_CONTEXT, "id": "urn:x", "@ignoreMe": "x", "name": "y"},
+    # The same string, in the same active context, as a type (a term) and as an id (a relative IRI).
+    "a term as an id": {"@context": AWARD_CONTEXT, "id": "urn:x", "type": ["name"],
+                        "https://example.org/p": {"id": "name"}},
 }
 
 
@@ -215,6 +247,11 @@ def test_what_pyld_refuses_creditflow_refuses_with_pylds_words(name, document):
 @pytest.mark.parametrize(("name", "document"), ACCEPTED_AS_PYLD_DOES.items())
 def test_what_pyld_takes_without_safe_mode_creditflow_takes_the_same_way(name, document):
     assert assert_same_as_pyld(document) == "canonical"
+
+
+@pytest.mark.parametrize(("name", "document"), REFUSED_IN_SAFE_MODE.items())
+def test_what_pyld_drops_or_rewrites_creditflow_refuses_in_safe_mode(name, document):
+    assert assert_same_as_pyld(document) == "refused in safe mode"
 
 
 def test_a_context_import_is_answered_as_pyld_answers_it():

@@ -3,8 +3,9 @@
 // the `jose` JWT library. Run by the test suite (tests/test_credentials_e2e.py) with node.
 //
 // stdin: {"contexts": {url: document}, "serve": [url prefix, ...], "di": [credential], "expand": [document],
-//         "jwt": [compact JWT]}
-// stdout: {"di": [{verified, error}], "expand": [{ok, error}], "jwt": [{verified, error, header, payload}]}
+//         "canonize": [document], "jwt": [compact JWT]}
+// stdout: {"di": [{verified, error}], "expand": [{ok, error}], "canonize": [{nquads, error}],
+//          "jwt": [{verified, error, header, payload}]}
 //
 // The document loader is static: the contexts passed in (creditflow's bundled copies) plus Digital Bazaar's own
 // security contexts. Only key and profile documents are fetched, and only from the running services (`serve`).
@@ -50,7 +51,7 @@ function message(error) {
   return errors.map(e => e.message || String(e)).join('; ');
 }
 
-const out = {di: [], expand: [], jwt: []};
+const out = {di: [], expand: [], canonize: [], jwt: []};
 
 for(const credential of input.di || []) {
   const suite = new DataIntegrityProof({cryptosuite: eddsaRdfc2022CryptoSuite});
@@ -72,6 +73,19 @@ for(const document of input.expand || []) {
     out.expand.push({ok: true, error: null});
   } catch(error) {
     out.expand.push({ok: false, error: `${error.message}: ${JSON.stringify(error.details || {})}`.slice(0, 2000)});
+  }
+}
+
+// RDFC-1.0 in safe mode, as the eddsa-rdfc-2022 cryptosuite canonicalises (expansion and RDF conversion events).
+for(const document of input.canonize || []) {
+  try {
+    const nquads = await jsonld.canonize(document, {
+      documentLoader, safe: true, algorithm: 'RDFC-1.0', format: 'application/n-quads'
+    });
+    out.canonize.push({nquads, error: null});
+  } catch(error) {
+    const event = error.details && error.details.event;
+    out.canonize.push({nquads: null, error: event ? event.code : error.message});
   }
 }
 

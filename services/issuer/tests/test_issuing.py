@@ -1,6 +1,7 @@
 """The issuer on the real broker and FerretDB: institutions, achievements, awards, tokens, revocation, outbox."""
 
 import asyncio
+import copy
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -458,3 +459,14 @@ async def test_the_relay_leaves_an_event_queued_within_its_grace_to_the_request_
     broker = issuer.app.state.runtime.broker
     assert await relay_all(outboxes(issuer.store), broker, queued + RELAY_GRACE - timedelta(seconds=1)) == 0
     assert await relay_all(outboxes(issuer.store), broker, queued + RELAY_GRACE + timedelta(seconds=1)) == 1
+
+
+async def test_post_verify_answers_invalid_with_the_safe_mode_reason_for_a_term_added_to_a_signed_award(issuer):
+    _, _, issued = await issuer.issued()
+    credential = copy.deepcopy(issued["credential"])
+    credential["credentialSubject"]["gradeOverride"] = "A+"  # no context defines it
+    answer = await issuer.client.post("/verify", json={"credential": credential})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"status": "invalid", "format": "data-integrity", "reasons": [
+        "cannot canonicalise the credential: safe mode: property 'gradeOverride' is not defined by any context (it "
+        "expands to \"gradeOverride\", not an absolute IRI), so the proof would not cover it"]}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from frozendict import frozendict
 from pyld import jsonld
+from pyld.jsonld import _is_absolute_iri, _is_keyword, _is_value
 
 from . import contexts, keys
 
@@ -130,18 +133,143 @@ class _RememberingProcessor(jsonld.JsonLdProcessor):
         return self._remember(self._iris, self.IRIS, (id(active_ctx), value, base, vocab), (active_ctx,), compute)
 
 
-_PROCESSOR = _RememberingProcessor()
+class SafeModeError(CanonicalisationError):
+    """The document holds something JSON-LD safe mode refuses: canonicalisation would drop it or change it, so the
+    proof would not cover what the document says."""
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _SafeModeProcessor(_RememberingProcessor):
+    """pyld's processor (remembering as above) in JSON-LD safe mode, as the VC Data Integrity spec requires of
+    RDFC-based cryptosuites: every condition jsonld.js's safe mode refuses (lib/events.js `safeEventHandler`) and
+    pyld 3.3 passes silently, dropping or rewriting part of the document, is a SafeModeError instead. The hooks sit
+    where pyld drops or rewrites; what passes them is canonicalised by pyld unchanged, so a document is either
+    canonicalised exactly as pyld does or refused (shared/tests/test_canonical_equivalence.py).
+
+    jsonld.js codes and where pyld meets them: `invalid property` (a key that expands to no absolute IRI or keyword)
+    in pyld's own `on_property_dropped` hook; `blank node predicate` (a key that expands to a blank node, which RDF
+    conversion drops) in what `_expand` returns; `relative @id/@type/@vocab reference` and
+    `relative object reference` (pyld resolves them against its default base `http://example.org/base/`) in
+    `_expand_iri` with a base; `empty object`, `free-floating scalar`, `null @value value` and `object with only
+    @id/@value/@list/@language` (what `_expand` turns into nothing); `reserved term`, `reserved @id value` and
+    `reserved @reverse value` (a context entry pyld ignores) in `_process_context`; `invalid @language value` and
+    `rdfDirection not set` (a language tag that is not BCP 47, a base direction RDF conversion drops) in
+    `_object_to_rdf`. The RDF conversion's relative subject, predicate and graph references cannot remain: every
+    IRI that reaches it passed `_expand_iri` or the dropped-property hook.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_property_dropped = _dropped
+
+    def _expand_object(self, active_ctx, active_property, expanded_active_property, element, expanded_parent,
+                       options, *args, **kwargs):
+        try:
+            super()._expand_object(active_ctx, active_property, expanded_active_property, element, expanded_parent,
+                                   options, *args, **kwargs)
+        except _Dropped as dropped:
+            # pyld tells what a key expanded to, not the key: the first key of this object that expands so is it.
+            key = next(k for k in sorted(element) if k != "@context"
+                       and self._expand_iri(active_ctx, k, vocab=True) == dropped.expanded)
+            raise SafeModeError(f"safe mode: property {key!r} is not defined by any context (it expands to "
+                                f"{_shown(dropped.expanded)}, not an absolute IRI), so the proof would not cover "
+                                "it") from None
+
+    def _expand(self, active_ctx, active_property, element, options, *args, **kwargs):
+        expanded = super()._expand(active_ctx, active_property, element, options, *args, **kwargs)
+        if expanded is None and element is not None:
+            raise SafeModeError(f"safe mode: {_shown(element)} expands to nothing (an empty object, a value no "
+                                "property holds, a null @value, or an object with only @id, @value, @list or "
+                                "@language where no property holds it), so the proof would not cover it")
+        if isinstance(expanded, dict):
+            for predicate in expanded:
+                if predicate.startswith("_:"):
+                    raise SafeModeError(f"safe mode: a property expands to the blank node {predicate!r}, which RDF "
+                                        "cannot have as a predicate, so the proof would not cover it")
+        return expanded
+
+    def _expand_iri(self, active_ctx, value, base=None, vocab=False, local_ctx=None, defined=None):
+        if base is None or not isinstance(value, str):
+            return super()._expand_iri(active_ctx, value, base, vocab, local_ctx, defined)
+        # pyld resolves against the base only what expands to no absolute IRI without it, which safe mode refuses:
+        # what passes is the same with the base or without.
+        expanded = super()._expand_iri(active_ctx, value, None, vocab, local_ctx, defined)
+        if not isinstance(expanded, str) or not (_is_absolute_iri(expanded) or _is_keyword(expanded)):
+            raise SafeModeError(f"safe mode: {value!r} is a relative IRI reference, which pyld would resolve "
+                                "against a base the document does not have; an id, a type and an IRI value "
+                                "must be absolute IRIs or blank node identifiers")
+        return expanded
+
+    def _process_context(self, active_ctx, local_ctx, options, *args, **kwargs):
+        for context in local_ctx if isinstance(local_ctx, list) else [local_ctx]:
+            if isinstance(context, dict):
+                _check_local_context(context)
+        return super()._process_context(active_ctx, local_ctx, options, *args, **kwargs)
+
+    def _object_to_rdf(self, item, issuer, triples, options):
+        if _is_value(item):
+            if "@direction" in item:
+                raise SafeModeError(f"safe mode: {_shown(item)} has a base direction, which RDF conversion without "
+                                    "an rdfDirection drops, so the proof would not cover it")
+            language = item.get("@language")
+            if isinstance(language, str) and not re.match(_BCP47, language):
+                raise SafeModeError(f"safe mode: language {language!r} of {_shown(item)} is not a BCP 47 tag")
+        return super()._object_to_rdf(item, issuer, triples, options)
+
+
+class _Dropped(Exception):
+    def __init__(self, expanded: str | None) -> None:
+        super().__init__(expanded)
+        self.expanded = expanded
+
+
+def _dropped(expanded: str | None) -> None:
+    """pyld's handler for a key it drops because it expands to no absolute IRI or keyword (jsonld.js: `invalid
+    property`)."""
+    raise _Dropped(expanded)
+
+
+_BCP47 = r"^[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*$"  # the check of jsonld.js and pyld (REGEX_BCP47)
+_RESERVED = re.compile(r"^@[a-zA-Z]+$")  # what JSON-LD 1.1 reserves for future keywords
+
+
+def _check_local_context(context: dict[str, Any]) -> None:
+    """A context entry pyld would ignore (a term or IRI that looks like a keyword but is none), or an @vocab that is
+    not absolute: checked on the context itself, since pyld may reuse an active context it processed before."""
+    for term, definition in context.items():
+        if _RESERVED.match(term) and not _is_keyword(term):
+            raise SafeModeError(f"safe mode: context term {term!r} looks like a keyword and is ignored, so what "
+                                "it would define is not covered by the proof")
+        for name in ("@id", "@reverse"):
+            iri = definition.get(name) if isinstance(definition, dict) else None
+            if isinstance(iri, str) and _RESERVED.match(iri) and not _is_keyword(iri):
+                raise SafeModeError(f"safe mode: context term {term!r} has {name} {iri!r}, which looks like a "
+                                    "keyword and is ignored")
+    vocab = context.get("@vocab")
+    if isinstance(vocab, str) and not _is_absolute_iri(vocab):
+        raise SafeModeError(f"safe mode: @vocab {vocab!r} is a relative IRI reference, which pyld would resolve "
+                            "against a base the document does not have")
+
+
+_PROCESSOR = _SafeModeProcessor()
 
 
 def canonical(document: dict[str, Any], loader: DocumentLoader = LOADER) -> str:
-    """The RDFC-1.0 canonical N-Quads of a JSON-LD document, exactly as `jsonld.normalize` gives them;
-    CanonicalisationError names what stopped it (e.g. a context creditflow does not bundle)."""
+    """The RDFC-1.0 canonical N-Quads of a JSON-LD document, exactly as `jsonld.normalize` gives them, in JSON-LD
+    safe mode: SafeModeError names what pyld would drop or rewrite and the rule, CanonicalisationError what else
+    stopped it (e.g. a context creditflow does not bundle)."""
     try:
         return _PROCESSOR.normalize(
             document, {"algorithm": "URDNA2015", "format": "application/n-quads", "documentLoader": loader}
         )
     except jsonld.JsonLdError as exc:
         cause = _root_cause(exc)
+        if isinstance(cause, SafeModeError):
+            raise cause from exc
         raise CanonicalisationError(str(cause.args[0] if cause.args else cause)) from exc
 
 
