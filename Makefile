@@ -26,10 +26,10 @@ scale: setup ## Only the scale-out measurement of make chaos (1, 2, 3 instances 
 mutation: setup ## Mutation testing of the pure domain modules against their unit tests (not part of make test; see docs/testing.md)
 	@$(PY) deploy/local/mutation.py
 
-bench: setup ## The pipeline over HTTP (AWARDS=500 per level, 1 and 16 clients), the projection vs a raw baseline (EVENTS=10000), the cost of a proof; writes docs/benchmarks.md
+bench: setup ## The pipeline over HTTP (AWARDS=500 per level, 1 and 16 clients), the projection vs a raw baseline (EVENTS=100000), the cost of a proof; writes docs/benchmarks.md
 	@started=$$(date +%s) && \
 	$(PY) shared/bench/pipeline.py --awards $(or $(AWARDS),500) && \
-	$(PY) services/learner-record/bench/projection.py --events $(or $(EVENTS),10000) && \
+	$(PY) services/learner-record/bench/projection.py --events $(or $(EVENTS),100000) && \
 	$(PY) services/issuer/bench/credentials.py && \
 	$(PY) shared/bench/report.py --started $$started
 
