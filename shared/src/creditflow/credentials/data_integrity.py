@@ -165,6 +165,7 @@ class _SafeModeProcessor(_RememberingProcessor):
     def __init__(self) -> None:
         super().__init__()
         self.on_property_dropped = _dropped
+        self._checked: dict[tuple, tuple] = {}
 
     def _expand_object(self, active_ctx, active_property, expanded_active_property, element, expanded_parent,
                        options, *args, **kwargs):
@@ -207,7 +208,11 @@ class _SafeModeProcessor(_RememberingProcessor):
     def _process_context(self, active_ctx, local_ctx, options, *args, **kwargs):
         for context in local_ctx if isinstance(local_ctx, list) else [local_ctx]:
             if isinstance(context, dict):
-                _check_local_context(context)
+                # pyld hands the same scoped-context objects of its cached contexts at every node of every document
+                # (the assumption of the memo above): a context that passed once passes again; a refusal is never
+                # remembered.
+                self._remember(self._checked, self.CONTEXTS, (id(context),), (context,),
+                               lambda context=context: _check_local_context(context))
         return super()._process_context(active_ctx, local_ctx, options, *args, **kwargs)
 
     def _object_to_rdf(self, item, issuer, triples, options):
